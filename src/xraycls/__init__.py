@@ -1,0 +1,125 @@
+"""xraycls: train, evaluate and explain CNN classifiers for chest X-rays.
+
+The public API is re-exported here. Heavy modules (TensorFlow, Keras) are imported lazily on
+first use of a name, so ``import xraycls`` and ``xraycls --help`` stay fast.
+
+Example:
+    >>> import xraycls
+    >>> "xception" in xraycls.list_models()
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from xraycls.errors import (
+    ConfigError,
+    DatasetLayoutError,
+    DependencyError,
+    ImageReadError,
+    ModelFileError,
+    PluginError,
+    TrainingError,
+    UnknownModelError,
+    WeightsError,
+    XrayclsError,
+)
+
+try:
+    from importlib.metadata import version as _version
+
+    __version__ = _version("xraycls")
+except Exception:  # pragma: no cover - running from a source tree without installing
+    __version__ = "0.0.0+unknown"
+
+# name -> module that defines it; resolved on first attribute access (PEP 562).
+_LAZY: dict[str, str] = {
+    # zoo
+    "BackboneSpec": "xraycls.zoo",
+    "build_model": "xraycls.zoo",
+    "get_backbone": "xraycls.zoo",
+    "list_models": "xraycls.zoo",
+    "register_backbone": "xraycls.zoo",
+    "save_model": "xraycls.zoo",
+    "load_model": "xraycls.zoo",
+    "read_model_info": "xraycls.zoo",
+    # io + data
+    "read_image": "xraycls.io",
+    "Dataset": "xraycls.data",
+    "LoadReport": "xraycls.data",
+    "load_dataset": "xraycls.data",
+    "find_duplicates": "xraycls.data",
+    # augment
+    "Augmenter": "xraycls.augment",
+    "balance": "xraycls.augment",
+    # train
+    "TrainConfig": "xraycls.train",
+    "Trainer": "xraycls.train",
+    # evaluate
+    "EvaluationReport": "xraycls.evaluate",
+    "evaluate": "xraycls.evaluate",
+    "compute_metrics": "xraycls.evaluate",
+    # inference
+    "Classifier": "xraycls.predict",
+    # explain
+    "cam": "xraycls.explain",
+    "overlay": "xraycls.explain",
+    "find_target_layer": "xraycls.explain",
+    # report
+    "report": "xraycls.report",
+    # protocols
+    "Profile": "xraycls.protocols",
+    "reproduce": "xraycls.protocols",
+}
+
+__all__ = [
+    "ConfigError",
+    "DatasetLayoutError",
+    "DependencyError",
+    "ImageReadError",
+    "ModelFileError",
+    "PluginError",
+    "TrainingError",
+    "UnknownModelError",
+    "WeightsError",
+    "XrayclsError",
+    "__version__",
+    *sorted(_LAZY),
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xraycls' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from xraycls.augment import Augmenter, balance
+    from xraycls.data import Dataset, LoadReport, find_duplicates, load_dataset
+    from xraycls.evaluate import EvaluationReport, compute_metrics, evaluate
+    from xraycls.explain import cam, find_target_layer, overlay
+    from xraycls.io import read_image
+    from xraycls.predict import Classifier
+    from xraycls.protocols import Profile, reproduce
+    from xraycls.report import report
+    from xraycls.train import TrainConfig, Trainer
+    from xraycls.zoo import (
+        BackboneSpec,
+        build_model,
+        get_backbone,
+        list_models,
+        load_model,
+        read_model_info,
+        register_backbone,
+        save_model,
+    )

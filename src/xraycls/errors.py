@@ -1,0 +1,87 @@
+"""One exception tree for xraycls.
+
+Every error raised on purpose by xraycls derives from :class:`XrayclsError`, so a caller can
+catch them all in one place. Messages name the file or argument at fault, what was expected and
+what to do.
+
+Example:
+    >>> from xraycls.errors import ImageReadError, XrayclsError
+    >>> err = ImageReadError("scan.png", "file is empty (0 bytes)")
+    >>> isinstance(err, XrayclsError), err.path
+    (True, 'scan.png')
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "ConfigError",
+    "DatasetLayoutError",
+    "DependencyError",
+    "ImageReadError",
+    "ModelFileError",
+    "PluginError",
+    "TrainingError",
+    "UnknownModelError",
+    "WeightsError",
+    "XrayclsError",
+]
+
+
+class XrayclsError(Exception):
+    """Base class of every error raised by xraycls."""
+
+
+class ImageReadError(XrayclsError):
+    """An image file could not be decoded.
+
+    Args:
+        path: The file that failed.
+        reason: Why, in words a user can act on.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self) -> tuple[type[ImageReadError], tuple[str, str]]:
+        # Keeps the error picklable so it survives multiprocessing and tf.data worker threads.
+        return (type(self), (self.path, self.reason))
+
+
+class DatasetLayoutError(XrayclsError):
+    """A folder or manifest does not look like any supported dataset layout, or is empty."""
+
+
+class UnknownModelError(XrayclsError, KeyError):
+    """A model name is not in the registry."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; we want the plain message.
+        return str(self.args[0]) if self.args else ""
+
+
+class WeightsError(XrayclsError):
+    """Weights could not be found, downloaded, verified or loaded."""
+
+
+class PluginError(XrayclsError):
+    """A backbone plugin is broken or clashes with another provider."""
+
+
+class ConfigError(XrayclsError, ValueError):
+    """A configuration value or function argument is invalid."""
+
+
+class TrainingError(XrayclsError):
+    """Training cannot go on (for example the loss became NaN)."""
+
+
+class ModelFileError(XrayclsError):
+    """A saved model file is missing, corrupt or refused (for example unsafe code in safe mode)."""
+
+
+class DependencyError(XrayclsError, ImportError):
+    """An optional dependency is needed for this feature and is not installed."""
