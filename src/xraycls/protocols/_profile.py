@@ -1,0 +1,184 @@
+"""The experiment protocols as data: the paper's, and a CPU-sized reduction of it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xraycls.errors import ConfigError
+
+__all__ = ["PAPER_MODELS", "PROFILES", "Profile", "get_profile"]
+
+#: The six backbones compared in Table 2 of the paper, in its order.
+PAPER_MODELS: tuple[str, ...] = (
+    "vgg16",
+    "xception",
+    "resnet50",
+    "resnet101",
+    "inception_resnet_v2",
+    "densenet201",
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One experiment protocol: data handling, models and training settings.
+
+    Every field is plain data, so a profile round-trips through JSON and a run folder records
+    exactly what was run.
+
+    Attributes:
+        name: Short identifier (``"paper"``, ``"quick"`` or your own).
+        description: One line shown by ``xraycls reproduce --help`` and in the results.
+        models: Zoo names trained one after another.
+        image_size: Square input size in pixels.
+        classes: Classes kept, in this order (others in the data are dropped).
+        test: Fraction of the data held out for testing.
+        val: Fraction of the data used for validation.
+        balance_factor: Minority class(es) end with this many times their original count.
+        balance_classes: Classes oversampled offline; empty for none.
+        augmenter: Keyword arguments of `xraycls.Augmenter.paper` used for balancing.
+        weights: Backbone weights: ``None``, ``"imagenet"`` or a path.
+        model_kwargs: Extra `build_model` arguments per model name.
+        train: `xraycls.TrainConfig` fields that differ from its (the paper's) defaults.
+        limit_per_class: Use at most this many images of each class (``None``: all).
+        seed: Seed of the split, the augmentation and the weights.
+
+    Example:
+        >>> from xraycls.protocols import get_profile
+        >>> quick = get_profile("quick")
+        >>> Profile.from_dict(quick.to_dict()) == quick
+        True
+    """
+
+    name: str
+    description: str = ""
+    models: tuple[str, ...] = PAPER_MODELS
+    image_size: int = 128
+    classes: tuple[str, ...] = ("COVID", "Normal", "Viral Pneumonia")
+    test: float = 0.2
+    val: float = 0.2
+    balance_factor: int = 5
+    balance_classes: tuple[str, ...] = ("COVID",)
+    augmenter: dict[str, Any] = field(default_factory=dict)
+    weights: str | None = None
+    model_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    limit_per_class: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise ConfigError(f"profile {self.name!r}: 'models' is empty; name at least one")
+        if self.image_size < 16:
+            raise ConfigError(f"profile {self.name!r}: image_size={self.image_size} is below 16")
+        if not (0 < self.test < 1 and 0 <= self.val < 1 and self.test + self.val < 1):
+            raise ConfigError(
+                f"profile {self.name!r}: test={self.test} and val={self.val} must be fractions "
+                "with test > 0 and test + val < 1"
+            )
+        if self.balance_factor < 1:
+            raise ConfigError(f"profile {self.name!r}: balance_factor must be >= 1")
+
+    def replace(self, **changes: Any) -> Profile:
+        """Return a copy with some fields changed (validated again).
+
+        Example:
+            >>> get_profile("quick").replace(seed=3).seed
+            3
+        """
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown profile field(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (lists instead of tuples), ready for JSON."""
+        data = dataclasses.asdict(self)
+        for key in ("models", "classes", "balance_classes"):
+            data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Profile:
+        """Build a profile from `to_dict` output; unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown profile field(s): {', '.join(unknown)}")
+        values = dict(data)
+        for key in ("models", "classes", "balance_classes"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    def to_json(self) -> str:
+        """JSON text of `to_dict`."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text_or_path: str | Path) -> Profile:
+        """Read a profile from JSON text or a ``.json`` file."""
+        text = str(text_or_path)
+        path = Path(text)
+        if not text.lstrip().startswith("{"):
+            if not path.is_file():
+                raise ConfigError(f"profile file not found: {path}")
+            text = path.read_text(encoding="utf-8")
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"profile is not valid JSON: {exc}") from exc
+
+
+PROFILES: dict[str, Profile] = {
+    "paper": Profile(
+        name="paper",
+        description=(
+            "The published protocol: six ImageNet backbones fine-tuned end to end at 128 px, "
+            "SGD lr 0.003 momentum 0.9, batch 32, 20 epochs, COVID oversampled x5 (needs a GPU)."
+        ),
+        models=PAPER_MODELS,
+        image_size=128,
+        weights="imagenet",
+    ),
+    "quick": Profile(
+        name="quick",
+        description=(
+            "A CPU-sized reduction: the small from-scratch simple_cnn at 64 px, the paper's split, "
+            "x5 COVID balancing and SGD, for 15 epochs; minutes on two CPU cores."
+        ),
+        models=("simple_cnn",),
+        image_size=64,
+        weights=None,
+        train={"epochs": 15},
+    ),
+}
+
+
+def get_profile(name: str | Profile) -> Profile:
+    """Return a built-in profile by name (or a `Profile` unchanged).
+
+    Args:
+        name: ``"paper"`` or ``"quick"``, a path to a profile JSON file, or a `Profile`.
+
+    Raises:
+        ConfigError: The name is neither a built-in profile nor a JSON file.
+
+    Example:
+        >>> get_profile("paper").models[1]
+        'xception'
+    """
+    if isinstance(name, Profile):
+        return name
+    if name in PROFILES:
+        return PROFILES[name]
+    if name.endswith(".json"):
+        return Profile.from_json(name)
+    raise ConfigError(
+        f"unknown profile {name!r}; choose one of {', '.join(sorted(PROFILES))} "
+        "or give a profile .json file"
+    )
