@@ -1,0 +1,221 @@
+"""The xraycls model file: a Keras ``.keras`` archive plus an ``xraycls.json`` member.
+
+``xraycls.json`` holds ``class_names``, ``backbone``, ``input_shape`` and ``xraycls_version``
+(plus any ``extra`` keys), so a model file is self-describing: a ``Classifier`` knows the labels
+and the image size without a side file. Files are written atomically (temporary file in the same
+folder, then ``os.replace``), so a crash never leaves a half-written model.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from xraycls.zoo import build_model, read_model_info, save_model
+    >>> model = build_model("simple_cnn", num_classes=2, input_shape=(16, 16, 3), width=2)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.keras"
+    >>> _ = save_model(model, path, class_names=["NORMAL", "COVID"])
+    >>> read_model_info(path)["class_names"]
+    ['NORMAL', 'COVID']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from xraycls.errors import ConfigError, ModelFileError
+from xraycls.zoo._text import short_error
+
+__all__ = ["INFO_MEMBER", "load_model", "read_model_info", "save_model"]
+
+#: Name of the zip member that holds the xraycls metadata.
+INFO_MEMBER = "xraycls.json"
+_RESERVED = ("class_names", "backbone", "input_shape", "xraycls_version")
+
+
+def _version() -> str:
+    from xraycls import __version__
+
+    return __version__
+
+
+def _check_class_names(model: keras.Model, class_names: Sequence[str]) -> list[str]:
+    if isinstance(class_names, str) or not all(isinstance(c, str) for c in class_names):
+        raise ConfigError(f"class_names must be a sequence of strings, got {class_names!r}")
+    names = list(class_names)
+    if not names or len(set(names)) != len(names):
+        raise ConfigError(f"class_names must be non-empty and unique, got {names!r}")
+    out_shape = tuple(model.outputs[0].shape) if model.outputs else ()
+    if out_shape and out_shape[-1] is not None and out_shape[-1] != len(names):
+        raise ConfigError(
+            f"class_names has {len(names)} names but model {model.name!r} outputs "
+            f"{out_shape[-1]} classes"
+        )
+    return names
+
+
+def save_model(
+    model: keras.Model,
+    path: str | os.PathLike[str],
+    *,
+    class_names: Sequence[str],
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save ``model`` as a ``.keras`` file with an ``xraycls.json`` member, atomically.
+
+    Args:
+        model: A Keras model (typically from :func:`build_model`; its name is the backbone).
+        path: Target file; must end with ``.keras``. Parent folders are created.
+        class_names: One name per output unit, in output order.
+        extra: More JSON-serialisable metadata (must not reuse the reserved keys
+            ``class_names``, ``backbone``, ``input_shape``, ``xraycls_version``).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ConfigError: Wrong suffix, class names not matching the output, bad ``extra``.
+        ModelFileError: The file could not be written.
+
+    Example:
+        >>> model = build_model("simple_cnn", input_shape=(16, 16, 3), width=2)  # doctest: +SKIP
+        >>> names = ["COVID", "NORMAL", "Viral Pneumonia"]
+        >>> save_model(model, "run/best.keras", class_names=names)  # doctest: +SKIP
+        PosixPath('run/best.keras')
+    """
+    target = Path(path)
+    if target.suffix != ".keras":
+        raise ConfigError(f"model file {os.fspath(path)!r} must end with '.keras'")
+    names = _check_class_names(model, class_names)
+    info: dict[str, Any] = {
+        "class_names": names,
+        "backbone": model.name,
+        "input_shape": [None if d is None else int(d) for d in model.inputs[0].shape[1:]],
+        "xraycls_version": _version(),
+    }
+    for key, value in dict(extra or {}).items():
+        if key in _RESERVED:
+            raise ConfigError(f"extra must not set the reserved key {key!r}")
+        info[key] = value
+    try:
+        payload = json.dumps(info, indent=2, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"extra must be JSON-serialisable: {exc}") from exc
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=".tmp.keras", dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as archive:
+            archive.writestr(INFO_MEMBER, payload)
+        os.replace(tmp, target)
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, (ConfigError, ModelFileError)):
+            raise
+        raise ModelFileError(
+            f"could not write model file {os.fspath(target)!r}: {short_error(exc)}"
+        ) from exc
+    return target
+
+
+def _check_archive(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise ModelFileError(f"model file {os.fspath(path)!r} does not exist")
+    if not zipfile.is_zipfile(p):
+        raise ModelFileError(
+            f"model file {os.fspath(path)!r} is corrupt or not a '.keras' archive "
+            "(not a zip file); re-save or re-download it"
+        )
+    return p
+
+
+def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read the ``xraycls.json`` metadata of a model file without loading the model.
+
+    Args:
+        path: A ``.keras`` file written by :func:`save_model`.
+
+    Returns:
+        The metadata: ``class_names``, ``backbone``, ``input_shape``, ``xraycls_version`` and
+        any extra keys.
+
+    Raises:
+        ModelFileError: Missing, corrupt, or not written by :func:`save_model`.
+
+    Example:
+        >>> read_model_info("run/best.keras")["backbone"]  # doctest: +SKIP
+        'xception'
+    """
+    p = _check_archive(path)
+    try:
+        with zipfile.ZipFile(p) as archive:
+            if INFO_MEMBER not in archive.namelist():
+                raise ModelFileError(
+                    f"model file {os.fspath(path)!r} has no {INFO_MEMBER} member: it was not "
+                    "written by xraycls.save_model (load it with keras.saving.load_model)"
+                )
+            info = json.loads(archive.read(INFO_MEMBER).decode("utf-8"))
+    except ModelFileError:
+        raise
+    except Exception as exc:
+        raise ModelFileError(
+            f"model file {os.fspath(path)!r}: {INFO_MEMBER} is unreadable: {short_error(exc)}"
+        ) from exc
+    if not isinstance(info, dict) or not isinstance(info.get("class_names"), list):
+        raise ModelFileError(f"model file {os.fspath(path)!r}: {INFO_MEMBER} has no class_names")
+    return info
+
+
+def load_model(
+    path: str | os.PathLike[str], *, safe_mode: bool = True, compile: bool = True
+) -> keras.Model:
+    """Load a ``.keras`` model file (Keras safe mode by default).
+
+    Args:
+        path: The file.
+        safe_mode: Refuse files that carry Python code (``Lambda`` layers). Turn it off only
+            for files you trust.
+        compile: Restore the optimizer/loss/metrics saved with the model.
+
+    Returns:
+        The model (the xraycls ``Preprocess`` layer is registered on import of
+        ``xraycls.zoo``).
+
+    Raises:
+        ModelFileError: Missing or corrupt file, or refused by safe mode (the message says how
+            to opt out).
+
+    Example:
+        >>> model = load_model("run/best.keras")  # doctest: +SKIP
+    """
+    p = _check_archive(path)
+    try:
+        return keras.saving.load_model(p, safe_mode=safe_mode, compile=compile)
+    except Exception as exc:
+        text = str(exc)
+        if safe_mode and ("safe_mode" in text or "Lambda" in text):
+            raise ModelFileError(
+                f"model file {os.fspath(path)!r} was refused in safe mode: it contains Python "
+                "code (a Lambda layer), which could run arbitrary code when loaded. If and only "
+                "if you trust where the file comes from, load it with "
+                "xraycls.load_model(path, safe_mode=False)."
+            ) from exc
+        hint = ""
+        if "Could not locate" in text or "Unknown layer" in text:
+            hint = (
+                " The file uses a custom class: import the package that defines it (for "
+                "example the backbone plugin the model was built with) before loading."
+            )
+        raise ModelFileError(
+            f"model file {os.fspath(path)!r} could not be loaded: {short_error(exc)}{hint}"
+        ) from exc
