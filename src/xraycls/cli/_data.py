@@ -1,0 +1,123 @@
+"""``xraycls data inspect DIR``: layout, counts, groups, bad files, duplicates, split sizes."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``data`` command (sub-command ``inspect``)."""
+    parser = subparsers.add_parser(
+        "data",
+        help="inspect a dataset folder or manifest",
+        description="Inspect a dataset: layout, class counts, patient groups, bad files, "
+        "duplicate clusters and split sizes.",
+    )
+    sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    inspect = sub.add_parser(
+        "inspect",
+        help="print what load_dataset finds in a folder or CSV manifest",
+        description="Print the layout, class counts, patient groups, skipped files, duplicate "
+        "clusters and (with --split) the split sizes of a dataset.",
+    )
+    inspect.add_argument("path", metavar="DIR", help="dataset folder or CSV manifest")
+    inspect.add_argument(
+        "--classes", nargs="+", metavar="NAME", help="classes to keep, in this order"
+    )
+    inspect.add_argument(
+        "--layout",
+        default="auto",
+        choices=["auto", "kaggle-v1", "kaggle-v2", "folders", "csv"],
+        help="force a layout (default: detect)",
+    )
+    inspect.add_argument(
+        "--verify",
+        default="quick",
+        choices=["quick", "full", "none"],
+        help="file check: structure only (quick), full decode, or none (default: quick)",
+    )
+    inspect.add_argument(
+        "--no-duplicates", action="store_true", help="skip the duplicate search (faster)"
+    )
+    inspect.add_argument(
+        "--split",
+        nargs=2,
+        type=float,
+        metavar=("TEST", "VAL"),
+        help="also show split sizes; VAL is a fraction of the train-val part",
+    )
+    inspect.add_argument("--seed", type=int, default=0, help="split seed (default: 0)")
+    inspect.add_argument(
+        "--max-list", type=int, default=20, help="most files listed per section (default: 20)"
+    )
+    inspect.set_defaults(func=_inspect)
+    parser.set_defaults(func=lambda args: parser.print_help() or 0)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    import warnings
+
+    from xraycls.data import find_duplicates, load_dataset
+
+    with warnings.catch_warnings():
+        # The report printed below lists the skipped files; the warning would repeat it.
+        warnings.simplefilter("ignore", UserWarning)
+        ds = load_dataset(
+            args.path, classes=args.classes, on_error="skip", layout=args.layout, verify=args.verify
+        )
+    report = ds.report
+    assert report is not None
+    print(f"path:    {report.path}")
+    print(f"root:    {report.root}")
+    print(f"layout:  {report.layout}")
+    print(f"images:  {len(ds)} in {ds.num_classes} classes")
+    width = max(len(c) for c in ds.class_names)
+    for name, n in ds.counts().items():
+        print(f"  {name:<{width}}  {n:>6}")
+    if ds.groups is None:
+        print("groups:  unknown (no manifest with patient_id, no Kermany file names)")
+    else:
+        sizes: dict[str, int] = {}
+        for g in ds.groups:
+            sizes[g] = sizes.get(g, 0) + 1
+        print(
+            f"groups:  {len(sizes)} patients (largest {max(sizes.values())} images) "
+            f"from {report.groups_source}"
+        )
+    if report.dropped_classes:
+        print(
+            "dropped by --classes: "
+            + ", ".join(f"{k} ({v})" for k, v in report.dropped_classes.items())
+        )
+    for title, rows in (
+        ("empty class folders", [f"{c}: {f}" for c, f in report.empty_classes]),
+        ("skipped files", [f"{p}: {r}" for p, r in report.skipped]),
+    ):
+        print(f"{title}: {len(rows)}")
+        for row in rows[: args.max_list]:
+            print(f"  {row}")
+        if len(rows) > args.max_list:
+            print(f"  ... {len(rows) - args.max_list} more")
+    print(f"ignored non-image files/folders: {len(report.ignored)}")
+    clusters = None
+    if not args.no_duplicates:
+        clusters = find_duplicates(ds)
+        n_files = sum(len(c) for c in clusters)
+        print(f"duplicate clusters: {len(clusters)} ({n_files} images)")
+        for cluster in clusters[: args.max_list]:
+            names = ", ".join(f"{ds.files[i]} [{ds.class_names[ds.labels[i]]}]" for i in cluster)
+            print(f"  {names}")
+        if len(clusters) > args.max_list:
+            print(f"  ... {len(clusters) - args.max_list} more")
+    if args.split:
+        test, val = args.split
+        parts = ds.split(
+            test=test, val=val, seed=args.seed, dedupe=not args.no_duplicates, duplicates=clusters
+        )
+        split_names = ("train", "val", "test") if len(parts) == 3 else ("train", "test")
+        print(f"split (test={test}, val={val} of train-val, seed={args.seed}):")
+        for name, part in zip(split_names, parts, strict=True):
+            counts = ", ".join(f"{k} {v}" for k, v in part.counts().items())
+            print(f"  {name:<5}  {len(part):>6}  ({counts})")
+    print(f"loaded in {report.seconds:.2f} s")
+    return 0

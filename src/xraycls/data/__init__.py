@@ -1,0 +1,44 @@
+"""Datasets: loading any common layout, leak-free splitting, duplicates, the input pipeline.
+
+Example:
+    >>> import xraycls
+    >>> ds = xraycls.load_dataset("../shared/data/cxr3")  # doctest: +SKIP
+    >>> ds.counts()  # doctest: +SKIP
+    {'COVID': 244, 'Normal': 403, 'Viral Pneumonia': 394}
+    >>> train, val, test = ds.split(test=0.2, val=0.2, seed=0)  # doctest: +SKIP
+    >>> clusters = xraycls.find_duplicates(ds)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from xraycls.data._classes import CANONICAL_ORDER, canonical_class
+from xraycls.data._dataset import Dataset
+from xraycls.data._duplicates import Clusters, find_duplicates
+from xraycls.data._load import load_dataset
+from xraycls.data._report import LoadReport
+
+__all__ = [
+    "CANONICAL_ORDER",
+    "Clusters",
+    "Dataset",
+    "LoadReport",
+    "canonical_class",
+    "find_duplicates",
+    "load_dataset",
+    "make_tf_dataset",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The pipeline imports TensorFlow; loading and splitting must not pay for that.
+    if name == "make_tf_dataset":
+        from xraycls.data._pipeline import make_tf_dataset
+
+        return make_tf_dataset
+    raise AttributeError(f"module 'xraycls.data' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from xraycls.data._pipeline import make_tf_dataset

@@ -1,0 +1,439 @@
+"""`Dataset`: files, labels, class names, patient groups and origins of synthetic images."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xraycls.data._report import LoadReport
+from xraycls.errors import ConfigError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from xraycls.data._duplicates import Clusters
+
+
+def _as_tuple(values: Sequence[Any] | None, n: int, name: str) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    out = tuple(str(v) for v in values)
+    if len(out) != n:
+        raise ConfigError(f"Dataset: {name} has {len(out)} entries but there are {n} files")
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A labelled set of chest X-ray images, by file (and optionally in memory).
+
+    Instances are immutable: :meth:`subset`, :meth:`concat` and :meth:`split` return new ones.
+
+    Attributes:
+        files: Image paths (absolute when loaded by :func:`load_dataset`). With ``images`` set
+            they are only identifiers (synthetic images may have made-up names).
+        labels: ``int64`` class index per file, read-only.
+        class_names: Class name per index.
+        groups: Patient id per file, or ``None`` when unknown. A patient never spans two
+            splits.
+        origins: For synthetic images, the original file each was made from (an original's
+            entry is its own file); ``None`` when there are no synthetic images. A synthetic
+            image always lands in the same split as its original.
+        root: The folder the data was loaded from (informational).
+        images: Optional in-memory ``uint8`` images aligned with ``files`` (``None`` entries are
+            read from their file). Offline balancing keeps synthetic images here; the input
+            pipeline uses them instead of reading files.
+        report: The :class:`LoadReport` of :func:`load_dataset` (only on the loaded dataset,
+            not on subsets).
+
+    Example:
+        >>> import numpy as np
+        >>> from xraycls.data import Dataset
+        >>> ds = Dataset(files=("a.png", "b.png", "c.png"), labels=np.array([0, 1, 1]),
+        ...              class_names=("COVID", "Normal"))
+        >>> len(ds), ds.counts()
+        (3, {'COVID': 1, 'Normal': 2})
+        >>> ds.subset([2]).files
+        ('c.png',)
+    """
+
+    files: tuple[str, ...]
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    groups: tuple[str, ...] | None = None
+    origins: tuple[str, ...] | None = None
+    root: str | None = None
+    images: list[np.ndarray | None] | None = field(default=None, repr=False)
+    report: LoadReport | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        files = tuple(os.fspath(f) for f in self.files)
+        n = len(files)
+        labels = np.asarray(self.labels, dtype=np.int64).reshape(-1).copy()
+        if labels.shape[0] != n:
+            raise ConfigError(f"Dataset: {labels.shape[0]} labels for {n} files")
+        names = tuple(str(c) for c in self.class_names)
+        if len(set(names)) != len(names):
+            raise ConfigError(f"Dataset: duplicate class names in {names}")
+        if n and (labels.min() < 0 or labels.max() >= len(names)):
+            raise ConfigError(
+                f"Dataset: labels must be in 0..{len(names) - 1} for {len(names)} classes, "
+                f"got {int(labels.min())}..{int(labels.max())}"
+            )
+        labels.setflags(write=False)
+        images = self.images
+        if images is not None:
+            images = list(images)
+            if len(images) != n:
+                raise ConfigError(f"Dataset: {len(images)} images for {n} files")
+        object.__setattr__(self, "files", files)
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "class_names", names)
+        object.__setattr__(self, "groups", _as_tuple(self.groups, n, "groups"))
+        object.__setattr__(self, "origins", _as_tuple(self.origins, n, "origins"))
+        object.__setattr__(self, "images", images)
+        if self.root is not None:
+            object.__setattr__(self, "root", os.fspath(self.root))
+
+    # ------------------------------------------------------------------ basics
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __repr__(self) -> str:
+        extra = []
+        if self.groups is not None:
+            extra.append(f"groups={len(set(self.groups))}")
+        if self.origins is not None:
+            extra.append("origins=yes")
+        if self.images is not None:
+            extra.append("images=in memory")
+        tail = "".join(f", {e}" for e in extra)
+        return f"Dataset(n={len(self)}, counts={self.counts()}{tail}, root={self.root!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Dataset):
+            return NotImplemented
+        return (
+            self.files == other.files
+            and np.array_equal(self.labels, other.labels)
+            and self.class_names == other.class_names
+            and self.groups == other.groups
+            and self.origins == other.origins
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def counts(self) -> dict[str, int]:
+        """Images per class, in class order (classes without images count 0)."""
+        bins = np.bincount(self.labels, minlength=len(self.class_names))
+        return {name: int(bins[i]) for i, name in enumerate(self.class_names)}
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.class_names)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> Dataset:
+        """A new dataset with the given items, in the given order.
+
+        Args:
+            indices: Integer positions, or a boolean mask of length ``len(self)``.
+
+        Example:
+            >>> import numpy as np
+            >>> from xraycls.data import Dataset
+            >>> ds = Dataset(("a", "b", "c"), np.array([0, 1, 0]), ("x", "y"))
+            >>> ds.subset(ds.labels == 0).files
+            ('a', 'c')
+        """
+        idx = np.asarray(indices)
+        if idx.dtype == np.bool_:
+            if idx.shape != (len(self),):
+                raise ConfigError(f"subset: mask has shape {idx.shape}, expected ({len(self)},)")
+            idx = np.flatnonzero(idx)
+        idx = idx.astype(np.int64).reshape(-1)
+        if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
+            raise ConfigError(f"subset: index out of range for a dataset of {len(self)}")
+        pick = idx.tolist()
+        return Dataset(
+            files=tuple(self.files[i] for i in pick),
+            labels=self.labels[idx],
+            class_names=self.class_names,
+            groups=None if self.groups is None else tuple(self.groups[i] for i in pick),
+            origins=None if self.origins is None else tuple(self.origins[i] for i in pick),
+            root=self.root,
+            images=None if self.images is None else [self.images[i] for i in pick],
+        )
+
+    def concat(self, other: Dataset) -> Dataset:
+        """Both datasets, ``self`` first. Also available as ``a + b``.
+
+        Class names must be equal. Missing groups/origins on one side are filled with each
+        file's own path; missing in-memory images with ``None`` (read from the file).
+
+        Example:
+            >>> import numpy as np
+            >>> from xraycls.data import Dataset
+            >>> a = Dataset(("a",), np.array([0]), ("x", "y"))
+            >>> b = Dataset(("b",), np.array([1]), ("x", "y"), groups=("p1",))
+            >>> (a + b).groups
+            ('a', 'p1')
+        """
+        if not isinstance(other, Dataset):
+            raise ConfigError(f"concat: expected a Dataset, got {type(other).__name__}")
+        if other.class_names != self.class_names:
+            raise ConfigError(
+                f"concat: class names differ: {self.class_names} vs {other.class_names}; "
+                "load both with the same classes= to align them"
+            )
+
+        def side(values: tuple[str, ...] | None, ds: Dataset) -> tuple[str, ...]:
+            return values if values is not None else ds.files
+
+        groups = None
+        if self.groups is not None or other.groups is not None:
+            groups = side(self.groups, self) + side(other.groups, other)
+        origins = None
+        if self.origins is not None or other.origins is not None:
+            origins = side(self.origins, self) + side(other.origins, other)
+        images = None
+        if self.images is not None or other.images is not None:
+            images = self._image_list() + other._image_list()
+        return Dataset(
+            files=self.files + other.files,
+            labels=np.concatenate([self.labels, other.labels]),
+            class_names=self.class_names,
+            groups=groups,
+            origins=origins,
+            root=self.root if self.root == other.root else None,
+            images=images,
+        )
+
+    def __add__(self, other: Dataset) -> Dataset:
+        return self.concat(other)
+
+    def _image_list(self) -> list[np.ndarray | None]:
+        return list(self.images) if self.images is not None else [None] * len(self)
+
+    # ------------------------------------------------------------------ splitting
+
+    def split(
+        self,
+        test: float = 0.2,
+        val: float = 0.2,
+        *,
+        seed: int = 0,
+        by_group: bool = True,
+        dedupe: bool | str = True,
+        duplicates: Clusters | None = None,
+    ) -> tuple[Dataset, ...]:
+        """Stratified, group-safe, deterministic split into train/val/test.
+
+        ``test`` is a fraction of the whole dataset; ``val`` is a fraction of what remains
+        (the train-val part), like Keras' ``validation_split`` and the paper's protocol. So the
+        defaults give 64 % / 16 % / 20 %. Per class, the test count is ``round(n * test)`` and
+        the val count ``round((n - n_test) * val)`` (halves round up): with the paper's
+        219/1341/1345 images the train-val/test sizes are 175/44, 1073/268, 1076/269.
+
+        Items that must stay together form one unit: the same patient (``groups``), a duplicate
+        cluster (``dedupe``), a synthetic image and its original (``origins``). Units are placed
+        greedily, largest first, in a seeded random order, each into the split that needs its
+        classes most. Without groups the per-class counts are exact; with groups they are as
+        close as the unit sizes allow.
+
+        Args:
+            test: Fraction of the whole for the test split, in ``[0, 1)``.
+            val: Fraction of the train-val part for validation, in ``[0, 1)``; 0 for a two-way
+                split.
+            seed: Seed; the same seed gives the same split.
+            by_group: Keep each patient in one split when ``groups`` is known.
+            dedupe: ``True``/``"phash"`` keeps near-duplicate images together (perceptual
+                hash, decodes every image once), ``"sha256"`` only byte-identical files,
+                ``False`` neither.
+            duplicates: Precomputed clusters from :func:`find_duplicates` (skips hashing).
+
+        Returns:
+            ``(train, val, test)``, or ``(train, test)`` when ``val == 0``. Each keeps the
+            dataset's order.
+
+        Example:
+            >>> import numpy as np
+            >>> from xraycls.data import Dataset
+            >>> ds = Dataset(tuple(f"{i}.png" for i in range(100)),
+            ...              np.repeat([0, 1], 50), ("COVID", "Normal"))
+            >>> train, val, test = ds.split(test=0.2, val=0.25, seed=1, dedupe=False)
+            >>> len(train), len(val), len(test), test.counts()
+            (60, 20, 20, {'COVID': 10, 'Normal': 10})
+        """
+        from xraycls.data._split import split_indices
+
+        parts = split_indices(
+            self,
+            test=test,
+            val=val,
+            seed=seed,
+            by_group=by_group,
+            dedupe=dedupe,
+            duplicates=duplicates,
+        )
+        return tuple(self.subset(p) for p in parts)
+
+    # ------------------------------------------------------------------ pipeline
+
+    def to_tf_dataset(
+        self,
+        batch_size: int,
+        image_size: int | tuple[int, int],
+        augmenter: Any = None,
+        preprocess: Any = None,
+        shuffle: bool = False,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> tf.data.Dataset:
+        """A ``tf.data.Dataset`` of ``(float32 images in [0, 255] NHWC, one-hot labels)``.
+
+        Delegates to :func:`xraycls.data.make_tf_dataset`; extra keyword arguments (``resize``,
+        ``drop_remainder``, ``cache``...) are passed through. In-memory ``images`` are used
+        when present.
+
+        Example:
+            >>> import xraycls
+            >>> ds = xraycls.load_dataset("../shared/data/cxr3")  # doctest: +SKIP
+            >>> batches = ds.to_tf_dataset(16, 128, shuffle=True)  # doctest: +SKIP
+            >>> images, onehot = next(iter(batches))  # doctest: +SKIP
+        """
+        from xraycls.data._pipeline import make_tf_dataset
+
+        return make_tf_dataset(
+            list(self.files),
+            self.labels,
+            len(self.class_names),
+            batch_size=batch_size,
+            image_size=image_size,
+            augmenter=augmenter,
+            preprocess=preprocess,
+            shuffle=shuffle,
+            seed=seed,
+            images=self.images,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (without in-memory images or the load report).
+
+        Example:
+            >>> import numpy as np
+            >>> from xraycls.data import Dataset
+            >>> ds = Dataset(("a.png",), np.array([1]), ("COVID", "Normal"))
+            >>> Dataset.from_dict(ds.to_dict()) == ds
+            True
+        """
+        return {
+            "files": list(self.files),
+            "labels": [int(v) for v in self.labels],
+            "class_names": list(self.class_names),
+            "groups": None if self.groups is None else list(self.groups),
+            "origins": None if self.origins is None else list(self.origins),
+            "root": self.root,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Dataset:
+        """Inverse of :meth:`to_dict`."""
+        try:
+            return cls(
+                files=tuple(data["files"]),
+                labels=np.asarray(data["labels"], dtype=np.int64),
+                class_names=tuple(data["class_names"]),
+                groups=data.get("groups"),
+                origins=data.get("origins"),
+                root=data.get("root"),
+            )
+        except KeyError as exc:
+            raise ConfigError(f"Dataset.from_dict: missing key {exc.args[0]!r}") from None
+
+    def to_csv(self, path: str | os.PathLike[str]) -> None:
+        """Write a manifest ``file,label[,group][,origin]`` atomically.
+
+        Paths under the CSV's folder are written relative to it, others absolute, so the file
+        reads back with :meth:`from_csv` or ``load_dataset(path)``. Labels are class names.
+        In-memory images are not saved (a warning says so).
+
+        Example:
+            >>> import numpy as np, tempfile, os
+            >>> from xraycls.data import Dataset
+            >>> folder = tempfile.mkdtemp()
+            >>> ds = Dataset((os.path.join(folder, "a.png"),), np.array([0]), ("COVID",))
+            >>> ds.to_csv(os.path.join(folder, "split.csv"))
+            >>> open(os.path.join(folder, "split.csv")).read().splitlines()
+            ['file,label', 'a.png,COVID']
+        """
+        target = os.path.abspath(os.fspath(path))
+        base = os.path.dirname(target)
+        if self.images is not None:
+            warnings.warn(
+                f"Dataset.to_csv({target}): the {len(self)} in-memory images are not saved; "
+                "only their file names and labels are",
+                UserWarning,
+                stacklevel=2,
+            )
+
+        def rel(p: str) -> str:
+            ap = os.path.abspath(p)
+            try:
+                if os.path.commonpath([ap, base]) == base:
+                    return os.path.relpath(ap, base).replace(os.sep, "/")
+            except ValueError:  # another drive on Windows
+                pass
+            return ap
+
+        header = ["file", "label"]
+        if self.groups is not None:
+            header.append("group")
+        if self.origins is not None:
+            header.append("origin")
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=base)
+        try:
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh, lineterminator="\n")
+                writer.writerow(header)
+                for i, f in enumerate(self.files):
+                    row = [rel(f), self.class_names[int(self.labels[i])]]
+                    if self.groups is not None:
+                        row.append(self.groups[i])
+                    if self.origins is not None:
+                        row.append(rel(self.origins[i]))
+                    writer.writerow(row)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def from_csv(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        classes: Sequence[str] | dict[str, str | None] | None = None,
+        on_error: str = "raise",
+        verify: bool | str = True,
+    ) -> Dataset:
+        """Read a manifest written by :meth:`to_csv` (or any ``file,label[,group]`` CSV).
+
+        Same as ``load_dataset(path, layout="csv", ...)``. Pass ``classes=`` (for example the
+        ``class_names`` stored in a run folder) to fix the label order.
+        """
+        from xraycls.data._load import load_dataset
+
+        return load_dataset(path, classes=classes, on_error=on_error, layout="csv", verify=verify)

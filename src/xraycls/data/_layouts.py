@@ -1,0 +1,298 @@
+"""Dataset layouts: one small detect + list function per layout people really have.
+
+A lister only walks the tree and names files and raw labels; it decodes nothing. Verification,
+class selection and groups are done by :func:`xraycls.data.load_dataset` for every layout alike.
+
+Layouts, tried in this order by ``layout="auto"``:
+
+* ``csv``: a CSV manifest with ``file`` and ``label`` columns (optional ``group`` or
+  ``patient_id``, optional ``origin``); paths relative to the CSV's folder.
+* ``kaggle-v2``: the later COVID-19 Radiography Dataset, ``<class>/images/*.png`` with
+  ``<class>/masks/`` beside (masks are not loaded) and ``*.metadata.xlsx`` files (ignored).
+* ``kaggle-v1``: the first release, ``COVID/`` or ``COVID-19/``, ``NORMAL/``,
+  ``Viral Pneumonia/`` with the images directly inside.
+* ``folders``: any folder-per-class tree; images anywhere below a class folder.
+
+When the given folder holds no images and a single sub-folder (``COVID-19 Radiography
+Database/`` beside a ``MANIFEST.csv``, say), the listers look inside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xraycls.data._classes import CANONICAL_ORDER, canonical_class
+from xraycls.errors import DatasetLayoutError
+from xraycls.io import IMAGE_EXTENSIONS
+
+LAYOUTS: tuple[str, ...] = ("csv", "kaggle-v2", "kaggle-v1", "folders")
+
+_GROUP_COLUMNS = ("group", "patient_id", "patient", "patientid")
+_IGNORED_NAMES = {"thumbs.db", "desktop.ini"}
+
+
+@dataclass
+class Listing:
+    """What a layout lister found: files with raw labels, plus everything it passed over."""
+
+    layout: str
+    root: Path
+    files: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    groups: dict[str, str] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+    empty_classes: dict[str, str] = field(default_factory=dict)  # label -> folder
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def natural_key(text: str) -> list[object]:
+    """Sort key putting ``COVID (2).png`` before ``COVID (10).png``."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text)]
+
+
+def is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _visible(entry: os.DirEntry[str]) -> bool:
+    return not entry.name.startswith(".") and entry.name.lower() not in _IGNORED_NAMES
+
+
+def _subdirs(root: Path) -> list[Path]:
+    with os.scandir(root) as it:
+        dirs = [Path(e.path) for e in it if _visible(e) and e.is_dir()]
+    return sorted(dirs, key=lambda p: natural_key(p.name))
+
+
+def _direct_images(folder: Path) -> list[str]:
+    with os.scandir(folder) as it:
+        return [e.path for e in it if _visible(e) and e.is_file() and is_image_name(e.name)]
+
+
+def _walk(folder: Path, ignored: list[str], skip_dirs: tuple[str, ...] = ()) -> list[str]:
+    """All image files below ``folder``; other files go to ``ignored``."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        keep = []
+        for d in dirnames:
+            if d.startswith("."):
+                continue
+            if d.lower() in skip_dirs:
+                ignored.append(os.path.join(dirpath, d) + os.sep)
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for name in filenames:
+            if name.startswith(".") or name.lower() in _IGNORED_NAMES:
+                continue
+            path = os.path.join(dirpath, name)
+            (found if is_image_name(name) else ignored).append(path)
+    return sorted(found, key=natural_key)
+
+
+def descend(root: Path) -> Path:
+    """Step into a lone sub-folder when ``root`` is only a wrapper around the dataset."""
+    for _ in range(3):
+        if not root.is_dir() or _direct_images(root):
+            return root
+        dirs = _subdirs(root)
+        if len(dirs) != 1 or _direct_images(dirs[0]) or not _subdirs(dirs[0]):
+            return root
+        root = dirs[0]
+    return root
+
+
+# ---------------------------------------------------------------- csv
+
+
+def _find_csv(root: Path) -> Path | None:
+    if root.is_file():
+        return root if root.suffix.lower() == ".csv" else None
+    if not root.is_dir():
+        return None
+    candidates = sorted(p for p in root.glob("*.csv") if _csv_columns(p) >= {"file", "label"})
+    if len(candidates) != 1:
+        return None
+    # A manifest beside several class folders (cxr3-fullsize/MANIFEST.csv) only adds groups; the
+    # folders are the data. A manifest beside one image folder (images/) is the data.
+    return candidates[0] if _class_dirs_with_images(root) < 2 else None
+
+
+def _csv_columns(path: Path) -> set[str]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError):
+        return set()
+    return {h.strip().lower() for h in header}
+
+
+def detect_csv(root: Path) -> bool:
+    return _find_csv(root) is not None
+
+
+def list_csv(root: Path) -> Listing:
+    path = _find_csv(root)
+    if path is None:
+        raise DatasetLayoutError(f"{root}: not a CSV manifest with 'file' and 'label' columns")
+    base = path.parent
+    out = Listing("csv", base)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            cols = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
+            if not {"file", "label"} <= set(cols):
+                raise DatasetLayoutError(
+                    f"{path}: a CSV manifest needs the columns 'file' and 'label' "
+                    f"(found {sorted(cols)})"
+                )
+            gcol = next((cols[c] for c in _GROUP_COLUMNS if c in cols), None)
+            ocol = cols.get("origin")
+            for lineno, row in enumerate(reader, start=2):
+                rel = (row.get(cols["file"]) or "").strip()
+                label = (row.get(cols["label"]) or "").strip()
+                if not rel or not label:
+                    out.problems.append((f"{path}:{lineno}", "row without a file or a label"))
+                    continue
+                full = os.path.normpath(os.path.join(base, rel))
+                out.files.append(full)
+                out.labels.append(label)
+                if gcol and (row.get(gcol) or "").strip():
+                    out.groups[full] = str(row[gcol]).strip()
+                if ocol and (row.get(ocol) or "").strip():
+                    out.origins[full] = os.path.normpath(os.path.join(base, str(row[ocol])))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetLayoutError(f"{path}: cannot read the CSV manifest: {exc}") from None
+    return out
+
+
+# ---------------------------------------------------------------- kaggle v2
+
+
+def detect_kaggle_v2(root: Path) -> bool:
+    dirs = _subdirs(root) if root.is_dir() else []
+    with_images = [d for d in dirs if (d / "images").is_dir()]
+    return bool(with_images) and any(
+        canonical_class(d.name) in (*CANONICAL_ORDER, "Lung_Opacity") for d in with_images
+    )
+
+
+def list_kaggle_v2(root: Path) -> Listing:
+    out = Listing("kaggle-v2", root)
+    for entry in os.scandir(root):
+        if _visible(entry) and entry.is_file():
+            out.ignored.append(entry.path)  # README.md.txt, *.metadata.xlsx
+    for d in _subdirs(root):
+        label = d.name
+        src = d / "images" if (d / "images").is_dir() else d
+        for e in os.scandir(d):
+            if _visible(e) and e.path != str(src):
+                out.ignored.append(e.path + (os.sep if e.is_dir() else ""))
+        files = _walk(src, out.ignored, skip_dirs=("masks",))
+        if not files:
+            out.empty_classes[label] = str(src)
+        out.files.extend(files)
+        out.labels.extend([label] * len(files))
+    return out
+
+
+# ---------------------------------------------------------------- kaggle v1
+
+
+def detect_kaggle_v1(root: Path) -> bool:
+    dirs = _subdirs(root) if root.is_dir() else []
+    known = [d for d in dirs if canonical_class(d.name) in CANONICAL_ORDER]
+    return len(known) >= 2 and len(known) == len(dirs)
+
+
+def list_kaggle_v1(root: Path) -> Listing:
+    out = _list_class_folders(root, recursive=False)
+    out.layout = "kaggle-v1"
+    return out
+
+
+# ---------------------------------------------------------------- folder per class
+
+
+def _class_dirs_with_images(root: Path) -> int:
+    count = 0
+    for d in _subdirs(root):
+        for _dirpath, _dirs, files in os.walk(d):
+            if any(is_image_name(f) for f in files):
+                count += 1
+                break
+    return count
+
+
+def detect_folders(root: Path) -> bool:
+    return root.is_dir() and bool(_subdirs(root))
+
+
+def list_folders(root: Path) -> Listing:
+    return _list_class_folders(root, recursive=True)
+
+
+def _list_class_folders(root: Path, *, recursive: bool) -> Listing:
+    out = Listing("folders", root)
+    with os.scandir(root) as it:
+        for e in it:
+            if _visible(e) and e.is_file():
+                out.ignored.append(e.path)
+    for d in _subdirs(root):
+        if recursive:
+            files = _walk(d, out.ignored)
+        else:
+            files = sorted(_direct_images(d), key=natural_key)
+            for e in os.scandir(d):
+                if _visible(e) and not (e.is_file() and is_image_name(e.name)):
+                    out.ignored.append(e.path + (os.sep if e.is_dir() else ""))
+        if not files:
+            out.empty_classes[d.name] = str(d)
+        out.files.extend(files)
+        out.labels.extend([d.name] * len(files))
+    return out
+
+
+_DETECTORS: dict[str, tuple[Callable[[Path], bool], Callable[[Path], Listing]]] = {
+    "csv": (detect_csv, list_csv),
+    "kaggle-v2": (detect_kaggle_v2, list_kaggle_v2),
+    "kaggle-v1": (detect_kaggle_v1, list_kaggle_v1),
+    "folders": (detect_folders, list_folders),
+}
+
+
+def list_files(path: Path, layout: str = "auto") -> Listing:
+    """Detect the layout of ``path`` (or use ``layout``) and list its files and raw labels."""
+    if not path.exists():
+        raise DatasetLayoutError(f"{path}: no such file or folder")
+    if layout != "auto" and layout not in _DETECTORS:
+        raise DatasetLayoutError(
+            f"unknown layout {layout!r}; expected 'auto' or one of {', '.join(LAYOUTS)}"
+        )
+    inner = descend(path)
+    # The named Kaggle layouts win, also one folder down; then a manifest where the user
+    # pointed (a CSV beside one image folder is the data, a MANIFEST.csv beside the Kaggle
+    # folder only adds groups); then a generic folder tree.
+    order: list[tuple[str, Path]] = [("kaggle-v2", inner), ("kaggle-v1", inner), ("csv", path)]
+    if inner != path:
+        order.append(("csv", inner))
+    order.append(("folders", inner))
+    for name, root in order:
+        if layout not in ("auto", name):
+            continue
+        detect, lister = _DETECTORS[name]
+        if detect(root):
+            return lister(root)
+    if layout != "auto":
+        raise DatasetLayoutError(f"{path}: does not look like the {layout!r} layout")
+    raise DatasetLayoutError(
+        f"{path}: not a dataset: expected one sub-folder of images per class (like the Kaggle "
+        "COVID-19 Radiography Database: COVID/, NORMAL/, Viral Pneumonia/) or a CSV manifest "
+        "with 'file' and 'label' columns"
+    )
