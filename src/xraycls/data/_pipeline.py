@@ -1,0 +1,336 @@
+"""The tf.data input pipeline: decode, resize, cache, shuffle, batch, augment, prefetch.
+
+This is the only module of :mod:`xraycls.data` that imports TensorFlow.
+
+Design (measured on the 2-core CI machine, see ``docs/pipeline.md``):
+
+* Files are decoded by :func:`xraycls.io.read_image` inside ``tf.numpy_function``, one call per
+  batch of indices, in a parallel ``map``. TF's own ``decode_image`` was not faster here (both
+  ~1000 img/s per core at 256 px; OpenCV releases the GIL), and going through ``read_image``
+  means training sees exactly the pixels inference sees (16-bit min-max scaling, alpha on black,
+  DICOM), and every decode error carries its path.
+* Resizing happens right after decoding, in the same call (OpenCV, area interpolation when
+  shrinking), so everything downstream moves small fixed-size ``uint8`` images.
+* Augmentation runs on whole batches (one imgaug call per batch) in a parallel ``map``. Each
+  batch gets its own seed from ``tf.data.Dataset.random(seed, rerandomize_each_iteration=True)``,
+  so results are reproducible and still differ from epoch to epoch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from xraycls.errors import ConfigError, ImageReadError
+from xraycls.io import read_image
+
+__all__ = ["make_tf_dataset"]
+
+_RESIZE_MODES = ("pad", "stretch", "crop")
+
+
+def _image_size(image_size: Any) -> tuple[int, int]:
+    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
+        size = (int(image_size), int(image_size))
+    else:
+        try:
+            h, w = image_size
+            size = (int(h), int(w))
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"image_size: expected an int or (height, width), got {image_size!r}"
+            ) from None
+    if min(size) < 1:
+        raise ConfigError(f"image_size: height and width must be >= 1, got {size}")
+    return size
+
+
+def _to_rgb(image: np.ndarray, where: str) -> np.ndarray:
+    if image.dtype != np.uint8:
+        raise ConfigError(f"{where}: expected a uint8 image, got dtype {image.dtype}")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3) or min(image.shape[:2]) < 1:
+        raise ConfigError(
+            f"{where}: expected an (H, W), (H, W, 1) or (H, W, 3) image, got shape {image.shape}"
+        )
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    return image
+
+
+def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    if (h, w) == (height, width):
+        return image
+    # Area interpolation avoids aliasing when shrinking; linear is smoother when enlarging.
+    interp = cv2.INTER_AREA if h * w > height * width else cv2.INTER_LINEAR
+    out = cv2.resize(image, (width, height), interpolation=interp)
+    return out if out.ndim == 3 else out[:, :, None]
+
+
+def fit_image(image: np.ndarray, height: int, width: int, mode: str) -> np.ndarray:
+    """Resize one ``uint8`` ``(H, W, 3)`` image to ``(height, width, 3)``.
+
+    ``"pad"`` letterboxes (keeps the aspect ratio, centres the image on black), ``"stretch"``
+    resizes each axis independently, ``"crop"`` takes the largest centred crop with the target
+    aspect ratio and resizes it.
+    """
+    h, w = image.shape[:2]
+    if mode == "stretch":
+        return _resize(image, height, width)
+    if mode == "crop":
+        scale = max(height / h, width / w)
+        ch, cw = min(h, round(height / scale)), min(w, round(width / scale))
+        top, left = (h - ch) // 2, (w - cw) // 2
+        return _resize(image[top : top + ch, left : left + cw], height, width)
+    scale = min(height / h, width / w)
+    nh, nw = max(1, min(height, round(h * scale))), max(1, min(width, round(w * scale)))
+    small = _resize(image, nh, nw)
+    out = np.zeros((height, width, image.shape[2]), np.uint8)
+    top, left = (height - nh) // 2, (width - nw) // 2
+    out[top : top + nh, left : left + nw] = small
+    return out
+
+
+def _check_inputs(
+    files: Sequence[Any],
+    labels: Any,
+    num_classes: int,
+    batch_size: int,
+    resize: str,
+    images: Sequence[Any] | None,
+) -> tuple[list[str], np.ndarray]:
+    paths = [os.fspath(f) for f in files]
+    if not paths:
+        raise ConfigError("files: the dataset is empty; nothing to feed the model")
+    label_arr = np.asarray(labels)
+    if label_arr.shape != (len(paths),):
+        raise ConfigError(
+            f"labels: expected one label per file ({len(paths)}), got shape {label_arr.shape}"
+        )
+    if not np.issubdtype(label_arr.dtype, np.integer):
+        raise ConfigError(f"labels: expected integer class indices, got dtype {label_arr.dtype}")
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, (int, np.integer))
+        or (num_classes < 1)
+    ):
+        raise ConfigError(f"num_classes: expected an int >= 1, got {num_classes!r}")
+    if label_arr.min() < 0 or label_arr.max() >= num_classes:
+        raise ConfigError(
+            f"labels: class indices must be in [0, {num_classes}), got "
+            f"{int(label_arr.min())}..{int(label_arr.max())}"
+        )
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or (batch_size < 1)
+    ):
+        raise ConfigError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+    if resize not in _RESIZE_MODES:
+        raise ConfigError(f"resize: expected one of {_RESIZE_MODES}, got {resize!r}")
+    if images is not None and len(images) != len(paths):
+        raise ConfigError(
+            f"images: expected one entry (array or None) per file ({len(paths)}), got {len(images)}"
+        )
+    return paths, label_arr.astype(np.int64)
+
+
+def make_tf_dataset(
+    files: Sequence[str | os.PathLike[str]],
+    labels: Sequence[int] | np.ndarray,
+    num_classes: int,
+    *,
+    batch_size: int,
+    image_size: int | tuple[int, int],
+    augmenter: Any = None,
+    preprocess: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    shuffle: bool = False,
+    seed: int | None = 0,
+    resize: str = "pad",
+    images: Sequence[np.ndarray | None] | None = None,
+    drop_remainder: bool = False,
+    cache: bool = False,
+    repeat: bool = False,
+) -> tf.data.Dataset:
+    """Build a ``tf.data.Dataset`` of ``(images, one_hot_labels)`` batches.
+
+    Images come out as ``float32`` NHWC RGB in ``[0, 255]`` (or ``preprocess(images)``), labels
+    as ``float32`` one-hot ``(N, num_classes)``. With ``shuffle=False`` the order of ``files``
+    is kept and the last partial batch is yielded (unless ``drop_remainder``), which is what
+    inference and evaluation need.
+
+    Args:
+        files: Image paths (PNG, JPEG, BMP, TIFF, WebP, DICOM: anything
+            :func:`xraycls.io.read_image` reads).
+        labels: One class index per file.
+        num_classes: Width of the one-hot labels.
+        batch_size: Images per batch.
+        image_size: Output size, ``int`` for square or ``(height, width)``.
+        augmenter: Optional :class:`xraycls.augment.Augmenter` (or a bare imgaug augmenter,
+            wrapped with ``seed``) applied to every batch on the fly. Each batch uses a per-call
+            seed drawn from ``seed``, different in every epoch.
+        preprocess: Optional callable applied to the ``float32`` batch (for example a backbone's
+            preprocessing). Models built by xraycls already contain theirs, so leave ``None``.
+        shuffle: Shuffle the whole dataset, again in every epoch.
+        seed: Seed for shuffling and augmentation. An int makes the stream reproducible (tf.data
+            runs deterministically); ``None`` gives a fresh random order every time and lets
+            tf.data trade order for speed.
+        resize: ``"pad"`` (default) keeps the aspect ratio and pads with black (letterbox, no
+            distortion of the anatomy); ``"stretch"`` resizes each axis independently;
+            ``"crop"`` takes the largest centred crop with the target aspect ratio.
+        images: Optional in-memory images aligned with ``files``: each entry is a ``uint8``
+            ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` array used instead of reading the file,
+            or ``None`` to read the file (as ``Dataset.images`` after ``balance``).
+        drop_remainder: Drop the last partial batch (for training with a fixed batch shape).
+        cache: Keep the decoded, resized images in memory after the first pass, so later
+            epochs skip decoding (costs ``n * H * W * 3`` bytes).
+        repeat: Repeat forever (then pass ``steps_per_epoch`` to ``fit``).
+
+    Returns:
+        The dataset, prefetched with ``tf.data.AUTOTUNE``.
+
+    Raises:
+        ConfigError: Inconsistent arguments (lengths, label range, sizes, resize mode).
+            While iterating, an unreadable image stops iteration with a TensorFlow error whose
+            message contains ``ImageReadError: <path>: <reason>``.
+
+    Example:
+        >>> import os, tempfile, cv2, numpy as np
+        >>> from xraycls.data import make_tf_dataset
+        >>> folder = tempfile.mkdtemp()
+        >>> files = [os.path.join(folder, f"{i}.png") for i in range(3)]
+        >>> for i, f in enumerate(files):
+        ...     _ = cv2.imwrite(f, np.full((40, 30), 50 * i, np.uint8))
+        >>> ds = make_tf_dataset(files, [0, 1, 1], 2, batch_size=2, image_size=32)
+        >>> [tuple(x.shape) for x, y in ds]
+        [(2, 32, 32, 3), (1, 32, 32, 3)]
+        >>> x, y = next(iter(ds))
+        >>> float(x[1, 16, 16, 0]), y.numpy().tolist()
+        (50.0, [[1.0, 0.0], [0.0, 1.0]])
+    """
+    paths, label_arr = _check_inputs(files, labels, num_classes, batch_size, resize, images)
+    height, width = _image_size(image_size)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise ConfigError(f"seed: expected an int or None, got {seed!r}")
+    if augmenter is not None:
+        augmenter = _as_augmenter(augmenter, seed)
+    memory = list(images) if images is not None else None
+    n = len(paths)
+
+    def load(index: np.ndarray) -> np.ndarray:
+        i = int(index)
+        if memory is not None and memory[i] is not None:
+            image = _to_rgb(np.asarray(memory[i]), f"images[{i}] ({paths[i]})")
+        else:
+            image = read_image(paths[i])
+        try:
+            return fit_image(image, height, width, resize)
+        except cv2.error as exc:  # pragma: no cover - defensive: odd sizes OpenCV refuses
+            raise ImageReadError(paths[i], f"cannot resize to {height}x{width}: {exc}") from None
+
+    def load_batch(indices: np.ndarray) -> np.ndarray:
+        return np.stack([load(i) for i in indices])
+
+    def load_tf(indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        # One Python call per batch, not per image: the per-call cost of tf.numpy_function
+        # (GIL, conversions) was ~25% of the decode time per image on the 2-core CI machine.
+        batch = tf.numpy_function(load_batch, [indices], tf.uint8, stateful=False)
+        batch.set_shape((None, height, width, 3))
+        return batch, indices
+
+    deterministic = seed is not None
+    ds = tf.data.Dataset.range(n)
+    if cache:
+        # Decode once in file order and cache the small images; shuffle after the cache.
+        ds = ds.batch(batch_size).map(
+            load_tf, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+        ds = ds.cache().unbatch()
+        if shuffle:
+            ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    else:
+        # Shuffle the indices (cheap, a full buffer), batch them, then decode each batch.
+        if shuffle:
+            ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        ds = ds.map(load_tf, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+
+    label_table = tf.constant(label_arr)
+    depth = int(num_classes)
+
+    if augmenter is not None:
+        aug = augmenter
+
+        def augment(batch: np.ndarray, batch_seed: np.ndarray) -> np.ndarray:
+            out = np.asarray(aug(batch, seed=int(batch_seed) & 0x7FFFFFFF))
+            if out.shape != batch.shape or out.dtype != np.uint8:
+                raise ConfigError(
+                    f"augmenter: returned {out.shape} {out.dtype} for a {batch.shape} uint8 "
+                    "batch; it must keep shape and dtype"
+                )
+            return out
+
+        def augment_tf(
+            batch: tf.Tensor, index: tf.Tensor, batch_seed: tf.Tensor
+        ) -> tuple[tf.Tensor, tf.Tensor]:
+            out = tf.numpy_function(augment, [batch, batch_seed], tf.uint8, stateful=False)
+            out.set_shape(batch.shape)
+            return out, index
+
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            lambda pair, s: augment_tf(pair[0], pair[1], s),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=deterministic,
+        )
+
+    def finish(batch: tf.Tensor, index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x = tf.cast(batch, tf.float32)
+        if preprocess is not None:
+            x = preprocess(x)
+        y = tf.one_hot(tf.gather(label_table, index), depth, dtype=tf.float32)
+        return x, y
+
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+class _SeededImgaug:
+    """Per-call seeded wrapper for a bare imgaug augmenter (``data`` may not import ``augment``)."""
+
+    def __init__(self, augmenter: Any, seed: int) -> None:
+        self._template = augmenter.deepcopy()
+        self._seed = seed
+
+    def __call__(self, batch: np.ndarray, *, seed: int) -> np.ndarray:
+        local = self._template.deepcopy()
+        local.seed_(int(np.random.SeedSequence([self._seed, seed]).generate_state(1)[0]))
+        return np.asarray(local.augment_images(batch))
+
+
+def _as_augmenter(augmenter: Any, seed: int | None) -> Callable[..., np.ndarray]:
+    import imgaug.augmenters as iaa
+
+    if isinstance(augmenter, iaa.Augmenter):
+        return _SeededImgaug(augmenter, seed or 0)
+    if callable(augmenter):
+        # xraycls.augment.Augmenter, or anything called as augmenter(uint8 NHWC, seed=int).
+        return augmenter
+    raise ConfigError(
+        f"augmenter: expected an xraycls Augmenter, an imgaug augmenter or a callable "
+        f"f(uint8 NHWC batch, seed=int) -> batch, got {type(augmenter).__name__}"
+    )
