@@ -1,0 +1,30 @@
+"""Evaluation: clinical metrics with confidence intervals and the :class:`EvaluationReport`.
+
+Example:
+    >>> import numpy as np
+    >>> from xraycls.evaluate import compute_metrics
+    >>> rep = compute_metrics([0, 1, 1], np.array([[.7, .3], [.4, .6], [.1, .9]]), ["a", "b"],
+    ...                       n_bootstrap=50)
+    >>> rep.accuracy.value
+    1.0
+"""
+
+from xraycls.evaluate._evaluate import evaluate, model_image_size
+from xraycls.evaluate._metrics import (
+    compute_metrics,
+    expected_calibration_error,
+    wilson_interval,
+)
+from xraycls.evaluate._report import ClassMetrics, Estimate, EvaluationReport, Prediction
+
+__all__ = [
+    "ClassMetrics",
+    "Estimate",
+    "EvaluationReport",
+    "Prediction",
+    "compute_metrics",
+    "evaluate",
+    "expected_calibration_error",
+    "model_image_size",
+    "wilson_interval",
+]

@@ -1,0 +1,253 @@
+"""The :class:`EvaluationReport` data class and its JSON / Markdown forms.
+
+Example:
+    >>> import numpy as np
+    >>> from xraycls.evaluate import compute_metrics, EvaluationReport
+    >>> rep = compute_metrics([0, 1, 1], np.array([[.9, .1], [.2, .8], [.6, .4]]), ["a", "b"],
+    ...                       n_bootstrap=50)
+    >>> EvaluationReport.from_json(rep.to_json()) == rep
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from xraycls.errors import ConfigError
+
+__all__ = ["ClassMetrics", "Estimate", "EvaluationReport", "Prediction"]
+
+#: Metric names of :class:`ClassMetrics` that carry an :class:`Estimate`, in table order.
+CLASS_METRICS = ("sensitivity", "specificity", "ppv", "npv", "f1", "auc")
+
+
+def _num(value: Any) -> float | None:
+    """A finite float, or ``None`` for missing / NaN / infinite values (JSON has no NaN)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its confidence interval.
+
+    Attributes:
+        value: The estimate, or ``None`` when undefined (e.g. PPV of a class never predicted).
+        low: Lower end of the confidence interval, or ``None``.
+        high: Upper end of the confidence interval, or ``None``.
+        method: How the interval was obtained: ``"wilson"``, ``"bootstrap"`` or ``"none"``.
+
+    Example:
+        >>> Estimate(0.5, 0.2, 0.8, "wilson").format()
+        '0.500 (0.200-0.800)'
+    """
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    method: str = "none"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", _num(self.value))
+        object.__setattr__(self, "low", _num(self.low))
+        object.__setattr__(self, "high", _num(self.high))
+
+    def format(self, digits: int = 3) -> str:
+        """The estimate as text, ``"n/a"`` when undefined."""
+        if self.value is None:
+            return "n/a"
+        text = f"{self.value:.{digits}f}"
+        if self.low is not None and self.high is not None:
+            text += f" ({self.low:.{digits}f}-{self.high:.{digits}f})"
+        return text
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Estimate:
+        """Inverse of ``dataclasses.asdict``."""
+        return cls(data.get("value"), data.get("low"), data.get("high"), data.get("method", "none"))
+
+
+@dataclass(frozen=True)
+class ClassMetrics:
+    """One-vs-rest metrics of one class.
+
+    Attributes:
+        support: Number of samples whose true class is this one.
+        sensitivity: Recall, TP / (TP + FN); Wilson interval.
+        specificity: TN / (TN + FP); Wilson interval.
+        ppv: Precision, TP / (TP + FP); Wilson interval.
+        npv: TN / (TN + FN); Wilson interval.
+        f1: 2TP / (2TP + FP + FN); bootstrap interval.
+        auc: One-vs-rest ROC AUC; bootstrap interval; ``None`` when the class is absent from (or
+            is the only class of) the true labels.
+    """
+
+    support: int
+    sensitivity: Estimate
+    specificity: Estimate
+    ppv: Estimate
+    npv: Estimate
+    f1: Estimate
+    auc: Estimate
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClassMetrics:
+        """Inverse of ``dataclasses.asdict``."""
+        return cls(
+            support=int(data["support"]),
+            **{name: Estimate.from_dict(data[name]) for name in CLASS_METRICS},
+        )
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's answer for one image.
+
+    Attributes:
+        file: The image path when known (evaluation of a ``Dataset``), else ``None``.
+        true: The true class name.
+        predicted: The arg-max class name.
+        probabilities: Class name -> probability.
+    """
+
+    file: str | None
+    true: str
+    predicted: str
+    probabilities: dict[str, float]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Prediction:
+        """Inverse of ``dataclasses.asdict``."""
+        return cls(
+            file=data.get("file"),
+            true=str(data["true"]),
+            predicted=str(data["predicted"]),
+            probabilities={str(k): float(v) for k, v in data["probabilities"].items()},
+        )
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Everything measured on one test set; what ``evaluation.json`` of a run folder holds.
+
+    Attributes:
+        class_names: Class names in label order.
+        n: Number of evaluated samples.
+        loss: Mean categorical cross-entropy (probabilities clipped to ``[1e-7, 1 - 1e-7]``).
+        accuracy: Fraction correct with a Wilson interval.
+        per_class: Class name -> :class:`ClassMetrics`.
+        macro: Unweighted mean over classes of each metric in :data:`CLASS_METRICS`
+            (classes where a metric is undefined are left out), with bootstrap intervals.
+        confusion_matrix: ``[true][predicted]`` counts.
+        roc_curves: Class name -> ``{"fpr": [...], "tpr": [...], "thresholds": [...]}``
+            (one-vs-rest; empty lists when the AUC is undefined; an infinite threshold is
+            stored as ``None``).
+        calibration: ``{"ece": float, "n_bins": int, "bins": [{"lower", "upper", "count",
+            "confidence", "accuracy"}, ...]}`` for the top-1 probability.
+        predictions: One :class:`Prediction` per sample, in input order.
+        notes: Human-readable remarks (e.g. why an AUC is undefined).
+        settings: How the numbers were computed (CI level, bootstrap resamples and seed, bins).
+
+    Example:
+        >>> import numpy as np
+        >>> from xraycls.evaluate import compute_metrics
+        >>> rep = compute_metrics([0, 1], np.array([[.8, .2], [.3, .7]]), ["a", "b"],
+        ...                       n_bootstrap=20)
+        >>> rep.accuracy.value, rep.per_class["b"].sensitivity.value
+        (1.0, 1.0)
+    """
+
+    class_names: list[str]
+    n: int
+    loss: float | None
+    accuracy: Estimate
+    per_class: dict[str, ClassMetrics]
+    macro: dict[str, Estimate]
+    confusion_matrix: list[list[int]]
+    roc_curves: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    predictions: list[Prediction] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (NaN and infinities become ``None``)."""
+        data = asdict(self)
+        data["loss"] = _num(self.loss)
+        return data
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The report as JSON text (strict: no NaN literals)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvaluationReport:
+        """Rebuild a report from :meth:`to_dict` output (e.g. a run's ``evaluation.json``).
+
+        Raises:
+            ConfigError: A required key is missing.
+        """
+        try:
+            return cls(
+                class_names=[str(c) for c in data["class_names"]],
+                n=int(data["n"]),
+                loss=_num(data.get("loss")),
+                accuracy=Estimate.from_dict(data["accuracy"]),
+                per_class={str(k): ClassMetrics.from_dict(v) for k, v in data["per_class"].items()},
+                macro={str(k): Estimate.from_dict(v) for k, v in data["macro"].items()},
+                confusion_matrix=[[int(x) for x in row] for row in data["confusion_matrix"]],
+                roc_curves=dict(data.get("roc_curves", {})),
+                calibration=dict(data.get("calibration", {})),
+                predictions=[Prediction.from_dict(p) for p in data.get("predictions", [])],
+                notes=[str(n) for n in data.get("notes", [])],
+                settings=dict(data.get("settings", {})),
+            )
+        except KeyError as exc:
+            raise ConfigError(f"evaluation report is missing the key {exc.args[0]!r}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> EvaluationReport:
+        """Inverse of :meth:`to_json`."""
+        return cls.from_dict(json.loads(text))
+
+    def to_markdown(self, digits: int = 3) -> str:
+        """Summary tables: per-class metrics with 95% CIs, macro averages, confusion matrix."""
+        level = self.settings.get("ci_level", 0.95)
+        lines = [
+            f"**Accuracy** {self.accuracy.format(digits)} · **loss** "
+            + (f"{self.loss:.4f}" if self.loss is not None else "n/a")
+            + f" · **n** = {self.n} · **ECE** "
+            + (
+                f"{self.calibration['ece']:.{digits}f}"
+                if self.calibration.get("ece") is not None
+                else "n/a"
+            ),
+            "",
+            "| Class | n | Sensitivity | Specificity | PPV | NPV | F1 | AUC |",
+            "|---|---:|---|---|---|---|---|---|",
+        ]
+        for name in self.class_names:
+            m = self.per_class[name]
+            cells = [getattr(m, metric).format(digits) for metric in CLASS_METRICS]
+            lines.append(f"| {name} | {m.support} | " + " | ".join(cells) + " |")
+        cells = [self.macro[metric].format(digits) for metric in CLASS_METRICS]
+        lines.append(f"| **macro** | {self.n} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            f"Values are point estimates with {level:.0%} confidence intervals (Wilson for "
+            "sensitivity, specificity, PPV, NPV and accuracy; percentile bootstrap for F1, AUC "
+            "and macro averages).",
+            "",
+            "| true \\ predicted | " + " | ".join(self.class_names) + " |",
+            "|---|" + "---:|" * len(self.class_names),
+        ]
+        for name, row in zip(self.class_names, self.confusion_matrix, strict=True):
+            lines.append(f"| {name} | " + " | ".join(str(x) for x in row) + " |")
+        if self.notes:
+            lines += ["", *[f"- {note}" for note in self.notes]]
+        return "\n".join(lines) + "\n"
