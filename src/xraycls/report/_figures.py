@@ -1,0 +1,206 @@
+"""The report's figures, drawn with matplotlib's Agg canvas (no pyplot, no display needed)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from xraycls.report._run import Evaluation
+
+_DPI = 100
+
+
+def new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def png_bytes(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI)
+    return buf.getvalue()
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write bytes to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        # mkstemp creates 0600; a report is meant to be shared like any other output file.
+        os.chmod(tmp, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _series(history: Sequence[dict[str, Any]], key: str) -> list[float]:
+    out = []
+    for row in history:
+        try:
+            out.append(float(row.get(key, np.nan)))
+        except (TypeError, ValueError):
+            out.append(np.nan)
+    return out
+
+
+def training_curves(history: Sequence[dict[str, Any]]) -> Figure | None:
+    """Loss and accuracy per epoch, train and validation side by side."""
+    epochs = _series(history, "epoch")
+    if all(np.isnan(epochs)):
+        epochs = list(range(len(history)))
+    # Trainer epochs are 0-based in the history; people count from 1.
+    x = [e + 1 for e in epochs] if min(epochs) == 0 else epochs
+    panels = [m for m in ("loss", "accuracy") if any(np.isfinite(_series(history, m)))]
+    if not panels:
+        return None
+    fig = new_figure(5.0 * len(panels), 3.6)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, metric in zip(axes, panels, strict=True):
+        for key, label, style in ((metric, "train", "-o"), (f"val_{metric}", "validation", "-s")):
+            y = _series(history, key)
+            if any(np.isfinite(y)):
+                ax.plot(x, y, style, label=label, markersize=4)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(metric)
+        ax.set_title(metric.capitalize())
+        ax.grid(alpha=0.3)
+        ax.legend()
+        if metric == "accuracy":
+            ax.set_ylim(-0.02, 1.02)
+    return fig
+
+
+def confusion_matrix(ev: Evaluation) -> Figure | None:
+    """Counts with row-normalised colour (recall per true class)."""
+    if ev.confusion is None or ev.confusion.size == 0:
+        return None
+    cm = ev.confusion
+    names = ev.class_names
+    rows = cm.sum(axis=1, keepdims=True)
+    frac = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    side = 1.4 + 1.1 * len(names)
+    fig = new_figure(side + 1.2, side)
+    ax = fig.subplots()
+    image = ax.imshow(frac, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(
+                j,
+                i,
+                f"{int(cm[i, j])}\n{frac[i, j]:.0%}",
+                ha="center",
+                va="center",
+                color="white" if frac[i, j] > 0.6 else "black",
+                fontsize=10,
+            )
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix (colour: share of the true class)")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    return fig
+
+
+def roc_curves(ev: Evaluation) -> Figure | None:
+    """One-vs-rest ROC curve per class with its AUC."""
+    if not ev.roc:
+        return None
+    fig = new_figure(5.2, 4.6)
+    ax = fig.subplots()
+    for name in ev.class_names or list(ev.roc):
+        if name not in ev.roc:
+            continue
+        fpr, tpr = ev.roc[name]
+        auc = ev.auc.get(name)
+        label = f"{name} (AUC {auc:.3f})" if auc is not None else name
+        ax.plot(fpr, tpr, label=label, linewidth=1.8)
+    ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=1, label="chance")
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.set_xlabel("false positive rate (1 - specificity)")
+    ax.set_ylabel("true positive rate (sensitivity)")
+    ax.set_title("ROC curves (one vs rest)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return fig
+
+
+def calibration(ev: Evaluation) -> Figure | None:
+    """Reliability diagram: accuracy vs confidence of the top class, with bin counts."""
+    if not ev.bins:
+        return None
+    fig = new_figure(5.2, 5.4)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    conf = np.array([b["confidence"] for b in ev.bins])
+    acc = np.array([b["accuracy"] for b in ev.bins])
+    count = np.array([b["count"] for b in ev.bins])
+    lower = np.array([b["lower"] for b in ev.bins])
+    upper = np.array([b["upper"] for b in ev.bins])
+    if np.all(upper - lower >= 1.0):  # no bin edges in the file: centre bars on confidences
+        half = 0.5 / max(len(conf), 5)
+        lower, upper = conf - half, conf + half
+    centre, width = (lower + upper) / 2, (upper - lower) * 0.92
+    top.bar(centre, acc, width=width, color="tab:blue", alpha=0.7, label="accuracy per bin")
+    top.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    top.plot(conf, acc, "o", color="tab:red", markersize=4, label="mean confidence")
+    title = "Reliability diagram"
+    if ev.ece is not None:
+        title += f" (ECE {ev.ece:.3f})"
+    top.set_title(title)
+    top.set_ylabel("accuracy")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1.02)
+    top.grid(alpha=0.3)
+    top.legend(loc="upper left", fontsize=8)
+    bottom.bar(centre, count, width=width, color="grey")
+    bottom.set_xlabel("confidence of the predicted class")
+    bottom.set_ylabel("images")
+    return fig
+
+
+def cam_grid(
+    rows: Sequence[tuple[str, Sequence[dict[str, Any] | None]]], columns: int, method: str
+) -> Figure:
+    """A grid of overlays: one row per class, its correct then its wrong predictions.
+
+    Each tile is a dict with ``image`` (RGB uint8), ``title`` and ``correct`` (bool), or
+    ``None`` for an empty slot.
+    """
+    fig = new_figure(2.0 * columns + 0.6, 2.25 * len(rows) + 0.3)
+    axes = fig.subplots(len(rows), columns, squeeze=False)
+    for r, (label, tiles) in enumerate(rows):
+        for c in range(columns):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            tile = tiles[c] if c < len(tiles) else None
+            if tile is None:
+                ax.text(0.5, 0.5, "none", ha="center", va="center", color="grey", fontsize=9)
+                for spine in ax.spines.values():
+                    spine.set_color("lightgrey")
+            else:
+                ax.imshow(tile["image"])
+                colour = "tab:green" if tile["correct"] else "tab:red"
+                ax.set_title(tile["title"], fontsize=8, color=colour)
+                for spine in ax.spines.values():
+                    spine.set_color(colour)
+                    spine.set_linewidth(2.5)
+            if c == 0:
+                ax.set_ylabel(f"true: {label}", fontsize=9)
+    fig.suptitle(f"{method} maps of the predicted class - green: correct, red: wrong", fontsize=10)
+    return fig

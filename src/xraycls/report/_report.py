@@ -1,0 +1,168 @@
+"""``report()``: a training run folder -> ``report.html`` + PNG figures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from xraycls.errors import ConfigError
+from xraycls.report import _figures, _html
+from xraycls.report._cams import cam_tiles, tile_count
+from xraycls.report._run import Run, read_run
+
+
+def _save(out: Path, name: str, fig: Any, caption: str, figures: dict[str, Path]) -> str:
+    png = _figures.png_bytes(fig)
+    figures[name] = _figures.write_atomic(out / name, png)
+    return _html.figure(png, name, caption)
+
+
+def _summary(run: Run) -> str:
+    ev = run.evaluation
+    if ev is None:
+        return "<h2>Test metrics</h2>" + _html.note(run.notes.get("evaluation", "no evaluation"))
+    rows = [
+        ["accuracy", _html.fmt(ev.accuracy)],
+        ["loss", "n/a" if ev.loss is None else f"{ev.loss:.4f}"],
+        ["expected calibration error", "n/a" if ev.ece is None else f"{ev.ece:.3f}"],
+        ["test images", "n/a" if ev.n is None else str(ev.n)],
+    ]
+    html = "<h2>Test metrics</h2>" + _html.table(["metric", "value"], rows)
+    if ev.per_class:
+        header, class_rows = _html.per_class_rows(ev.per_class, ev.class_names)
+        if ev.macro:
+            metrics = header[2:]
+            class_rows.append(["macro", "", *(_html.fmt(ev.macro.get(m)) for m in metrics)])
+        html += _html.table(header, class_rows)
+        html += (
+            '<p class="meta">Point estimates with confidence intervals in brackets '
+            "(as computed by <code>xraycls evaluate</code>).</p>"
+        )
+    for text in ev.notes:
+        html += _html.note(text)
+    return html
+
+
+def _cam_section(
+    run: Run, out: Path, data: Path | None, n_cam: int, figures: dict[str, Path]
+) -> str:
+    html = "<h2>Class activation maps</h2>"
+    ev = run.evaluation
+    if ev is None:
+        return html + _html.note("skipped: needs evaluation.json with per-image predictions")
+    if n_cam <= 0:
+        return html + _html.note("skipped: n_cam is 0")
+    model_path = next(
+        (run.path / n for n in ("best.keras", "last.keras") if (run.path / n).is_file()), None
+    )
+    if model_path is None:
+        return html + _html.note("skipped: no best.keras or last.keras in the run folder")
+    try:
+        rows, notes = cam_tiles(ev, run.path, model_path, data=data, n_cam=n_cam, config=run.config)
+    except Exception as exc:  # the page must still be written; say what went wrong instead
+        return html + _html.note(f"skipped: {type(exc).__name__}: {exc}")
+    if not rows or tile_count(rows) == 0:
+        reason = "; ".join(notes) if notes else "no image could be explained"
+        return html + _html.note(f"skipped: {reason}")
+    for text in notes:
+        html += _html.note(text)
+    fig = _figures.cam_grid(rows, 2 * n_cam, "Grad-CAM")
+    caption = (
+        f"Grad-CAM of the predicted class from {model_path.name} (target layer chosen "
+        f"automatically). Per true class: the {n_cam} most confident correct predictions, "
+        f"then the {n_cam} most confident wrong ones."
+    )
+    return html + _save(out, "cams.png", fig, caption, figures)
+
+
+def report(
+    run_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
+    *,
+    data: str | os.PathLike[str] | None = None,
+    n_cam: int = 4,
+) -> Path:
+    """Turn a training run folder into a self-contained HTML report with PNG figures.
+
+    The page holds the run's metrics table, training curves (loss and accuracy, train and
+    validation), confusion matrix, ROC curves per class, reliability diagram, a grid of Grad-CAM
+    overlays of correct and wrong test predictions per class (from ``best.keras`` and the image
+    files listed in ``evaluation.json``), and the run's configuration. Figures are embedded in
+    the page (it opens offline, no scripts) and also written as PNG files next to it. A missing
+    piece (no ``evaluation.json`` yet, image files moved) skips its section with a visible note.
+
+    Args:
+        run_dir: A :class:`xraycls.Trainer` workdir.
+        out: Output folder; default ``RUN_DIR/report``.
+        data: Folder that relative image paths in ``evaluation.json`` are relative to (the
+            dataset root), when they are not found as written or under the run folder.
+        n_cam: Correct and wrong examples per class in the CAM grid (0 skips the grid).
+
+    Returns:
+        The path of ``report.html``.
+
+    Raises:
+        ConfigError: ``run_dir`` is not a folder, or ``n_cam`` is negative.
+
+    Example:
+        >>> import xraycls
+        >>> xraycls.report("runs/xception")  # doctest: +SKIP
+        PosixPath('runs/xception/report/report.html')
+    """
+    run_path = Path(run_dir)
+    if not run_path.is_dir():
+        raise ConfigError(f"run_dir {os.fspath(run_dir)!r} is not a folder (a training workdir).")
+    if n_cam < 0:
+        raise ConfigError(f"n_cam={n_cam} must be >= 0.")
+    data_path = Path(data) if data is not None else None
+    if data_path is not None and not data_path.is_dir():
+        raise ConfigError(f"data {str(data_path)!r} is not a folder.")
+    out_path = Path(out) if out is not None else run_path / "report"
+    out_path.mkdir(parents=True, exist_ok=True)
+    run = read_run(run_path)
+    figures: dict[str, Path] = {}
+    sections: list[tuple[str, str]] = [("metrics", _summary(run))]
+
+    html = "<h2>Training curves</h2>"
+    fig = _figures.training_curves(run.history) if run.history else None
+    if fig is None:
+        html += _html.note(run.notes.get("history", "no loss or accuracy columns in the history"))
+    else:
+        html += _save(out_path, "training_curves.png", fig, "Loss and accuracy per epoch", figures)
+    sections.append(("training", html))
+
+    ev = run.evaluation
+    missing = run.notes.get("evaluation", "no evaluation")
+    for anchor, title, name, draw, caption in (
+        ("confusion", "Confusion matrix", "confusion_matrix.png", _figures.confusion_matrix,
+         "Test set confusion matrix"),
+        ("roc", "ROC curves", "roc_curves.png", _figures.roc_curves,
+         "One-vs-rest ROC curves per class"),
+        ("calibration", "Calibration", "calibration.png", _figures.calibration,
+         "Reliability diagram of the top-class probability"),
+    ):  # fmt: skip
+        html = f"<h2>{title}</h2>"
+        fig = draw(ev) if ev is not None else None
+        if fig is None:
+            html += _html.note(
+                missing if ev is None else f"evaluation.json has no data for {title}"
+            )
+        else:
+            html += _save(out_path, name, fig, caption, figures)
+        sections.append((anchor, html))
+
+    sections.append(("cams", _cam_section(run, out_path, data_path, n_cam, figures)))
+
+    html = "<h2>Configuration</h2>"
+    if run.config is None:
+        html += _html.note(run.notes.get("config", "no config.json"))
+    else:
+        html += _html.table(["setting", "value"], _html.flatten(run.config), numeric_from=2)
+    sections.append(("configuration", html))
+
+    from xraycls import __version__
+
+    title = f"xraycls run report: {run_path.resolve().name}"
+    text = _html.page(title, sections, __version__)
+    return _figures.write_atomic(out_path / "report.html", text.encode("utf-8"))
