@@ -173,6 +173,33 @@ class Dataset:
             images=None if self.images is None else [self.images[i] for i in pick],
         )
 
+    def limit_per_class(self, n: int, *, seed: int = 0) -> Dataset:
+        """At most ``n`` items of each class, drawn at random (seeded), in dataset order.
+
+        Useful for quick experiments and smoke tests on a large dataset.
+
+        Args:
+            n: Maximum items per class (>= 1).
+            seed: Seed of the draw; the same seed gives the same items.
+
+        Example:
+            >>> import numpy as np
+            >>> from xraycls.data import Dataset
+            >>> ds = Dataset(("a", "b", "c", "d"), np.array([0, 0, 0, 1]), ("x", "y"))
+            >>> ds.limit_per_class(2).counts()
+            {'x': 2, 'y': 1}
+        """
+        if n < 1:
+            raise ConfigError(f"limit_per_class: n must be >= 1, got {n}")
+        rng = np.random.default_rng(seed)
+        keep: list[int] = []
+        for label in range(len(self.class_names)):
+            members = np.flatnonzero(self.labels == label)
+            if members.size > n:
+                members = rng.choice(members, size=n, replace=False)
+            keep.extend(members.tolist())
+        return self.subset(np.sort(np.asarray(keep, dtype=np.int64)))
+
     def concat(self, other: Dataset) -> Dataset:
         """Both datasets, ``self`` first. Also available as ``a + b``.
 

@@ -9,6 +9,7 @@ Example:
     1.0
 """
 
+from xraycls._callable_module import make_callable
 from xraycls.evaluate._evaluate import evaluate, model_image_size
 from xraycls.evaluate._metrics import (
     compute_metrics,
@@ -28,3 +29,6 @@ __all__ = [
     "model_image_size",
     "wilson_interval",
 ]
+
+# `xraycls.evaluate(...)` keeps working after `import xraycls.evaluate` (see _callable_module).
+make_callable(__name__, evaluate)

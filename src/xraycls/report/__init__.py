@@ -9,26 +9,11 @@ Example:
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import Any
-
+from xraycls._callable_module import make_callable
 from xraycls.report._report import report
 from xraycls.report._run import read_evaluation
 
 __all__ = ["read_evaluation", "report"]
 
-
-class _CallableModule(types.ModuleType):
-    """Lets ``xraycls.report(...)`` work even after ``import xraycls.report``.
-
-    Importing the subpackage makes Python set the attribute ``xraycls.report`` to this module,
-    which then shadows the lazily exported function of the same name. Calling the module
-    forwards to :func:`report`, so both spellings keep working in any import order.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return report(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+# `xraycls.report(...)` keeps working after `import xraycls.report` (see _callable_module).
+make_callable(__name__, report)

@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -363,7 +364,11 @@ class Trainer:
         for name, data in splits.items():
             if data is not None and hasattr(data, "to_csv"):
                 try:
-                    data.to_csv(self.run.path(f"{name}.csv"))
+                    # Balanced in-memory copies are listed by name only; the manifest records
+                    # which files trained the model, so that warning would be noise here.
+                    with warnings.catch_warnings():
+                        warnings.filterwarnings("ignore", message=".*in-memory images")
+                        data.to_csv(self.run.path(f"{name}.csv"))
                 except Exception as exc:  # a manifest is a convenience; never fail training
                     log.warning("could not write %s.csv: %s", name, exc)
 

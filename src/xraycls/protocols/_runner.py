@@ -1,0 +1,283 @@
+"""One runner for every profile: it composes the layers and holds no model or data logic."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xraycls.protocols._profile import Profile, get_profile
+
+__all__ = ["ModelResult", "ReproductionResult", "reproduce"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """One row of the Table-2-style results: a backbone's loss and accuracy on each split.
+
+    Attributes:
+        model: Zoo name.
+        train_loss: Loss on the (balanced) training set, as the paper reports it.
+        train_accuracy: Accuracy on the (balanced) training set.
+        val_loss: Loss on the validation set.
+        val_accuracy: Accuracy on the validation set.
+        test_loss: Loss on the test set.
+        test_accuracy: Accuracy on the test set.
+        covid_sensitivity: Recall of the COVID class on the test set (``None`` without one).
+        covid_specificity: Specificity of the COVID class on the test set.
+        macro_auc: Macro one-vs-rest ROC AUC on the test set.
+        best_epoch: Epoch (1-based) whose checkpoint was kept.
+        seconds: Wall time of training and evaluation.
+        workdir: The model's run folder (``xraycls report`` reads it).
+    """
+
+    model: str
+    train_loss: float | None
+    train_accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+    test_loss: float | None
+    test_accuracy: float | None
+    covid_sensitivity: float | None
+    covid_specificity: float | None
+    macro_auc: float | None
+    best_epoch: int | None
+    seconds: float
+    workdir: str
+
+
+@dataclass
+class ReproductionResult:
+    """What `reproduce` measured, with its profile and split sizes.
+
+    Example:
+        >>> from xraycls.protocols import ReproductionResult, get_profile
+        >>> res = ReproductionResult(get_profile("quick"), rows=[], splits={})
+        >>> res.to_markdown().splitlines()[0].startswith("| model |")
+        True
+    """
+
+    profile: Profile
+    rows: list[ModelResult] = field(default_factory=list)
+    splits: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form for JSON."""
+        return {
+            "profile": self.profile.to_dict(),
+            "splits": self.splits,
+            "results": [asdict(row) for row in self.rows],
+        }
+
+    def to_json(self) -> str:
+        """JSON text of `to_dict`."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_markdown(self, digits: int = 4) -> str:
+        """Table 2 of the paper, extended with COVID sensitivity/specificity and macro AUC."""
+
+        def cell(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.{digits}f}"
+
+        header = (
+            "| model | train loss | train acc | val loss | val acc | test loss | test acc "
+            "| COVID sens | COVID spec | macro AUC | best epoch | minutes |"
+        )
+        lines = [header, "|" + "---|" * 12]
+        for r in self.rows:
+            values = (
+                r.train_loss,
+                r.train_accuracy,
+                r.val_loss,
+                r.val_accuracy,
+                r.test_loss,
+                r.test_accuracy,
+                r.covid_sensitivity,
+                r.covid_specificity,
+                r.macro_auc,
+            )
+            lines.append(
+                f"| {r.model} | "
+                + " | ".join(cell(v) for v in values)
+                + f" | {r.best_epoch if r.best_epoch is not None else 'n/a'} "
+                + f"| {r.seconds / 60:.1f} |"
+            )
+        return "\n".join(lines)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _value(estimate: Any) -> float | None:
+    return None if estimate is None else estimate.value
+
+
+def _row(
+    name: str, reports: dict[str, Any], best_epoch: int | None, seconds: float, workdir: Path
+) -> ModelResult:
+    test = reports["test"]
+    covid = next((c for c in test.class_names if c.upper().startswith("COVID")), None)
+    per_class = test.per_class.get(covid) if covid else None
+    macro_auc = test.macro.get("auc")
+    return ModelResult(
+        model=name,
+        train_loss=reports["train"].loss,
+        train_accuracy=_value(reports["train"].accuracy),
+        val_loss=reports["val"].loss,
+        val_accuracy=_value(reports["val"].accuracy),
+        test_loss=test.loss,
+        test_accuracy=_value(test.accuracy),
+        covid_sensitivity=_value(per_class.sensitivity) if per_class else None,
+        covid_specificity=_value(per_class.specificity) if per_class else None,
+        macro_auc=_value(macro_auc),
+        best_epoch=best_epoch,
+        seconds=seconds,
+        workdir=str(workdir),
+    )
+
+
+def reproduce(
+    data: str | os.PathLike[str],
+    *,
+    profile: str | Profile = "quick",
+    models: Sequence[str] | None = None,
+    out: str | os.PathLike[str] = "runs/reproduce",
+    resume: bool = False,
+    verbose: int = 1,
+    **overrides: Any,
+) -> ReproductionResult:
+    """Run a protocol end to end and write a Table-2-style results table.
+
+    The steps are the paper's: load the images, split them (stratified, keeping patients and
+    near-duplicate images in one split), oversample COVID in the training split with the paper's
+    augmentation, train each backbone with checkpointing on the best validation accuracy,
+    evaluate it on the train, validation and test splits, and tabulate.
+
+    ``out`` receives ``profile.json``, the split manifests (``train.csv``, ``val.csv``,
+    ``test.csv``), one run folder per model (readable by ``xraycls report``) and
+    ``results.md`` / ``results.json``, rewritten after every model.
+
+    Args:
+        data: Dataset folder or CSV manifest (any layout `xraycls.load_dataset` knows).
+        profile: ``"paper"``, ``"quick"``, a profile JSON file, or a `Profile`.
+        models: Zoo names that replace the profile's list.
+        out: Output folder.
+        resume: Continue interrupted runs found in ``out`` instead of refusing them.
+        verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+        **overrides: Profile fields to change (e.g. ``image_size=96``, ``limit_per_class=50``).
+
+    Returns:
+        The `ReproductionResult` (also written to ``out``).
+
+    Raises:
+        ConfigError: A bad profile, model name or override.
+        DatasetLayoutError: The data folder has no recognisable layout.
+
+    Example:
+        >>> import xraycls
+        >>> result = xraycls.reproduce("../shared/data/cxr3", profile="quick",
+        ...                            out="runs/quick")  # doctest: +SKIP
+        >>> print(result.to_markdown())  # doctest: +SKIP
+    """
+    # Imported here so that `xraycls.protocols` (and the CLI's --help) stay light.
+    from xraycls.augment import Augmenter, balance
+    from xraycls.data import load_dataset
+    from xraycls.evaluate import evaluate
+    from xraycls.train import TrainConfig, Trainer
+    from xraycls.zoo import build_model, get_backbone
+
+    prof = get_profile(profile)
+    if models:
+        overrides["models"] = tuple(models)
+    if overrides:
+        prof = prof.replace(**overrides)
+    for name in prof.models:
+        get_backbone(name)  # fail on a typo before spending minutes on data and training
+    train_config = TrainConfig.from_dict({**prof.train, "seed": prof.seed, "verbose": verbose})
+
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out_dir / "profile.json", prof.to_json() + "\n")
+
+    ds = load_dataset(data, classes=list(prof.classes), on_error="skip")
+    if prof.limit_per_class is not None:
+        ds = ds.limit_per_class(prof.limit_per_class, seed=prof.seed)
+    train, val, test = ds.split(test=prof.test, val=prof.val, seed=prof.seed)
+    for split_name, split in (("train", train), ("val", val), ("test", test)):
+        split.to_csv(out_dir / f"{split_name}.csv")
+    if prof.balance_factor > 1 and prof.balance_classes:
+        augmenter = Augmenter.paper(seed=prof.seed, **prof.augmenter)
+        train = balance(
+            train,
+            factor=prof.balance_factor,
+            augmenter=augmenter,
+            classes=list(prof.balance_classes),
+            seed=prof.seed,
+        )
+    result = ReproductionResult(
+        prof,
+        splits={
+            "train (balanced)": train.counts(),
+            "val": val.counts(),
+            "test": test.counts(),
+        },
+    )
+    if verbose:
+        for split_name, counts in result.splits.items():
+            print(f"{split_name}: {counts}")
+
+    size = prof.image_size
+    for name in prof.models:
+        workdir = out_dir / name
+        started = time.perf_counter()
+        if verbose:
+            print(f"== {name}: {size}x{size}, {train_config.epochs} epochs -> {workdir}")
+        model = build_model(
+            name,
+            num_classes=len(ds.class_names),
+            input_shape=(size, size, 3),
+            weights=prof.weights,
+            seed=prof.seed,
+            **prof.model_kwargs.get(name, {}),
+        )
+        trainer = Trainer(model, train_config, workdir=workdir, class_names=ds.class_names)
+        history = trainer.fit(train, val, resume=resume)
+        reports = {
+            "train": evaluate(trainer.model, train, n_bootstrap=0, seed=prof.seed),
+            "val": evaluate(trainer.model, val, n_bootstrap=0, seed=prof.seed),
+            "test": trainer.evaluate(test),
+        }
+        best_epoch = _best_epoch(history, train_config.monitor)
+        result.rows.append(_row(name, reports, best_epoch, time.perf_counter() - started, workdir))
+        _write_atomic(out_dir / "results.json", result.to_json() + "\n")
+        _write_atomic(out_dir / "results.md", result.to_markdown() + "\n")
+        if verbose:
+            print(result.to_markdown())
+    return result
+
+
+def _best_epoch(history: dict[str, list[Any]], monitor: str) -> int | None:
+    values = history.get(monitor)
+    if not values:
+        return None
+    pairs = [(v, i) for i, v in enumerate(values) if v is not None]
+    if not pairs:
+        return None
+    pick = min if "loss" in monitor else max
+    return pick(pairs, key=lambda p: p[0])[1] + 1
