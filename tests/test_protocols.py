@@ -137,3 +137,29 @@ def test_public_functions_survive_importing_their_subpackages() -> None:
     model = xraycls.build_model("simple_cnn", input_shape=(32, 32, 3), width=4)
     rep = xraycls.evaluate(model, (np.zeros((3, 32, 32, 3)), [0, 1, 2]), n_bootstrap=0)
     assert rep.n == 3
+
+
+def test_subpackages_are_reachable_as_attributes() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import xraycls, sys; assert 'tensorflow' not in sys.modules; "
+        "assert callable(xraycls.explain.load_images); "
+        "assert xraycls.protocols.get_profile('quick').name == 'quick'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.data
+def test_example_reproduce_paper_runs(cxr3_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "reproduce_paper.py"
+    args = ["--data", str(cxr3_dir), "--out", str(tmp_path / "out"), "--limit", "15"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args, "--epochs", "1"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| simple_cnn |" in done.stdout and "best test accuracy" in done.stdout

@@ -116,7 +116,16 @@ __all__ = [
 ]
 
 
+# Subpackages reachable as attributes (``xraycls.explain.load_images``) without an import.
+_SUBPACKAGES = frozenset(
+    {"augment", "cli", "data", "evaluate", "explain", "io", "predict", "protocols", "report"}
+    | {"train", "zoo"}
+)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"xraycls.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'xraycls' has no attribute {name!r}")
