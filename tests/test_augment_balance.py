@@ -10,8 +10,8 @@ import imgaug.augmenters as iaa
 import numpy as np
 import pytest
 from sklearn.utils.class_weight import compute_class_weight
-from tests._helpers_augment import make_dataset, noise_files
 
+from _helpers_augment import make_dataset, noise_files
 from xraycls.augment import Augmenter, balance, class_weights
 from xraycls.errors import ConfigError
 from xraycls.io import read_image

@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-from tests._helpers_augment import make_dataset, noise_files
+
+from _helpers_augment import make_dataset, noise_files
 
 ROOT = Path(__file__).resolve().parents[1]
 

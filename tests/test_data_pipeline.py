@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from tests._helpers_augment import gray_files, make_dataset, noise_files, write_png
 
+from _helpers_augment import gray_files, make_dataset, noise_files, write_png
 from xraycls.augment import Augmenter
 from xraycls.data._pipeline import fit_image, make_tf_dataset
 from xraycls.errors import ConfigError
