@@ -3,7 +3,7 @@
 The public API is re-exported here. Heavy modules (TensorFlow, Keras) are imported lazily on
 first use of a name, so ``import xraycls`` and ``xraycls --help`` stay fast.
 
-Example:
+Examples:
     >>> import xraycls
     >>> "xception" in xraycls.list_models()
     True

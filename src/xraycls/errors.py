@@ -4,7 +4,7 @@ Every error raised on purpose by xraycls derives from :class:`XrayclsError`, so 
 catch them all in one place. Messages name the file or argument at fault, what was expected and
 what to do.
 
-Example:
+Examples:
     >>> from xraycls.errors import ImageReadError, XrayclsError
     >>> err = ImageReadError("scan.png", "file is empty (0 bytes)")
     >>> isinstance(err, XrayclsError), err.path

@@ -25,7 +25,7 @@ with only a warning on stderr; :func:`check_image` (run by :func:`read_image`) t
 file structure first: a PNG must reach its ``IEND`` chunk with valid chunk CRCs, a JPEG must have
 an end-of-image marker after its first scan.
 
-Example:
+Examples:
     >>> import numpy as np, cv2, tempfile, os
     >>> from xraycls.io import read_image
     >>> path = os.path.join(tempfile.mkdtemp(), "scan 1.png")
@@ -162,7 +162,7 @@ def check_image(path: str | os.PathLike[str]) -> None:
             message names the file and the reason.
         DependencyError: A DICOM file was given and ``pydicom`` is not installed.
 
-    Example:
+    Examples:
         >>> import tempfile, os
         >>> from xraycls.io import check_image
         >>> path = os.path.join(tempfile.mkdtemp(), "notes.png")
@@ -315,7 +315,7 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> np.ndarray:
         DependencyError: A DICOM file was given and ``pydicom`` is not installed.
         ValueError: ``channels`` is not 1 or 3.
 
-    Example:
+    Examples:
         >>> import numpy as np, cv2, tempfile, os
         >>> from xraycls.io import read_image
         >>> path = os.path.join(tempfile.mkdtemp(), "deep.png")

@@ -4,7 +4,7 @@ Decoding (:func:`xraycls.io.read_image`), letterbox resizing (the same ``fit_ima
 training pipeline uses, so predictions see exactly what training saw) and batching happen
 inside; the backbone's preprocessing is part of the model.
 
-Example:
+Examples:
     >>> from xraycls.predict import Classifier
     >>> clf = Classifier.load("runs/x/best.keras")  # doctest: +SKIP
     >>> clf.predict_labels(["scan1.png", "scan2.png"])  # doctest: +SKIP
@@ -34,7 +34,7 @@ def expand_paths(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
         ImageReadError: A path does not exist.
         ConfigError: A folder holds no image file.
 
-    Example:
+    Examples:
         >>> expand_paths([])
         []
     """
@@ -66,7 +66,7 @@ class Classifier:
         resize: How images are fitted to the input size: ``"pad"`` (letterbox, as in
             training), ``"stretch"`` or ``"crop"``.
 
-    Example:
+    Examples:
         >>> import numpy as np, keras
         >>> inp = keras.Input((8, 8, 3))
         >>> out = keras.layers.Dense(2, activation="softmax")(
@@ -206,7 +206,7 @@ class Classifier:
         """One row per input: ``file`` (or ``None`` for arrays), ``label``, ``probability``
         (of the label), then one column per class.
 
-        Example:
+        Examples:
             >>> clf.predict_table(["scan1.png"])  # doctest: +SKIP
             [{'file': 'scan1.png', 'label': 'COVID', 'probability': 0.93, 'COVID': 0.93, ...}]
         """

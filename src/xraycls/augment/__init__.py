@@ -7,7 +7,7 @@ Two ways to counter the COVID-19 class imbalance, as in the paper and its altern
 * :func:`class_weights` for the loss, optionally with on-the-fly augmentation of every batch
   (the ``augmenter=`` argument of ``Dataset.to_tf_dataset``).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from xraycls.augment import Augmenter, class_weights
     >>> aug = Augmenter.paper(seed=0)

@@ -46,7 +46,7 @@ class PaperAugmentation:
             patient's left.
         scale: Range of the zoom factor (``< 1`` zooms out, padding with black).
 
-    Example:
+    Examples:
         >>> from xraycls.augment import PaperAugmentation
         >>> cfg = PaperAugmentation(rotate=10.0)
         >>> PaperAugmentation.from_dict(cfg.to_dict()) == cfg
@@ -176,7 +176,7 @@ class Augmenter:
             caller's object is never re-seeded or advanced. It must keep the image size.
         seed: Seed of the random stream (int >= 0).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> import imgaug.augmenters as iaa
         >>> from xraycls.augment import Augmenter
@@ -231,7 +231,7 @@ class Augmenter:
         Returns:
             An augmenter whose parameters round-trip through :meth:`to_dict`.
 
-        Example:
+        Examples:
             >>> from xraycls.augment import Augmenter
             >>> aug = Augmenter.paper(seed=3, rotate=10)
             >>> Augmenter.from_dict(aug.to_dict()).to_dict() == aug.to_dict()

@@ -140,7 +140,7 @@ def balance(
         ConfigError: Bad ``factor``, ``classes`` or ``augmenter``.
         ImageReadError: An original image cannot be read.
 
-    Example:
+    Examples:
         >>> import os, tempfile, cv2, numpy as np
         >>> from xraycls.augment import balance
         >>> from xraycls.data import Dataset

@@ -34,7 +34,7 @@ def class_weights(labels_or_dataset: Any, num_classes: int | None = None) -> dic
         ConfigError: No labels, labels that are not non-negative integers, or a label
             ``>= num_classes``.
 
-    Example:
+    Examples:
         >>> from xraycls.augment import class_weights
         >>> class_weights([0, 1, 1, 1])
         {0: 2.0, 1: 0.6666666666666666}

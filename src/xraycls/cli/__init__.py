@@ -4,7 +4,7 @@ Each command lives in its own module ``xraycls.cli._<name>`` exposing ``register
 which adds a sub-parser whose ``func`` default takes the parsed arguments and returns an exit
 code.
 
-Example:
+Examples:
     >>> from xraycls.cli import main
     >>> main(["--version"])  # doctest: +SKIP
 """

@@ -1,6 +1,6 @@
 """``xraycls cam``: class activation overlays for image files, one PNG per image.
 
-Example:
+Examples:
     >>> from xraycls.cli import main
     >>> main(["cam", "run/best.keras", "scan.png", "--out", "cams"])  # doctest: +SKIP
     cams/scan_gradcam.png

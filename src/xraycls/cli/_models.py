@@ -3,7 +3,7 @@
 Counting parameters means building every model (about 15 s for the built-ins on a 2-core CPU),
 so the PARAMS column is filled only with ``--params``; otherwise it shows ``-``.
 
-Example:
+Examples:
     >>> from xraycls.cli import main
     >>> main(["models", "--pattern", "resnet*"])  # doctest: +SKIP
     NAME       SOURCE   PROVIDER  INPUT    PREPROCESSING  PARAMS  DESCRIPTION

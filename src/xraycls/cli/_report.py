@@ -1,6 +1,6 @@
 """``xraycls report``: turn a training run folder into an HTML page with figures.
 
-Example:
+Examples:
     >>> from xraycls.cli import main
     >>> main(["report", "runs/xception"])  # doctest: +SKIP
     runs/xception/report/report.html

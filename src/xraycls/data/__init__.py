@@ -1,6 +1,6 @@
 """Datasets: loading any common layout, leak-free splitting, duplicates, the input pipeline.
 
-Example:
+Examples:
     >>> import xraycls
     >>> ds = xraycls.load_dataset("../shared/data/cxr3")  # doctest: +SKIP
     >>> ds.counts()  # doctest: +SKIP

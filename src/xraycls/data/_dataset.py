@@ -53,7 +53,7 @@ class Dataset:
         report: The :class:`LoadReport` of :func:`load_dataset` (only on the loaded dataset,
             not on subsets).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from xraycls.data import Dataset
         >>> ds = Dataset(files=("a.png", "b.png", "c.png"), labels=np.array([0, 1, 1]),
@@ -147,7 +147,7 @@ class Dataset:
         Args:
             indices: Integer positions, or a boolean mask of length ``len(self)``.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from xraycls.data import Dataset
             >>> ds = Dataset(("a", "b", "c"), np.array([0, 1, 0]), ("x", "y"))
@@ -182,7 +182,7 @@ class Dataset:
             n: Maximum items per class (>= 1).
             seed: Seed of the draw; the same seed gives the same items.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from xraycls.data import Dataset
             >>> ds = Dataset(("a", "b", "c", "d"), np.array([0, 0, 0, 1]), ("x", "y"))
@@ -206,7 +206,7 @@ class Dataset:
         Class names must be equal. Missing groups/origins on one side are filled with each
         file's own path; missing in-memory images with ``None`` (read from the file).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from xraycls.data import Dataset
             >>> a = Dataset(("a",), np.array([0]), ("x", "y"))
@@ -291,7 +291,7 @@ class Dataset:
             ``(train, val, test)``, or ``(train, test)`` when ``val == 0``. Each keeps the
             dataset's order.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from xraycls.data import Dataset
             >>> ds = Dataset(tuple(f"{i}.png" for i in range(100)),
@@ -331,7 +331,7 @@ class Dataset:
         ``drop_remainder``, ``cache``...) are passed through. In-memory ``images`` are used
         when present.
 
-        Example:
+        Examples:
             >>> import xraycls
             >>> ds = xraycls.load_dataset("../shared/data/cxr3")  # doctest: +SKIP
             >>> batches = ds.to_tf_dataset(16, 128, shuffle=True)  # doctest: +SKIP
@@ -358,7 +358,7 @@ class Dataset:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (without in-memory images or the load report).
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from xraycls.data import Dataset
             >>> ds = Dataset(("a.png",), np.array([1]), ("COVID", "Normal"))
@@ -396,7 +396,7 @@ class Dataset:
         reads back with :meth:`from_csv` or ``load_dataset(path)``. Labels are class names.
         In-memory images are not saved (a warning says so).
 
-        Example:
+        Examples:
             >>> import numpy as np, tempfile, os
             >>> from xraycls.data import Dataset
             >>> folder = tempfile.mkdtemp()

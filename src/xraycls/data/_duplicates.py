@@ -74,7 +74,7 @@ def phash(image: np.ndarray, hash_size: int = HASH_SIZE) -> np.ndarray:
         image: ``uint8`` image, gray ``(H, W)``/``(H, W, 1)`` or RGB ``(H, W, 3)``.
         hash_size: Side of the kept low-frequency block (16 gives 256 bits).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from xraycls.data._duplicates import phash
         >>> img = np.tile(np.arange(64, dtype=np.uint8), (64, 1))
@@ -172,7 +172,7 @@ def find_duplicates(
         ConfigError: Unknown ``method`` or bad ``threshold``/``hash_size``.
         ImageReadError: A file cannot be read.
 
-    Example:
+    Examples:
         >>> import xraycls
         >>> ds = xraycls.load_dataset("../shared/data/cxr3")  # doctest: +SKIP
         >>> xraycls.find_duplicates(ds)  # doctest: +SKIP

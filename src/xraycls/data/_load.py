@@ -145,7 +145,7 @@ def load_dataset(
             :class:`LoadReport`.
         ConfigError: An invalid argument value.
 
-    Example:
+    Examples:
         >>> import xraycls
         >>> ds = xraycls.load_dataset("../shared/data/cxr3")  # doctest: +SKIP
         >>> ds.counts()  # doctest: +SKIP

@@ -201,7 +201,7 @@ def make_tf_dataset(
             While iterating, an unreadable image stops iteration with a TensorFlow error whose
             message contains ``ImageReadError: <path>: <reason>``.
 
-    Example:
+    Examples:
         >>> import os, tempfile, cv2, numpy as np
         >>> from xraycls.data import make_tf_dataset
         >>> folder = tempfile.mkdtemp()

@@ -23,7 +23,7 @@ class LoadReport:
         verify: The verification mode used (``"quick"``, ``"full"`` or ``"none"``).
         seconds: Wall time of the whole load.
 
-    Example:
+    Examples:
         >>> from xraycls.data import LoadReport
         >>> r = LoadReport(path="data", root="data", layout="folders", counts={"COVID": 2},
         ...                skipped=[("data/COVID/x.png", "file is empty (0 bytes)")])

@@ -36,7 +36,7 @@ def _round_half_up(x: float) -> int:
 def split_targets(counts: np.ndarray, test: float, val: float) -> np.ndarray:
     """Target counts, shape ``(3, n_classes)``: rows train, val, test.
 
-    Example:
+    Examples:
         >>> split_targets(np.array([219, 1341, 1345]), test=0.2, val=0.0).tolist()
         [[175, 1073, 1076], [0, 0, 0], [44, 268, 269]]
     """

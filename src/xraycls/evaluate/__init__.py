@@ -1,6 +1,6 @@
 """Evaluation: clinical metrics with confidence intervals and the :class:`EvaluationReport`.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from xraycls.evaluate import compute_metrics
     >>> rep = compute_metrics([0, 1, 1], np.array([[.7, .3], [.4, .6], [.1, .9]]), ["a", "b"],

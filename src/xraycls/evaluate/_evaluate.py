@@ -1,6 +1,6 @@
 """Run a model over a test set and measure it: :func:`evaluate`.
 
-Example:
+Examples:
     >>> import numpy as np, keras
     >>> from xraycls.evaluate import evaluate
     >>> inp = keras.Input((4, 4, 3))
@@ -31,7 +31,7 @@ def model_image_size(model: Any) -> tuple[int, int]:
     Raises:
         ConfigError: The input is not an image batch with a fixed size.
 
-    Example:
+    Examples:
         >>> import keras
         >>> model_image_size(keras.Sequential([keras.Input((32, 48, 3)), keras.layers.Flatten()]))
         (32, 48)
@@ -93,7 +93,7 @@ def evaluate(
     Raises:
         ConfigError: The data is empty or malformed, or class names disagree with the model.
 
-    Example:
+    Examples:
         >>> import xraycls  # doctest: +SKIP
         >>> test = xraycls.load_dataset("data/cxr3").split(seed=0)["test"]  # doctest: +SKIP
         >>> print(xraycls.evaluate(model, test).to_markdown())  # doctest: +SKIP

@@ -13,7 +13,7 @@ Intervals (all at ``ci_level``, 95% by default):
 Expected calibration error uses the top-1 probability in ``n_bins`` (15) equal-width bins over
 ``(0, 1]`` (Guo et al., 2017): ``ECE = sum_b |B_b| / N * |accuracy(B_b) - confidence(B_b)|``.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from xraycls.evaluate import compute_metrics
     >>> y = [0, 0, 1, 1]
@@ -60,7 +60,7 @@ def wilson_interval(successes: int, total: int, level: float = 0.95) -> tuple[fl
     Returns:
         ``(low, high)``; ``(nan, nan)`` when ``total`` is 0.
 
-    Example:
+    Examples:
         >>> low, high = wilson_interval(8, 10)
         >>> round(low, 4), round(high, 4)
         (0.4902, 0.9433)
@@ -90,7 +90,7 @@ def expected_calibration_error(
         ``(ece, bins)``; each bin is ``{"lower", "upper", "count", "confidence", "accuracy"}``
         (``confidence``/``accuracy`` are ``None`` for an empty bin).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ece, bins = expected_calibration_error(np.array([0, 1]), np.array([[1., 0.], [0., 1.]]))
         >>> ece, bins[-1]["count"]
@@ -241,7 +241,7 @@ def compute_metrics(
         ConfigError: Shapes disagree, labels are out of range, probabilities are not finite,
             or there are no samples.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rep = compute_metrics([0, 1, 2], np.eye(3), ["COVID", "NORMAL", "Viral"],
         ...                       n_bootstrap=10)

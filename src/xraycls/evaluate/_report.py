@@ -1,6 +1,6 @@
 """The :class:`EvaluationReport` data class and its JSON / Markdown forms.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from xraycls.evaluate import compute_metrics, EvaluationReport
     >>> rep = compute_metrics([0, 1, 1], np.array([[.9, .1], [.2, .8], [.6, .4]]), ["a", "b"],
@@ -42,7 +42,7 @@ class Estimate:
         high: Upper end of the confidence interval, or ``None``.
         method: How the interval was obtained: ``"wilson"``, ``"bootstrap"`` or ``"none"``.
 
-    Example:
+    Examples:
         >>> Estimate(0.5, 0.2, 0.8, "wilson").format()
         '0.500 (0.200-0.800)'
     """
@@ -153,7 +153,7 @@ class EvaluationReport:
         notes: Human-readable remarks (e.g. why an AUC is undefined).
         settings: How the numbers were computed (CI level, bootstrap resamples and seed, bins).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from xraycls.evaluate import compute_metrics
         >>> rep = compute_metrics([0, 1], np.array([[.8, .2], [.3, .7]]), ["a", "b"],

@@ -1,6 +1,6 @@
 """Class activation maps (CAM, Grad-CAM, Grad-CAM++) for any zoo model, and overlays.
 
-Example:
+Examples:
     >>> import numpy as np, xraycls
     >>> model = xraycls.build_model("simple_cnn", input_shape=(32, 32, 3), width=4)
     >>> images = np.zeros((2, 32, 32, 3), np.uint8)

@@ -140,7 +140,7 @@ def cam(
         ConfigError: Unknown method or layer, bad image shape/size, class index out of range,
             or ``method="cam"`` on a head it is not defined for.
 
-    Example:
+    Examples:
         >>> import numpy as np, xraycls
         >>> model = xraycls.build_model("simple_cnn", input_shape=(32, 32, 3), width=4)
         >>> images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)

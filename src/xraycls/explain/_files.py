@@ -102,7 +102,7 @@ def write_overlays(
         ImageReadError: An image cannot be read.
         ConfigError: Bad method, layer, class index or batch size.
 
-    Example:
+    Examples:
         >>> from xraycls.explain import write_overlays
         >>> write_overlays("run/best.keras", ["a.png"], "cams")  # doctest: +SKIP
         [PosixPath('cams/a_gradcam.png')]

@@ -136,7 +136,7 @@ def load_images(
         ImageReadError: A file cannot be read.
         ConfigError: Unknown ``resize`` mode.
 
-    Example:
+    Examples:
         >>> from xraycls.explain import load_images
         >>> batch, originals = load_images(["scan.png"], model)  # doctest: +SKIP
         >>> batch.shape  # doctest: +SKIP

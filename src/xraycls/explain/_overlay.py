@@ -35,7 +35,7 @@ def overlay(images: Any, heat: Any, alpha: float = 0.4, colormap: str = "jet") -
     Raises:
         ConfigError: Unknown colour map, ``alpha`` outside ``[0, 1]``, or mismatched counts.
 
-    Example:
+    Examples:
         >>> import numpy as np, xraycls
         >>> img = np.zeros((64, 64, 3), np.uint8)
         >>> heat = np.zeros((64, 64), np.float32); heat[:32, :32] = 1.0

@@ -98,7 +98,7 @@ def find_target_layer(model: keras.Model) -> str:
     Raises:
         ConfigError: The model has no layer with a 4D output.
 
-    Example:
+    Examples:
         >>> import xraycls
         >>> model = xraycls.build_model("simple_cnn", input_shape=(32, 32, 3), width=4)
         >>> xraycls.find_target_layer(model)  # doctest: +SKIP

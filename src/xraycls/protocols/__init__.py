@@ -1,6 +1,6 @@
 """The paper's protocol (and CPU-sized reductions of it) as data, plus one runner.
 
-Example:
+Examples:
     >>> from xraycls.protocols import PROFILES
     >>> sorted(PROFILES)
     ['paper', 'quick']

@@ -47,7 +47,7 @@ class Profile:
         limit_per_class: Use at most this many images of each class (``None``: all).
         seed: Seed of the split, the augmentation and the weights.
 
-    Example:
+    Examples:
         >>> from xraycls.protocols import get_profile
         >>> quick = get_profile("quick")
         >>> Profile.from_dict(quick.to_dict()) == quick
@@ -86,7 +86,7 @@ class Profile:
     def replace(self, **changes: Any) -> Profile:
         """Return a copy with some fields changed (validated again).
 
-        Example:
+        Examples:
             >>> get_profile("quick").replace(seed=3).seed
             3
         """
@@ -171,7 +171,7 @@ def get_profile(name: str | Profile) -> Profile:
     Raises:
         ConfigError: The name is neither a built-in profile nor a JSON file.
 
-    Example:
+    Examples:
         >>> get_profile("paper").models[1]
         'xception'
     """

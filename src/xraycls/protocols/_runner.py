@@ -58,7 +58,7 @@ class ModelResult:
 class ReproductionResult:
     """What `reproduce` measured, with its profile and split sizes.
 
-    Example:
+    Examples:
         >>> from xraycls.protocols import ReproductionResult, get_profile
         >>> res = ReproductionResult(get_profile("quick"), rows=[], splits={})
         >>> res.to_markdown().splitlines()[0].startswith("| model |")
@@ -189,7 +189,7 @@ def reproduce(
         ConfigError: A bad profile, model name or override.
         DatasetLayoutError: The data folder has no recognisable layout.
 
-    Example:
+    Examples:
         >>> import xraycls
         >>> result = xraycls.reproduce("../shared/data/cxr3", profile="quick",
         ...                            out="runs/quick")  # doctest: +SKIP

@@ -1,6 +1,6 @@
 """The visual report of a training run: figures (matplotlib, Agg) and one HTML page.
 
-Example:
+Examples:
     >>> import xraycls
     >>> page = xraycls.report("runs/xception", n_cam=4)  # doctest: +SKIP
     >>> page.name  # doctest: +SKIP

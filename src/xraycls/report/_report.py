@@ -105,7 +105,7 @@ def report(
     Raises:
         ConfigError: ``run_dir`` is not a folder, or ``n_cam`` is negative.
 
-    Example:
+    Examples:
         >>> import xraycls
         >>> xraycls.report("runs/xception")  # doctest: +SKIP
         PosixPath('runs/xception/report/report.html')

@@ -1,7 +1,7 @@
 """Training: :class:`TrainConfig` (settings as data) and :class:`Trainer` (seeded, resumable,
 atomically checkpointed, optionally distributed).
 
-Example:
+Examples:
     >>> from xraycls.train import TrainConfig
     >>> TrainConfig(epochs=5).to_dict()["epochs"]
     5

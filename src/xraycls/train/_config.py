@@ -1,6 +1,6 @@
 """``TrainConfig``: every training setting as data (defaults are the paper's).
 
-Example:
+Examples:
     >>> from xraycls.train import TrainConfig
     >>> cfg = TrainConfig(epochs=2, lr_schedule="cosine")
     >>> TrainConfig.from_json(cfg.to_json()) == cfg
@@ -142,7 +142,7 @@ class TrainConfig:
     def optimizer_arguments(self) -> dict[str, Any]:
         """The optimizer's extra arguments with the ``None`` default resolved.
 
-        Example:
+        Examples:
             >>> TrainConfig().optimizer_arguments, TrainConfig(optimizer="adam").optimizer_arguments
             ({'momentum': 0.9}, {})
         """
@@ -207,7 +207,7 @@ class TrainConfig:
 def learning_rate_at(config: TrainConfig, epoch: int) -> float:
     """The learning rate of a 0-based ``epoch`` under ``config``'s schedule.
 
-    Example:
+    Examples:
         >>> cfg = TrainConfig(learning_rate=0.1, lr_schedule="step",
         ...                   lr_schedule_kwargs={"step_size": 2, "gamma": 0.5})
         >>> [learning_rate_at(cfg, e) for e in range(5)]

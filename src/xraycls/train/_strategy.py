@@ -3,7 +3,7 @@
 Everything that touches ``tf.distribute`` or ``tf.config`` lives here, so the rest of
 :mod:`xraycls.train` is plain Keras.
 
-Example:
+Examples:
     >>> from xraycls.train._strategy import resolve_strategy, replicas
     >>> replicas(resolve_strategy(None)) >= 1
     True

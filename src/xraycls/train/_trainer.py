@@ -8,7 +8,7 @@ order and augmentation are seeded by ``(seed, e)``, and the dropout RNG state is
 ``state.json``, so an interrupted-and-resumed run ends with the same weights as an uninterrupted
 one (on CPU; see docs/training.md).
 
-Example:
+Examples:
     >>> import xraycls  # doctest: +SKIP
     >>> train, val, test = xraycls.load_dataset("data/cxr3").split(seed=0)  # doctest: +SKIP
     >>> model = xraycls.build_model("xception", input_shape=(128, 128, 3))  # doctest: +SKIP
@@ -129,7 +129,7 @@ class Trainer:
         class_names: Class names; default: the training ``Dataset``'s.
         model_name: The backbone name recorded in ``config.json``; default: the model's name.
 
-    Example:
+    Examples:
         >>> import numpy as np, keras, tempfile
         >>> from xraycls.train import Trainer, TrainConfig
         >>> inp = keras.Input((8, 8, 3))

@@ -4,7 +4,7 @@ A kill at any moment leaves every file either in its previous or its new complet
 is written to a temporary name in the same folder, flushed, and moved over the old one with
 ``os.replace`` (atomic on POSIX and Windows).
 
-Example:
+Examples:
     >>> import tempfile
     >>> from xraycls.train._workdir import RunDir
     >>> run = RunDir(tempfile.mkdtemp())

@@ -1,6 +1,6 @@
 """The model zoo: backbones, the paper's head, weights, plugins and the model file format.
 
-Example:
+Examples:
     >>> import xraycls.zoo as zoo
     >>> "resnet50" in zoo.list_models()
     True

@@ -1,6 +1,6 @@
 """``build_model``: backbone + preprocessing layer + the paper's head, as one Keras model.
 
-Example:
+Examples:
     >>> from xraycls.zoo import build_model
     >>> m = build_model("simple_cnn", num_classes=3, input_shape=(32, 32, 3), width=4)
     >>> m.name, m.output.shape
@@ -191,7 +191,7 @@ def build_model(
         WeightsError: Weights missing, not downloadable, corrupt or not matching.
         PluginError: A plugin factory failed or returned something unusable.
 
-    Example:
+    Examples:
         >>> m = build_model("simple_cnn", num_classes=2, input_shape=(32, 32, 3), width=4)
         >>> [layer.name for layer in m.layers[-5:]]
         ['head_pool', 'head_dense', 'head_bn', 'head_dropout', 'predictions']

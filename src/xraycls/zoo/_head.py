@@ -4,7 +4,7 @@ GlobalAveragePooling2D -> Dense(512, relu) -> BatchNormalization -> Dropout -> D
 with the layer names other modules rely on (``head_pool``, ``head_dense``, ``head_bn``,
 ``head_dropout``, ``predictions``).
 
-Example:
+Examples:
     >>> import keras
     >>> from xraycls.zoo._head import add_head
     >>> features = keras.Input((4, 4, 8))

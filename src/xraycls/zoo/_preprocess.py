@@ -4,7 +4,7 @@ Every xraycls model takes raw RGB pixel values in ``[0, 255]``; the backbone's o
 is this layer, placed right after the model's ``Input``. It is written in ``keras.ops`` only (no
 ``Lambda``), so a saved model loads in Keras safe mode.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from xraycls.zoo import Preprocess
     >>> layer = Preprocess(mode="tf")
@@ -56,7 +56,7 @@ def apply_preprocessing(x: Any, mode: str) -> Any:
     Raises:
         ConfigError: ``mode`` is unknown.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> y = apply_preprocessing(np.zeros((1, 1, 1, 3), "float32"), "caffe")
         >>> [round(float(v), 3) for v in np.asarray(y)[0, 0, 0]]
@@ -89,7 +89,7 @@ class Preprocess(keras.layers.Layer):
     Raises:
         ConfigError: ``mode`` is unknown.
 
-    Example:
+    Examples:
         >>> import keras
         >>> inputs = keras.Input((32, 32, 3))
         >>> outputs = Preprocess(mode="torch", name="preprocess")(inputs)

@@ -4,7 +4,7 @@ Built-in families register themselves when ``xraycls.zoo`` is imported. Packages
 through the entry point group ``xraycls.backbones``; those are discovered lazily, on the first
 call to :func:`list_models`, :func:`get_backbone`, :func:`register_backbone` or ``build_model``.
 
-Example:
+Examples:
     >>> from xraycls.zoo import get_backbone, list_models
     >>> get_backbone("ResNet-50").name
     'resnet50'
@@ -63,7 +63,7 @@ def normalize_name(name: str) -> str:
     Returns:
         The key, e.g. ``"resnet50"``.
 
-    Example:
+    Examples:
         >>> normalize_name("Inception_ResNet V2")
         'inceptionresnetv2'
     """
@@ -90,7 +90,7 @@ class BackboneSpec:
             its layers on that tensor (like ``keras.applications``); the model is then one flat
             graph. Otherwise the backbone is called as a nested model.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> spec = get_backbone("xception")
         >>> spec.preprocessing, spec.min_input_size
@@ -167,7 +167,7 @@ class BackboneSpec:
         Returns:
             A float32 backend tensor of the same shape.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> spec = get_backbone("densenet201")
             >>> np.asarray(spec.preprocess(np.full((1, 1, 1, 3), 255.0))).shape
@@ -345,7 +345,7 @@ def register_backbone(
             names both providers.
         ConfigError: An argument is invalid.
 
-    Example:
+    Examples:
         >>> import keras
         >>> def tiny(input_shape, weights=None, **kwargs):
         ...     inputs = keras.Input(input_shape)
@@ -386,7 +386,7 @@ def get_backbone(name: str) -> BackboneSpec:
     Raises:
         UnknownModelError: No such backbone; the message lists close matches.
 
-    Example:
+    Examples:
         >>> get_backbone("DenseNet201").preprocessing
         'torch'
     """
@@ -421,7 +421,7 @@ def list_models(source: str | None = None, pattern: str | None = None) -> list[s
     Raises:
         ConfigError: ``source`` is not one of the three.
 
-    Example:
+    Examples:
         >>> list_models(pattern="resnet*")
         ['resnet101', 'resnet50']
     """

@@ -5,7 +5,7 @@
 and the image size without a side file. Files are written atomically (temporary file in the same
 folder, then ``os.replace``), so a crash never leaves a half-written model.
 
-Example:
+Examples:
     >>> import tempfile, pathlib
     >>> from xraycls.zoo import build_model, read_model_info, save_model
     >>> model = build_model("simple_cnn", num_classes=2, input_shape=(16, 16, 3), width=2)
@@ -81,7 +81,7 @@ def save_model(
         ConfigError: Wrong suffix, class names not matching the output, bad ``extra``.
         ModelFileError: The file could not be written.
 
-    Example:
+    Examples:
         >>> model = build_model("simple_cnn", input_shape=(16, 16, 3), width=2)  # doctest: +SKIP
         >>> names = ["COVID", "NORMAL", "Viral Pneumonia"]
         >>> save_model(model, "run/best.keras", class_names=names)  # doctest: +SKIP
@@ -152,7 +152,7 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     Raises:
         ModelFileError: Missing, corrupt, or not written by :func:`save_model`.
 
-    Example:
+    Examples:
         >>> read_model_info("run/best.keras")["backbone"]  # doctest: +SKIP
         'xception'
     """
@@ -195,7 +195,7 @@ def load_model(
         ModelFileError: Missing or corrupt file, or refused by safe mode (the message says how
             to opt out).
 
-    Example:
+    Examples:
         >>> model = load_model("run/best.keras")  # doctest: +SKIP
     """
     p = _check_archive(path)

@@ -1,6 +1,6 @@
 """Short, actionable renderings of third-party exceptions for xraycls error messages.
 
-Example:
+Examples:
     >>> short_error(ValueError("x" * 1000), limit=8)
     'ValueError: xxxxx...'
 """

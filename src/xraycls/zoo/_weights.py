@@ -11,7 +11,7 @@ name Keras uses. When the file is missing, a download happens only if it is allo
 
 A refusal is a :class:`~xraycls.errors.WeightsError` naming the file and the folder to put it in.
 
-Example:
+Examples:
     >>> from xraycls.zoo._weights import imagenet_file
     >>> imagenet_file("xception").file_name
     'xception_weights_tf_dim_ordering_tf_kernels_notop.h5'
@@ -134,7 +134,7 @@ def keras_cache_dir() -> Path:
 
     ``KERAS_HOME`` is read at call time, so tests and users can point it elsewhere.
 
-    Example:
+    Examples:
         >>> keras_cache_dir().name
         'models'
     """
@@ -186,7 +186,7 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
 def verify_sha256(path: str | os.PathLike[str], expected: str | None) -> None:
     """Raise :class:`WeightsError` when ``path``'s sha256 differs from ``expected`` (if given).
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "w.h5"
         >>> _ = p.write_bytes(b"")

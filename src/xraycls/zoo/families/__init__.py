@@ -1,6 +1,6 @@
 """Built-in backbone families; importing this package registers them.
 
-Example:
+Examples:
     >>> import xraycls.zoo.families
     >>> from xraycls.zoo import get_backbone
     >>> get_backbone("simple_cnn").source

@@ -6,7 +6,7 @@ the final model is one flat graph and its last conv layer can be reached with
 ``keras.applications`` layout (ImageNet weights are resolved to the Keras cache by
 ``xraycls.zoo._weights`` before the factory is called).
 
-Example:
+Examples:
     >>> from xraycls.zoo import get_backbone
     >>> [get_backbone(n).preprocessing for n in ("vgg16", "xception", "densenet201")]
     ['caffe', 'tf', 'torch']
@@ -54,7 +54,7 @@ def keras_application(
     Returns:
         ``factory(input_shape, weights=None, *, input_tensor=None, **kwargs) -> keras.Model``.
 
-    Example:
+    Examples:
         >>> factory = keras_application(keras.applications.VGG16)
         >>> factory((32, 32, 3)).output.shape
         (None, 1, 1, 512)

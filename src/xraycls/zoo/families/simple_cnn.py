@@ -5,7 +5,7 @@ pool. Block ``i`` has ``width * 2**i`` filters. The defaults (``width=32``, ``de
 about 390k backbone parameters (520k with the head); ``width=4`` gives a tiny test model. The
 last conv layer is ``block{depth}_conv`` (the CAM target).
 
-Example:
+Examples:
     >>> from xraycls.zoo.families.simple_cnn import simple_cnn
     >>> simple_cnn((32, 32, 3), width=4).output.shape
     (None, 4, 4, 32)
@@ -47,7 +47,7 @@ def simple_cnn(
         ConfigError: ``width`` or ``depth`` is not a positive int.
         WeightsError: ``weights="imagenet"`` (there are none).
 
-    Example:
+    Examples:
         >>> simple_cnn((16, 16, 3), width=2, depth=2).count_params()
         150
     """
