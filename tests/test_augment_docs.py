@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from _helpers_augment import make_dataset, noise_files
+from _helpers_docs import doc_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _blocks(page: str) -> list[str]:
-    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
-
-
 def test_augment_page_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    blocks = _blocks("augment.md")
+    blocks = doc_blocks("augment.md")
     assert len(blocks) >= 6
     files = noise_files(tmp_path / "data", 12, size=(40, 48))
     labels = [0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2]
@@ -35,7 +30,7 @@ def test_augment_page_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_pipeline_page_examples_run(cxr3_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)  # the page's paths are relative to the repository root
     namespace: dict[str, object] = {}
-    for block in _blocks("pipeline.md"):
+    for block in doc_blocks("pipeline.md"):
         exec(compile(block, "docs/pipeline.md", "exec"), namespace)
     images, labels = namespace["images"], namespace["labels"]
     assert tuple(images.shape) == (32, 128, 128, 3)  # type: ignore[attr-defined]
