@@ -7,7 +7,6 @@ import dataclasses
 import io
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ import cv2
 import imgaug.augmenters as iaa
 import numpy as np
 
+from xraycls._atomic import write_bytes_atomic, write_text_atomic
 from xraycls.augment._augmenter import Augmenter, _check_seed, _mix
 from xraycls.errors import ConfigError
 from xraycls.io import read_image
@@ -51,20 +51,6 @@ def _select_classes(counts: np.ndarray, class_names: Sequence[str], classes: Any
         else:
             raise ConfigError(f"classes: expected class names or indices, got {item!r}")
     return sorted(set(out))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _encode_png(image: np.ndarray, path: Path) -> bytes:
@@ -209,7 +195,7 @@ def balance(
             if folder is None:
                 new_images.append(copy)
             else:
-                _write_atomic(Path(name), _encode_png(copy, Path(name)))
+                write_bytes_atomic(name, _encode_png(copy, Path(name)))
             new_files.append(name)
             new_labels.append(int(labels[i]))
             new_groups.append(groups[i] if groups is not None else None)
@@ -222,7 +208,7 @@ def balance(
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(["file", "origin", "label", "class_name"])
         writer.writerows(rows)
-        _write_atomic(folder / "origins.csv", text.getvalue().encode("utf-8"))
+        write_text_atomic(folder / "origins.csv", text.getvalue())
 
     old_origins = list(origins) if origins is not None else files
     out_images: tuple[np.ndarray | None, ...] | None

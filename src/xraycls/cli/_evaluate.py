@@ -28,10 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import os
-    import tempfile
     from pathlib import Path
 
+    from xraycls._atomic import write_text_atomic
     from xraycls.data import load_dataset
     from xraycls.evaluate import evaluate
     from xraycls.predict import Classifier
@@ -44,10 +43,6 @@ def _run(args: argparse.Namespace) -> int:
     print(report.to_markdown())
     if args.out:
         target = Path(args.out)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(report.to_json() + "\n")
-        os.replace(tmp, target)
+        write_text_atomic(target, report.to_json() + "\n")
         print(f"report: {target}")
     return 0

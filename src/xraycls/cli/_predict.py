@@ -30,11 +30,10 @@ def _run(args: argparse.Namespace) -> int:
     import csv
     import io
     import json
-    import os
     import sys
-    import tempfile
     from pathlib import Path
 
+    from xraycls._atomic import write_text_atomic
     from xraycls.errors import ConfigError
     from xraycls.predict import Classifier
 
@@ -58,10 +57,6 @@ def _run(args: argparse.Namespace) -> int:
     if target is None:
         sys.stdout.write(text)
         return 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-    os.replace(tmp, target)
+    write_text_atomic(target, text)
     print(f"{len(rows)} predictions: {target}")
     return 0

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xraycls._atomic import write_text_atomic
 from xraycls.data._report import LoadReport
 from xraycls.errors import ConfigError
 
@@ -429,23 +430,17 @@ class Dataset:
             header.append("group")
         if self.origins is not None:
             header.append("origin")
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=base)
-        try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.writer(fh, lineterminator="\n")
-                writer.writerow(header)
-                for i, f in enumerate(self.files):
-                    row = [rel(f), self.class_names[int(self.labels[i])]]
-                    if self.groups is not None:
-                        row.append(self.groups[i])
-                    if self.origins is not None:
-                        row.append(rel(self.origins[i]))
-                    writer.writerow(row)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(header)
+        for i, f in enumerate(self.files):
+            row = [rel(f), self.class_names[int(self.labels[i])]]
+            if self.groups is not None:
+                row.append(self.groups[i])
+            if self.origins is not None:
+                row.append(rel(self.origins[i]))
+            writer.writerow(row)
+        write_text_atomic(target, buf.getvalue())
 
     @classmethod
     def from_csv(

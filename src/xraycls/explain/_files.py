@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from xraycls._atomic import write_bytes_atomic
 from xraycls.errors import ConfigError, ImageReadError
 from xraycls.explain._cam import METHODS, cam
 from xraycls.explain._images import read_fitted, unfit
@@ -24,17 +24,7 @@ def write_png(path: str | os.PathLike[str], rgb: np.ndarray) -> Path:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise ImageReadError(path, "could not encode the overlay as PNG")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp creates 0600; a report is meant to be shared like any other output file.
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomic(path, buf.tobytes())
 
 
 def _load_model(model: Any) -> Any:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xraycls._atomic import write_text_atomic
 from xraycls.protocols._profile import Profile, get_profile
 
 __all__ = ["ModelResult", "ReproductionResult", "reproduce"]
@@ -113,17 +113,6 @@ class ReproductionResult:
         return "\n".join(lines)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _value(estimate: Any) -> float | None:
     return None if estimate is None else estimate.value
 
@@ -213,7 +202,7 @@ def reproduce(
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out_dir / "profile.json", prof.to_json() + "\n")
+    write_text_atomic(out_dir / "profile.json", prof.to_json() + "\n")
 
     ds = load_dataset(data, classes=list(prof.classes), on_error="skip")
     if prof.limit_per_class is not None:
@@ -265,8 +254,8 @@ def reproduce(
         }
         best_epoch = _best_epoch(history, train_config.monitor)
         result.rows.append(_row(name, reports, best_epoch, time.perf_counter() - started, workdir))
-        _write_atomic(out_dir / "results.json", result.to_json() + "\n")
-        _write_atomic(out_dir / "results.md", result.to_markdown() + "\n")
+        write_text_atomic(out_dir / "results.json", result.to_json() + "\n")
+        write_text_atomic(out_dir / "results.md", result.to_markdown() + "\n")
         if verbose:
             print(result.to_markdown())
     return result

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from xraycls._atomic import write_bytes_atomic, write_text_atomic
 from xraycls.errors import ConfigError
 from xraycls.report import _figures, _html
 from xraycls.report._cams import cam_tiles, tile_count
@@ -14,7 +15,7 @@ from xraycls.report._run import Run, read_run
 
 def _save(out: Path, name: str, fig: Any, caption: str, figures: dict[str, Path]) -> str:
     png = _figures.png_bytes(fig)
-    figures[name] = _figures.write_atomic(out / name, png)
+    figures[name] = write_bytes_atomic(out / name, png)
     return _html.figure(png, name, caption)
 
 
@@ -165,4 +166,4 @@ def report(
 
     title = f"xraycls run report: {run_path.resolve().name}"
     text = _html.page(title, sections, __version__)
-    return _figures.write_atomic(out_path / "report.html", text.encode("utf-8"))
+    return write_text_atomic(out_path / "report.html", text)

@@ -5,8 +5,7 @@ is written to a temporary name in the same folder, flushed, and moved over the o
 ``os.replace`` (atomic on POSIX and Windows).
 
 Examples:
-    >>> import tempfile
-    >>> from xraycls.train._workdir import RunDir
+    >>>     >>> from xraycls.train._workdir import RunDir
     >>> run = RunDir(tempfile.mkdtemp())
     >>> run.write_json("state.json", {"epoch": 1})
     >>> run.read_json("state.json")
@@ -20,36 +19,17 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from xraycls._atomic import atomic_target, write_text_atomic
 from xraycls.errors import TrainingError
 
-__all__ = ["HISTORY_COLUMNS", "RunDir", "atomic_path"]
+__all__ = ["HISTORY_COLUMNS", "RunDir"]
 
 #: Columns of ``history.csv`` (extra metrics follow in the order they first appear).
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
-
-
-def atomic_path(target: Path) -> Path:
-    """A fresh temporary file name beside ``target`` with the same suffix."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    return Path(name)
-
-
-def _write_bytes(target: Path, data: bytes) -> None:
-    tmp = atomic_path(target)
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class RunDir:
@@ -72,7 +52,7 @@ class RunDir:
 
     def write_text(self, name: str, text: str) -> None:
         """Write a text file atomically."""
-        _write_bytes(self.path(name), text.encode("utf-8"))
+        write_text_atomic(self.path(name), text)
 
     def write_json(self, name: str, data: Any) -> None:
         """Write JSON atomically (strict: NaN is refused)."""
@@ -94,12 +74,8 @@ class RunDir:
 
     def copy(self, source: str, target: str) -> None:
         """Copy one run file to another name atomically (e.g. ``last.keras`` -> ``best.keras``)."""
-        tmp = atomic_path(self.path(target))
-        try:
+        with atomic_target(self.path(target)) as tmp:
             shutil.copyfile(self.path(source), tmp)
-            os.replace(tmp, self.path(target))
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def write_history(self, rows: Sequence[dict[str, Any]]) -> None:
         """Write ``history.json`` (list of per-epoch dicts) and ``history.csv``."""

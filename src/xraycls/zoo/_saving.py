@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 import keras
 
+from xraycls._atomic import atomic_target
 from xraycls.errors import ConfigError, ModelFileError
 from xraycls.zoo._text import short_error
 
@@ -106,19 +106,13 @@ def save_model(
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"extra must be JSON-serialisable: {exc}") from exc
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=".tmp.keras", dir=target.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
-        model.save(tmp)
-        with zipfile.ZipFile(tmp, "a") as archive:
-            archive.writestr(INFO_MEMBER, payload)
-        os.replace(tmp, target)
+        # Keras picks the format from the suffix, so the temporary name ends in ".keras" too.
+        with atomic_target(target, suffix=".tmp.keras") as tmp:
+            model.save(tmp)
+            with zipfile.ZipFile(tmp, "a") as archive:
+                archive.writestr(INFO_MEMBER, payload)
     except Exception as exc:
-        tmp.unlink(missing_ok=True)
         if isinstance(exc, (ConfigError, ModelFileError)):
             raise
         raise ModelFileError(

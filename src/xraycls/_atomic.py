@@ -1,0 +1,53 @@
+"""Atomic file writes: a temporary file beside the target, then ``os.replace``.
+
+Every file xraycls writes goes through here, so a crash or Ctrl-C never leaves a half-written
+model, manifest, figure or report, and no temporary file is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["atomic_target", "write_bytes_atomic", "write_text_atomic"]
+
+
+@contextmanager
+def atomic_target(target: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it replaces ``target``.
+
+    The temporary name keeps ``target``'s suffix (or ``suffix``), since writers such as
+    ``keras.Model.save`` and ``cv2.imwrite`` choose the format from it. On any exception,
+    Ctrl-C included, the temporary file is removed and ``target`` is left untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=suffix or target.suffix or ".tmp", dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        # mkstemp creates 0600; outputs are meant to be shared like any other file.
+        os.chmod(tmp, 0o644)
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically (flushed to disk before the rename)."""
+    with atomic_target(target) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return Path(target)
+
+
+def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``target`` atomically (no newline translation)."""
+    return write_bytes_atomic(target, text.encode("utf-8"))
