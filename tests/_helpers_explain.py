@@ -204,7 +204,7 @@ def fake_run_dir(
         "predictions": preds,
     }
     if not variant:
-        from xraycls.evaluate import compute_metrics
+        from xraycls.evaluation import compute_metrics
 
         probs = np.array([[p["probabilities"][c] for c in range(k)] for p in preds])
         # Keep the intended arg-max per image (the dirichlet draw was shifted towards it).

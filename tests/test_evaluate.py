@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from _helpers_train import arrays, make_image_folder, tiny_model
 from xraycls.errors import ConfigError
-from xraycls.evaluate import (
+from xraycls.evaluation import (
     EvaluationReport,
     compute_metrics,
     evaluate,

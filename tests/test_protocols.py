@@ -130,8 +130,8 @@ def test_cli_reports_xraycls_errors_without_traceback(tmp_path: Path, capsys) ->
 
 
 def test_public_functions_survive_importing_their_subpackages() -> None:
-    import xraycls.evaluate
-    import xraycls.report
+    import xraycls.evaluation
+    import xraycls.reporting
 
     assert callable(xraycls.evaluate) and callable(xraycls.report)
     model = xraycls.build_model("simple_cnn", input_shape=(32, 32, 3), width=4)
@@ -163,3 +163,16 @@ def test_example_reproduce_paper_runs(cxr3_dir: Path, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| simple_cnn |" in done.stdout and "best test accuracy" in done.stdout
+
+
+def test_public_functions_are_plain_functions_not_modules() -> None:
+    import inspect
+    import types
+
+    import xraycls
+
+    for name in ("evaluate", "report"):
+        obj = getattr(xraycls, name)
+        assert isinstance(obj, types.FunctionType), name
+        assert not isinstance(obj, types.ModuleType), name
+        assert "model" in inspect.signature(xraycls.evaluate).parameters

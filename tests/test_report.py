@@ -1,4 +1,4 @@
-"""Tests of xraycls.report and the ``cam`` / ``report`` commands."""
+"""Tests of xraycls.reporting and the ``cam`` / ``report`` commands."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from _helpers_explain import CLASS_NAMES, fake_run_dir, gap_dense_model, write_png
 from xraycls.errors import ConfigError
-from xraycls.report import read_evaluation, report
+from xraycls.reporting import read_evaluation, report
 
 FIGURES = ("training_curves.png", "confusion_matrix.png", "roc_curves.png", "calibration.png")
 
@@ -133,7 +133,7 @@ def test_adapter_accepts_variant_keys(tmp_path):
 
 
 def test_adapter_reads_real_evaluation_report():
-    evaluate = pytest.importorskip("xraycls.evaluate")
+    evaluate = pytest.importorskip("xraycls.evaluation")
     probs = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.3, 0.3, 0.4], [0.6, 0.3, 0.1]])
     rep = evaluate.compute_metrics(
         [0, 1, 2, 1],
@@ -244,7 +244,7 @@ def test_report_of_a_real_training_run(cxr3_dir, tmp_path):
 
 def test_report_is_callable_as_xraycls_report_after_importing_the_package(full_run, tmp_path):
     import xraycls
-    import xraycls.report  # sets the attribute xraycls.report to the subpackage
+    import xraycls.reporting  # must not shadow the function xraycls.report
 
     page = xraycls.report(full_run[1], tmp_path / "o", n_cam=0)
     assert page.name == "report.html"

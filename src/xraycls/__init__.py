@@ -58,9 +58,9 @@ _LAZY: dict[str, str] = {
     "TrainConfig": "xraycls.train",
     "Trainer": "xraycls.train",
     # evaluate
-    "EvaluationReport": "xraycls.evaluate",
-    "evaluate": "xraycls.evaluate",
-    "compute_metrics": "xraycls.evaluate",
+    "EvaluationReport": "xraycls.evaluation",
+    "evaluate": "xraycls.evaluation",
+    "compute_metrics": "xraycls.evaluation",
     # inference
     "Classifier": "xraycls.predict",
     # explain
@@ -68,7 +68,7 @@ _LAZY: dict[str, str] = {
     "overlay": "xraycls.explain",
     "find_target_layer": "xraycls.explain",
     # report
-    "report": "xraycls.report",
+    "report": "xraycls.reporting",
     # protocols
     "Profile": "xraycls.protocols",
     "reproduce": "xraycls.protocols",
@@ -118,7 +118,7 @@ __all__ = [
 
 # Subpackages reachable as attributes (``xraycls.explain.load_images``) without an import.
 _SUBPACKAGES = frozenset(
-    {"augment", "cli", "data", "evaluate", "explain", "io", "predict", "protocols", "report"}
+    {"augment", "cli", "data", "evaluation", "explain", "io", "predict", "protocols", "reporting"}
     | {"train", "zoo"}
 )
 
@@ -141,12 +141,12 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from xraycls.augment import Augmenter, balance
     from xraycls.data import Dataset, LoadReport, find_duplicates, load_dataset
-    from xraycls.evaluate import EvaluationReport, compute_metrics, evaluate
+    from xraycls.evaluation import EvaluationReport, compute_metrics, evaluate
     from xraycls.explain import cam, find_target_layer, overlay
     from xraycls.io import read_image
     from xraycls.predict import Classifier
     from xraycls.protocols import Profile, reproduce
-    from xraycls.report import report
+    from xraycls.reporting import report
     from xraycls.train import TrainConfig, Trainer
     from xraycls.zoo import (
         BackboneSpec,

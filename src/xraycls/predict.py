@@ -77,7 +77,7 @@ class Classifier:
     """
 
     def __init__(self, model: Any, class_names: Sequence[str], *, resize: str = "pad") -> None:
-        from xraycls.evaluate import model_image_size
+        from xraycls.evaluation import model_image_size
 
         self.model = model
         self.class_names = [str(c) for c in class_names]

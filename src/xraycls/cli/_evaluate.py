@@ -32,7 +32,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from xraycls._atomic import write_text_atomic
     from xraycls.data import load_dataset
-    from xraycls.evaluate import evaluate
+    from xraycls.evaluation import evaluate
     from xraycls.predict import Classifier
 
     clf = Classifier.load(args.model, safe_mode=not args.unsafe)

@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: Any) -> int:
-    from xraycls.report import report
+    from xraycls.reporting import report
 
     page = report(args.run_dir, args.out, data=args.data, n_cam=args.n_cam)
     print(page)

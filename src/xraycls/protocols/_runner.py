@@ -187,7 +187,7 @@ def reproduce(
     # Imported here so that `xraycls.protocols` (and the CLI's --help) stay light.
     from xraycls.augment import Augmenter, balance
     from xraycls.data import load_dataset
-    from xraycls.evaluate import evaluate
+    from xraycls.evaluation import evaluate
     from xraycls.train import TrainConfig, Trainer
     from xraycls.zoo import build_model, get_backbone
 

@@ -594,14 +594,14 @@ class Trainer:
         """Evaluate the trained model and write ``evaluation.json`` to the run folder.
 
         Args:
-            test: Test data of the kinds :func:`xraycls.evaluate.evaluate` accepts.
+            test: Test data of the kinds :func:`xraycls.evaluation.evaluate` accepts.
             batch_size: Default: the training batch size.
 
         Returns:
-            The :class:`xraycls.evaluate.EvaluationReport`.
+            The :class:`xraycls.evaluation.EvaluationReport`.
         """
         # Imported here: evaluation sits below training in the layer order.
-        from xraycls.evaluate import evaluate
+        from xraycls.evaluation import evaluate
 
         report = evaluate(
             self.model,

@@ -9,11 +9,7 @@ Examples:
 
 from __future__ import annotations
 
-from xraycls._callable_module import make_callable
-from xraycls.report._report import report
-from xraycls.report._run import read_evaluation
+from xraycls.reporting._report import report
+from xraycls.reporting._run import read_evaluation
 
 __all__ = ["read_evaluation", "report"]
-
-# `xraycls.report(...)` keeps working after `import xraycls.report` (see _callable_module).
-make_callable(__name__, report)

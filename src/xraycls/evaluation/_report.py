@@ -2,7 +2,7 @@
 
 Examples:
     >>> import numpy as np
-    >>> from xraycls.evaluate import compute_metrics, EvaluationReport
+    >>> from xraycls.evaluation import compute_metrics, EvaluationReport
     >>> rep = compute_metrics([0, 1, 1], np.array([[.9, .1], [.2, .8], [.6, .4]]), ["a", "b"],
     ...                       n_bootstrap=50)
     >>> EvaluationReport.from_json(rep.to_json()) == rep
@@ -155,7 +155,7 @@ class EvaluationReport:
 
     Examples:
         >>> import numpy as np
-        >>> from xraycls.evaluate import compute_metrics
+        >>> from xraycls.evaluation import compute_metrics
         >>> rep = compute_metrics([0, 1], np.array([[.8, .2], [.3, .7]]), ["a", "b"],
         ...                       n_bootstrap=20)
         >>> rep.accuracy.value, rep.per_class["b"].sensitivity.value

@@ -15,7 +15,7 @@ Expected calibration error uses the top-1 probability in ``n_bins`` (15) equal-w
 
 Examples:
     >>> import numpy as np
-    >>> from xraycls.evaluate import compute_metrics
+    >>> from xraycls.evaluation import compute_metrics
     >>> y = [0, 0, 1, 1]
     >>> p = np.array([[.9, .1], [.6, .4], [.3, .7], [.8, .2]])
     >>> rep = compute_metrics(y, p, ["neg", "pos"], n_bootstrap=100)
@@ -35,7 +35,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
 from xraycls.errors import ConfigError
-from xraycls.evaluate._report import (
+from xraycls.evaluation._report import (
     CLASS_METRICS,
     ClassMetrics,
     Estimate,

@@ -12,7 +12,7 @@ import numpy as np
 from xraycls.explain import cam, overlay
 from xraycls.explain._files import _load_model
 from xraycls.explain._images import RESIZE_MODES, fit, input_size, unfit
-from xraycls.report._run import Evaluation
+from xraycls.reporting._run import Evaluation
 
 # Originals are shrunk to this longest side before drawing; tiles are small anyway.
 _TILE_SIDE = 256

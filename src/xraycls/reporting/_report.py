@@ -8,9 +8,9 @@ from typing import Any
 
 from xraycls._atomic import write_bytes_atomic, write_text_atomic
 from xraycls.errors import ConfigError
-from xraycls.report import _figures, _html
-from xraycls.report._cams import cam_tiles, tile_count
-from xraycls.report._run import Run, read_run
+from xraycls.reporting import _figures, _html
+from xraycls.reporting._cams import cam_tiles, tile_count
+from xraycls.reporting._run import Run, read_run
 
 
 def _save(out: Path, name: str, fig: Any, caption: str, figures: dict[str, Path]) -> str:

@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from xraycls.report._run import Evaluation
+from xraycls.reporting._run import Evaluation
 
 _DPI = 100
 

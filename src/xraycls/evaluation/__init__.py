@@ -2,21 +2,20 @@
 
 Examples:
     >>> import numpy as np
-    >>> from xraycls.evaluate import compute_metrics
+    >>> from xraycls.evaluation import compute_metrics
     >>> rep = compute_metrics([0, 1, 1], np.array([[.7, .3], [.4, .6], [.1, .9]]), ["a", "b"],
     ...                       n_bootstrap=50)
     >>> rep.accuracy.value
     1.0
 """
 
-from xraycls._callable_module import make_callable
-from xraycls.evaluate._evaluate import evaluate, model_image_size
-from xraycls.evaluate._metrics import (
+from xraycls.evaluation._evaluate import evaluate, model_image_size
+from xraycls.evaluation._metrics import (
     compute_metrics,
     expected_calibration_error,
     wilson_interval,
 )
-from xraycls.evaluate._report import ClassMetrics, Estimate, EvaluationReport, Prediction
+from xraycls.evaluation._report import ClassMetrics, Estimate, EvaluationReport, Prediction
 
 __all__ = [
     "ClassMetrics",
@@ -29,6 +28,3 @@ __all__ = [
     "model_image_size",
     "wilson_interval",
 ]
-
-# `xraycls.evaluate(...)` keeps working after `import xraycls.evaluate` (see _callable_module).
-make_callable(__name__, evaluate)

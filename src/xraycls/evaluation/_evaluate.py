@@ -2,7 +2,7 @@
 
 Examples:
     >>> import numpy as np, keras
-    >>> from xraycls.evaluate import evaluate
+    >>> from xraycls.evaluation import evaluate
     >>> inp = keras.Input((4, 4, 3))
     >>> out = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(inp))
     >>> x = np.zeros((6, 4, 4, 3), "float32"); y = np.array([0, 1, 0, 1, 0, 1])
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from xraycls.errors import ConfigError
-from xraycls.evaluate._metrics import compute_metrics
-from xraycls.evaluate._report import EvaluationReport
+from xraycls.evaluation._metrics import compute_metrics
+from xraycls.evaluation._report import EvaluationReport
 
 __all__ = ["evaluate", "model_image_size"]
 
