@@ -172,6 +172,7 @@ def test_train_skips_bad_files_writes_the_list_and_refuses_tiny_classes(
     base += ["--epochs", "1", "--batch-size", "8", "--verbose", "0"]
     assert main([*base, "--out", str(tmp_path / "r0")]) == 2  # a bad file: raise by default
     assert "broken.png" in capsys.readouterr().err
+    assert not (tmp_path / "r0").exists()  # the early error leaves no empty run folder
     assert main([*base, "--out", str(data / "run1"), "--on-error", "skip"]) == 2
     assert "inside --data" in capsys.readouterr().err
     run = tmp_path / "run"

@@ -118,6 +118,21 @@ def test_the_limit_is_configurable_by_argument_and_environment(
     assert pixel_limit() == DEFAULT_MAX_PIXELS == 100_000_000
 
 
+def test_a_file_too_large_for_any_image_within_the_limit_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.png"
+    with open(path, "wb") as fh:
+        fh.write(png_bytes(10, 10))
+        fh.truncate(100 << 20)  # sparse: 100 MB on paper, nothing written to disk
+    import tracemalloc
+
+    tracemalloc.start()
+    with pytest.raises(ImageReadError, match="file too large"):
+        check_image(path, max_pixels=1000)  # at most 8 bytes a pixel + 64 MB of headers
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1 << 20
+
+
 def test_zero_size_header_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "zero.png"
     path.write_bytes(png_bytes(0, 10))

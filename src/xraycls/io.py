@@ -103,9 +103,23 @@ _DICOM_HINT = 'reading DICOM files needs pydicom: pip install "xraycls[dicom]"'
 _Format = Literal["png", "jpeg", "dicom", "other"]
 
 
-def _read_bytes(path: str) -> bytes:
+# No image format stores more than 8 bytes per pixel (16-bit RGBA, uncompressed) plus headers,
+# so a file larger than this for the pixel limit is refused before it is read into memory.
+_BYTES_PER_PIXEL = 8
+_HEADER_SLACK = 64 << 20
+
+
+def _read_bytes(path: str, limit: int | None = None) -> bytes:
     try:
         with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if limit is not None and size > limit * _BYTES_PER_PIXEL + _HEADER_SLACK:
+                raise ImageReadError(
+                    path,
+                    f"file too large: {size:,} bytes is more than any image within the pixel "
+                    f"limit of {limit / 1e6:,.1f} megapixels can need; raise the limit with "
+                    f"max_pixels= or {MAX_PIXELS_ENV} if the file is genuine",
+                )
             data = fh.read()
     except FileNotFoundError:
         raise ImageReadError(path, "file does not exist") from None
@@ -370,7 +384,7 @@ def check_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) 
     """
     limit = pixel_limit(max_pixels)
     spath = os.fspath(path)
-    data = _read_bytes(spath)
+    data = _read_bytes(spath, limit)
     fmt = _sniff(spath, data)
     if fmt == "png":
         _check_png(spath, data)
@@ -541,7 +555,7 @@ def read_image(
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     limit = pixel_limit(max_pixels)
     spath = os.fspath(path)
-    data = _read_bytes(spath)
+    data = _read_bytes(spath, limit)
     fmt = _sniff(spath, data)
     arr: np.ndarray | None
     bgr = True

@@ -66,20 +66,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0
+    from xraycls.cli._common import discard_unused_outputs
+
     verbose = bool(getattr(args, "cli_verbose", False))
     _safe_streams()
     try:
         if not verbose and args.command not in _LIGHT_COMMANDS:
             _quiet_tensorflow()
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
     except (XrayclsError, OSError) as exc:
+        discard_unused_outputs()
         if verbose:
             traceback.print_exc()
         print(f"xraycls {args.command}: error: {_message(exc, parser, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        discard_unused_outputs()
         print(f"xraycls {args.command}: interrupted", file=sys.stderr)
         return 130
+    discard_unused_outputs()  # a command that wrote nothing (every file skipped) leaves nothing
+    return code
 
 
 # Commands that never import TensorFlow; every other one (new ones too) gets the quiet import.

@@ -19,6 +19,10 @@ from xraycls.errors import ConfigError
 
 SKIPPED_NAME = "skipped.csv"
 
+# Output folders this process created; a command that fails removes those still holding only the
+# marker, so an early error (bad data, unknown model) leaves no empty run folder behind.
+_CREATED: list[Path] = []
+
 
 def add_on_error(parser: argparse.ArgumentParser, default: str = "raise") -> None:
     """Add ``--on-error skip|raise`` to a command that reads many images."""
@@ -54,11 +58,28 @@ def out_dir(value: str, flag: str = "--out", *, data: str | None = None) -> Path
                 f"{flag} {value} is inside --data {data}: its files would become part of the "
                 f"dataset; choose an {flag} folder outside {data}"
             )
+    existed = folder.exists()
     try:
         mark_output_dir(folder)
     except OSError as exc:
         raise ConfigError(_cannot_write(flag, value, exc, folder=True)) from None
+    if not existed:
+        _CREATED.append(folder)
     return folder
+
+
+def discard_unused_outputs() -> None:
+    """Remove output folders made by :func:`out_dir` in this process that hold only the marker."""
+    from xraycls._outputs import OUTPUT_MARKER
+
+    while _CREATED:
+        folder = _CREATED.pop()
+        try:
+            if [p.name for p in folder.iterdir()] == [OUTPUT_MARKER]:
+                (folder / OUTPUT_MARKER).unlink()
+                folder.rmdir()
+        except OSError:
+            pass  # a folder we cannot tidy is left as it is
 
 
 def out_file(value: str, flag: str = "--out") -> Path:
