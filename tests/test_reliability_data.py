@@ -68,7 +68,7 @@ def test_cli_refuses_out_inside_data(tmp_path: Path, capsys: pytest.CaptureFixtu
     code = main(["data", "inspect", str(data), "--no-duplicates", "--out", str(data / "x")])
     assert code == 2
     err = capsys.readouterr().err
-    assert "inside --data" in err and "Traceback" not in err
+    assert "inside DIR" in err and "Traceback" not in err and "data inspect: error" in err
     assert not (data / "x").exists()
 
 

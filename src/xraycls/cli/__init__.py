@@ -78,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         discard_unused_outputs()
         if verbose:
             traceback.print_exc()
-        print(f"xraycls {args.command}: error: {_message(exc, parser, args)}", file=sys.stderr)
+        name = " ".join(str(n) for n in (args.command, getattr(args, "data_command", None)) if n)
+        print(f"xraycls {name}: error: {_message(exc, parser, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         discard_unused_outputs()

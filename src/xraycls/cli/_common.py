@@ -42,7 +42,9 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def out_dir(value: str, flag: str = "--out", *, data: str | None = None) -> Path:
+def out_dir(
+    value: str, flag: str = "--out", *, data: str | None = None, data_flag: str = "--data"
+) -> Path:
     """Create the output folder ``value`` now, mark it as xraycls output, check it is writable.
 
     Raises:
@@ -55,7 +57,7 @@ def out_dir(value: str, flag: str = "--out", *, data: str | None = None) -> Path
         here, there = Path(os.path.abspath(folder)), Path(os.path.abspath(data))
         if _inside(here, there):
             raise ConfigError(
-                f"{flag} {value} is inside --data {data}: its files would become part of the "
+                f"{flag} {value} is inside {data_flag} {data}: its files would become part of the "
                 f"dataset; choose an {flag} folder outside {data}"
             )
     existed = folder.exists()

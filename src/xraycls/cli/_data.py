@@ -67,7 +67,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
     from xraycls.data import find_duplicates, load_dataset
 
-    out = out_dir(args.out, data=args.path) if args.out else None
+    out = out_dir(args.out, data=args.path, data_flag="DIR") if args.out else None
     with warnings.catch_warnings():
         # The report printed below lists the skipped files; the warning would repeat it.
         warnings.simplefilter("ignore", UserWarning)
