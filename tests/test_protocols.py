@@ -125,7 +125,7 @@ def test_cli_help_lists_every_command(capsys) -> None:
 
 def test_cli_reports_xraycls_errors_without_traceback(tmp_path: Path, capsys) -> None:
     code = main(["reproduce", "--data", str(tmp_path), "--models", "nope", "--out", str(tmp_path)])
-    assert code == 1
+    assert code == 2
     assert "error:" in capsys.readouterr().err
 
 

@@ -49,5 +49,11 @@ def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> Path:
 
 
 def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:
-    """Write UTF-8 ``text`` to ``target`` atomically (no newline translation)."""
-    return write_bytes_atomic(target, text.encode("utf-8"))
+    """Write UTF-8 ``text`` to ``target`` atomically (no newline translation).
+
+    File names that are not valid UTF-8 reach Python as lone surrogates (``os.fsdecode``);
+    they are written back as their original bytes (``surrogateescape``), so a manifest naming
+    such a file is written instead of failing, and reads back to the same path with
+    ``errors="surrogateescape"``.
+    """
+    return write_bytes_atomic(target, text.encode("utf-8", "surrogateescape"))

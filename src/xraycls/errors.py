@@ -30,7 +30,42 @@ __all__ = [
 
 
 class XrayclsError(Exception):
-    """Base class of every error raised by xraycls."""
+    """Base class of every error raised by xraycls.
+
+    An error whose remedy differs between Python and the command line carries both: the
+    message (``str(err)``) gives the Python advice, ``hint_cli`` the command-line one, which
+    ``xraycls`` commands print instead of ``hint``.
+
+    Args:
+        message: What is wrong.
+        hint: What to do, for Python callers (appended to the message).
+        hint_cli: What to do, for command-line users (printed by the CLI instead of ``hint``).
+
+    Examples:
+        >>> err = XrayclsError("2 bad files;", hint="pass on_error='skip'.",
+        ...                    hint_cli="add --on-error skip.")
+        >>> str(err)
+        "2 bad files; pass on_error='skip'."
+        >>> err.cli_message()
+        '2 bad files; add --on-error skip.'
+
+    """
+
+    def __init__(self, *args: object, hint: str | None = None, hint_cli: str | None = None) -> None:
+        super().__init__(*args)
+        self.hint = hint
+        self.hint_cli = hint_cli
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        hint = getattr(self, "hint", None)
+        return f"{base} {hint}" if hint else base
+
+    def cli_message(self) -> str:
+        """The message with the command-line hint (if any) in place of the Python one."""
+        base = Exception.__str__(self)
+        hint = getattr(self, "hint_cli", None) or getattr(self, "hint", None)
+        return f"{base} {hint}" if hint else base
 
 
 class ImageReadError(XrayclsError):

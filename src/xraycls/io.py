@@ -25,6 +25,15 @@ with only a warning on stderr; :func:`check_image` (run by :func:`read_image`) t
 file structure first: a PNG must reach its ``IEND`` chunk with valid chunk CRCs, a JPEG must have
 an end-of-image marker after its first scan.
 
+**Pixel limit.** A small file can declare a huge image (a 109 KB PNG of 30000x30000 pixels
+decodes to 900 MB or more). Before anything is decoded, the image size is read from the header
+(PNG ``IHDR``, JPEG start-of-frame, BMP, TIFF, WebP, PNM, DICOM ``Rows``/``Columns``/frames)
+and a file above the limit is refused with :class:`~xraycls.errors.ImageReadError`. The limit
+is :data:`DEFAULT_MAX_PIXELS` (100 megapixels, ten times a large radiograph); change it per
+call with ``max_pixels=``, or for the whole process with the environment variable
+``XRAYCLS_MAX_PIXELS`` (``0`` turns it off). Formats whose header xraycls does not parse fall
+back on OpenCV's own limit (``OPENCV_IO_MAX_IMAGE_PIXELS``, set to the same value when unset).
+
 Examples:
     >>> import numpy as np, cv2, tempfile, os
     >>> from xraycls.io import read_image
@@ -41,14 +50,44 @@ import io as _stdio
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 
-from xraycls.errors import DependencyError, ImageReadError
+from xraycls.errors import ConfigError, DependencyError, ImageReadError
 
-__all__ = ["IMAGE_EXTENSIONS", "check_image", "read_image"]
+#: Default largest image, in pixels (width x height x frames), that is decoded: 100 megapixels.
+DEFAULT_MAX_PIXELS = 100_000_000
+#: Environment variable that sets the pixel limit for the whole process (``0``: no limit).
+MAX_PIXELS_ENV = "XRAYCLS_MAX_PIXELS"
+
+
+# OpenCV checks its own pixel limit in every decoder, read from this variable on first use. It
+# backs up the header checks below for the formats xraycls does not parse (Sun raster, EXR...).
+# OpenCV reads it once, when cv2 is first imported, so this only takes effect when nothing
+# imported cv2 before xraycls.io (the CLI entry point sets it first thing too).
+def _opencv_limit() -> str:
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    wanted = int(raw) if raw.isdigit() else DEFAULT_MAX_PIXELS
+    # Never below our default, so a per-call max_pixels= above it still works for parsed formats;
+    # "0" (no limit) keeps OpenCV's own default of 2**30.
+    return str(max(wanted, DEFAULT_MAX_PIXELS) if wanted else 2**30)
+
+
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", _opencv_limit())
+
+import cv2  # noqa: E402  (after the environment default above)
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_EXTENSIONS",
+    "MAX_PIXELS_ENV",
+    "check_image",
+    "check_images",
+    "pixel_limit",
+    "read_image",
+]
 
 #: File name extensions treated as images by dataset loaders (lower case, with the dot).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -58,14 +97,29 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _DICOM_EXTENSIONS = (".dcm", ".dicom")
+_MAX_LISTED = 200  # bad files named in one error message
 _DICOM_HINT = 'reading DICOM files needs pydicom: pip install "xraycls[dicom]"'
 
 _Format = Literal["png", "jpeg", "dicom", "other"]
 
 
-def _read_bytes(path: str) -> bytes:
+# No image format stores more than 8 bytes per pixel (16-bit RGBA, uncompressed) plus headers,
+# so a file larger than this for the pixel limit is refused before it is read into memory.
+_BYTES_PER_PIXEL = 8
+_HEADER_SLACK = 64 << 20
+
+
+def _read_bytes(path: str, limit: int | None = None) -> bytes:
     try:
         with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if limit is not None and size > limit * _BYTES_PER_PIXEL + _HEADER_SLACK:
+                raise ImageReadError(
+                    path,
+                    f"file too large: {size:,} bytes is more than any image within the pixel "
+                    f"limit of {limit / 1e6:,.1f} megapixels can need; raise the limit with "
+                    f"max_pixels= or {MAX_PIXELS_ENV} if the file is genuine",
+                )
             data = fh.read()
     except FileNotFoundError:
         raise ImageReadError(path, "file does not exist") from None
@@ -90,11 +144,157 @@ def _sniff(path: str, data: bytes) -> _Format:
     return "other"
 
 
+def pixel_limit(max_pixels: int | None = None) -> int | None:
+    """The pixel limit in force: ``max_pixels`` if given, else ``XRAYCLS_MAX_PIXELS``, else
+    :data:`DEFAULT_MAX_PIXELS`. ``0`` (or a negative value) means no limit and gives ``None``.
+
+    Raises:
+        ConfigError: ``XRAYCLS_MAX_PIXELS`` is set to something that is not an integer.
+
+    Examples:
+        >>> from xraycls.io import pixel_limit
+        >>> pixel_limit(), pixel_limit(4096), pixel_limit(0)
+        (100000000, 4096, None)
+    """
+    if max_pixels is None:
+        raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+        if not raw:
+            return DEFAULT_MAX_PIXELS
+        try:
+            max_pixels = int(float(raw)) if "e" in raw.lower() else int(raw)
+        except ValueError:
+            raise ConfigError(
+                f"environment variable {MAX_PIXELS_ENV}={raw!r} is not a pixel count; set it "
+                f"to an integer such as {DEFAULT_MAX_PIXELS} (0 = no limit) or unset it"
+            ) from None
+    return int(max_pixels) if max_pixels > 0 else None
+
+
+def _check_pixels(path: str, size: tuple[int, int, int] | None, limit: int | None) -> None:
+    """Refuse a declared ``(width, height, frames)`` above ``limit`` before decoding."""
+    if size is None:
+        return
+    width, height, frames = size
+    if width <= 0 or height <= 0:
+        raise ImageReadError(path, f"corrupt header: the image declares a size of {width}x{height}")
+    pixels = width * height * max(frames, 1)
+    if limit is not None and pixels > limit:
+        what = f"{width}x{height}" + (f"x{frames} frames" if frames > 1 else "")
+        raise ImageReadError(
+            path,
+            f"image too large: the header declares {what} = {pixels / 1e6:,.1f} megapixels, "
+            f"above the limit of {limit / 1e6:,.1f} megapixels (a decompression bomb, or a "
+            f"genuine huge image: then raise the limit with max_pixels= or the environment "
+            f"variable {MAX_PIXELS_ENV})",
+        )
+
+
+def _png_size(path: str, data: bytes) -> tuple[int, int, int]:
+    # The PNG standard puts IHDR first: length 13, then width and height as big-endian uint32.
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise ImageReadError(path, "corrupt PNG: the first chunk is not IHDR")
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height, 1
+
+
+# JPEG start-of-frame markers (every coding process); C4 (DHT), C8 (JPG), CC (DAC) are not SOFs.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _bmp_size(data: bytes) -> tuple[int, int, int] | None:
+    if len(data) < 26:
+        return None
+    (header,) = struct.unpack("<I", data[14:18])
+    if header == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes
+        width, height = struct.unpack("<HH", data[18:22])
+    else:  # height < 0 means top-down rows
+        width, height = struct.unpack("<ii", data[18:26])
+    return abs(width), abs(height), 1
+
+
+def _webp_size(data: bytes) -> tuple[int, int, int] | None:
+    kind = data[12:16]
+    if kind == b"VP8X" and len(data) >= 30:  # 24-bit canvas size minus one
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        return width, height, 1
+    if kind == b"VP8 " and len(data) >= 30:  # key frame: 14-bit sizes after the start code
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF, 1
+    if kind == b"VP8L" and len(data) >= 25:  # 14-bit sizes minus one, packed in 4 bytes
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, 1
+    return None
+
+
+def _tiff_size(data: bytes) -> tuple[int, int, int] | None:
+    # First IFD only: that is the page OpenCV decodes.
+    order = "<" if data[:2] == b"II" else ">"
+    if len(data) < 8:
+        return None
+    (ifd,) = struct.unpack(order + "I", data[4:8])
+    if ifd + 2 > len(data):
+        return None
+    (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
+    sizes: dict[int, int] = {}
+    for i in range(min(count, 4096)):
+        pos = ifd + 2 + 12 * i
+        if pos + 12 > len(data):
+            break
+        tag, typ = struct.unpack(order + "HH", data[pos : pos + 4])
+        if tag in (256, 257):
+            fmt = "H" if typ == 3 else "I"
+            value = data[pos + 8 : pos + 8 + struct.calcsize(fmt)]
+            (sizes[tag],) = struct.unpack(order + fmt, value)
+    if 256 in sizes and 257 in sizes:
+        return sizes[256], sizes[257], 1
+    return None
+
+
+def _pnm_size(data: bytes) -> tuple[int, int, int] | None:
+    # "P5 # comment\n 640 480 255": whitespace-separated tokens, '#' starts a comment.
+    tokens: list[int] = []
+    for line in data[2:512].split(b"\n"):
+        for token in line.split(b"#", 1)[0].split():
+            if not token.isdigit():
+                return None
+            tokens.append(int(token))
+            if len(tokens) == 2:
+                return tokens[0], tokens[1], 1
+    return None
+
+
+def _other_size(data: bytes) -> tuple[int, int, int] | None:
+    """Declared size of a BMP, TIFF, WebP or PNM file; ``None`` for a format not parsed here."""
+    if data.startswith(b"BM"):
+        return _bmp_size(data)
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return _tiff_size(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_size(data)
+    if len(data) > 2 and data[:1] == b"P" and data[1:2] in b"123456" and data[2:3].isspace():
+        return _pnm_size(data)
+    return None
+
+
+def _imdecode(path: str, data: bytes, flag: int) -> np.ndarray | None:
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    except cv2.error as exc:
+        # OpenCV raises (instead of returning None) for sizes above its own limit and for
+        # some malformed headers; the first line of its message is the useful part.
+        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+        raise ImageReadError(
+            path, f"OpenCV could not decode it: {lines[-1] if lines else 'unknown error'}"
+        ) from None
+
+
 def _check_png(path: str, data: bytes) -> None:
     # Walk the chunk list: every chunk must fit in the file, critical chunks (IHDR, PLTE, IDAT,
     # IEND: upper-case first letter) must carry a valid CRC, and IEND must be reached. Like libpng,
     # a bad CRC in an ancillary chunk (text, colour profile...) is tolerated. zlib.crc32 runs at
     # memory speed, so this costs far less than decoding.
+    _png_size(path, data)
     pos = len(_PNG_MAGIC)
     n = len(data)
     while True:
@@ -115,11 +315,13 @@ def _check_png(path: str, data: bytes) -> None:
         pos = end
 
 
-def _check_jpeg(path: str, data: bytes) -> None:
+def _check_jpeg(path: str, data: bytes) -> tuple[int, int, int] | None:
+    """Check the marker structure; return the start-of-frame size (``None`` if no SOF)."""
     # Skip the marker segments (APPn holds EXIF thumbnails with their own EOI) up to the first
     # start-of-scan; after it 0xFF is byte-stuffed, so an FF D9 pair can only be the real EOI.
     pos = 2
     n = len(data)
+    size: tuple[int, int, int] | None = None
     while True:
         while pos < n and data[pos] == 0xFF:
             pos += 1  # fill bytes before a marker are allowed
@@ -136,6 +338,10 @@ def _check_jpeg(path: str, data: bytes) -> None:
         (length,) = struct.unpack(">H", data[pos : pos + 2])
         if length < 2 or pos + length > n:
             raise ImageReadError(path, "truncated JPEG: a marker segment runs past the end")
+        if marker in _JPEG_SOF and length >= 7 and size is None:
+            # precision (1 byte), then height and width as big-endian uint16
+            height, width = struct.unpack(">HH", data[pos + 3 : pos + 7])
+            size = (width, height, 1)
         pos += length
         if marker == 0xDA:  # start of scan
             break
@@ -145,9 +351,10 @@ def _check_jpeg(path: str, data: bytes) -> None:
         raise ImageReadError(
             path, "truncated JPEG: no end-of-image (EOI) marker; the file was cut short"
         )
+    return size
 
 
-def check_image(path: str | os.PathLike[str]) -> None:
+def check_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> None:
     """Check that a file is a complete, plausible image without decoding its pixels.
 
     Reads the file and checks its structure: PNG chunks (lengths, CRCs, ``IEND``), JPEG marker
@@ -156,10 +363,12 @@ def check_image(path: str | os.PathLike[str]) -> None:
 
     Args:
         path: The file to check.
+        max_pixels: Largest image accepted, in pixels; ``None`` uses :func:`pixel_limit`
+            (``XRAYCLS_MAX_PIXELS`` or 100 megapixels), ``0`` accepts any size.
 
     Raises:
-        ImageReadError: The file is missing, empty, unreadable, truncated or not an image; the
-            message names the file and the reason.
+        ImageReadError: The file is missing, empty, unreadable, truncated, not an image, or
+            declares more pixels than the limit; the message names the file and the reason.
         DependencyError: A DICOM file was given and ``pydicom`` is not installed.
 
     Examples:
@@ -173,17 +382,19 @@ def check_image(path: str | os.PathLike[str]) -> None:
         ...
         xraycls.errors.ImageReadError: ...notes.png: not an image: ...
     """
+    limit = pixel_limit(max_pixels)
     spath = os.fspath(path)
-    data = _read_bytes(spath)
+    data = _read_bytes(spath, limit)
     fmt = _sniff(spath, data)
     if fmt == "png":
         _check_png(spath, data)
+        _check_pixels(spath, _png_size(spath, data), limit)
     elif fmt == "jpeg":
-        _check_jpeg(spath, data)
+        _check_pixels(spath, _check_jpeg(spath, data), limit)
     elif fmt == "dicom":
-        _decode_dicom(spath, data)  # rare in practice; decoding is the only reliable check
+        _decode_dicom(spath, data, limit)  # rare in practice; decoding is the only reliable check
     else:
-        _decode_other(spath, data)
+        _decode_other(spath, data, limit)
 
 
 def _not_an_image(path: str, data: bytes) -> ImageReadError:
@@ -197,8 +408,9 @@ def _not_an_image(path: str, data: bytes) -> ImageReadError:
     )
 
 
-def _decode_other(path: str, data: bytes) -> np.ndarray:
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+def _decode_other(path: str, data: bytes, limit: int | None) -> np.ndarray:
+    _check_pixels(path, _other_size(data), limit)
+    arr = _imdecode(path, data, cv2.IMREAD_UNCHANGED)
     if arr is None or arr.size == 0:
         raise _not_an_image(path, data)
     return arr
@@ -264,7 +476,7 @@ def _import_pydicom() -> Any:
     return pydicom
 
 
-def _decode_dicom(path: str, data: bytes) -> np.ndarray:
+def _decode_dicom(path: str, data: bytes, limit: int | None) -> np.ndarray:
     pydicom = _import_pydicom()
     try:
         from pydicom.pixels import apply_modality_lut, apply_voi_lut
@@ -275,6 +487,17 @@ def _decode_dicom(path: str, data: bytes) -> np.ndarray:
         )
     try:
         dcm = pydicom.dcmread(_stdio.BytesIO(data), force=True)
+        # pixel_array decodes lazily, so the size check below runs before any allocation.
+        declared = (
+            int(dcm.get("Columns", 0) or 0),
+            int(dcm.get("Rows", 0) or 0),
+            int(dcm.get("NumberOfFrames", 1) or 1),
+        )
+    except Exception as exc:  # pydicom raises many types for corrupt or unsupported files
+        raise ImageReadError(path, f"cannot read the DICOM header: {exc}") from None
+    if "PixelData" in dcm:
+        _check_pixels(path, declared, limit)
+    try:
         pixels = dcm.pixel_array
     except Exception as exc:  # pydicom raises many types for corrupt or unsupported files
         raise ImageReadError(path, f"cannot decode DICOM pixel data: {exc}") from None
@@ -298,20 +521,25 @@ def _decode_dicom(path: str, data: bytes) -> np.ndarray:
     raise ImageReadError(path, f"unsupported DICOM PhotometricInterpretation {photometric!r}")
 
 
-def read_image(path: str | os.PathLike[str], channels: int = 3) -> np.ndarray:
+def read_image(
+    path: str | os.PathLike[str], channels: int = 3, *, max_pixels: int | None = None
+) -> np.ndarray:
     """Read one image file into a ``uint8`` array.
 
     Args:
         path: The image file (PNG, JPEG, BMP, TIFF, WebP, or DICOM with ``pydicom``).
         channels: 3 for RGB ``(H, W, 3)`` (gray is replicated), 1 for gray ``(H, W, 1)``.
+        max_pixels: Largest image decoded, in pixels (width x height x frames), checked from
+            the header before decoding; ``None`` uses :func:`pixel_limit`
+            (``XRAYCLS_MAX_PIXELS`` or 100 megapixels), ``0`` accepts any size.
 
     Returns:
         A C-contiguous ``uint8`` array; see the module docstring for the conversion rules
         (alpha on black, 16-bit min-max scaled, JPEG EXIF orientation applied).
 
     Raises:
-        ImageReadError: Missing, empty, unreadable, truncated, corrupt or non-image file. The
-            error has ``.path`` and ``.reason``.
+        ImageReadError: Missing, empty, unreadable, truncated, corrupt or non-image file, or
+            an image above the pixel limit. The error has ``.path`` and ``.reason``.
         DependencyError: A DICOM file was given and ``pydicom`` is not installed.
         ValueError: ``channels`` is not 1 or 3.
 
@@ -325,30 +553,93 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> np.ndarray:
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    limit = pixel_limit(max_pixels)
     spath = os.fspath(path)
-    data = _read_bytes(spath)
+    data = _read_bytes(spath, limit)
     fmt = _sniff(spath, data)
     arr: np.ndarray | None
+    bgr = True
     if fmt == "dicom":
-        arr = _decode_dicom(spath, data)
-        return _finish(arr, channels, bgr=False)
-    if fmt == "jpeg":
-        _check_jpeg(spath, data)
+        arr = _decode_dicom(spath, data, limit)
+        bgr = False
+    elif fmt == "jpeg":
+        _check_pixels(spath, _check_jpeg(spath, data), limit)
         # IMREAD_COLOR/GRAYSCALE apply the EXIF orientation (IMREAD_UNCHANGED would not); JPEG
         # has no alpha and is 8-bit, so nothing else is lost.
         flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-        arr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+        arr = _imdecode(spath, data, flag)
         if arr is None or arr.size == 0:
             raise ImageReadError(spath, "corrupt JPEG: OpenCV could not decode it")
-        return _finish(arr, channels, bgr=True)
-    if fmt == "png":
+    elif fmt == "png":
         _check_png(spath, data)
-        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        _check_pixels(spath, _png_size(spath, data), limit)
+        arr = _imdecode(spath, data, cv2.IMREAD_UNCHANGED)
         if arr is None or arr.size == 0:
             raise ImageReadError(spath, "corrupt PNG: OpenCV could not decode it")
     else:
-        arr = _decode_other(spath, data)
+        arr = _decode_other(spath, data, limit)
     try:
-        return _finish(arr, channels, bgr=True)
-    except ValueError as exc:
+        return _finish(arr, channels, bgr=bgr)
+    except (ValueError, cv2.error) as exc:
         raise ImageReadError(spath, f"unsupported pixel layout: {exc}") from None
+
+
+def check_images(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    on_error: str = "raise",
+    max_pixels: int | None = None,
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Check many image files with :func:`check_image`; keep the good ones, name every bad one.
+
+    Args:
+        paths: Image files.
+        on_error: ``"raise"``: any bad file raises one error naming every bad file;
+            ``"skip"``: bad files are returned in the second list instead.
+        max_pixels: Passed to :func:`check_image`.
+
+    Returns:
+        ``(good_paths, skipped)`` with ``skipped`` a list of ``(path, reason)``, both in input
+        order.
+
+    Raises:
+        ImageReadError: ``on_error="raise"`` and at least one file is bad; ``.path`` is the
+            first bad file and the message lists them all.
+        ConfigError: ``on_error`` is neither ``"raise"`` nor ``"skip"``.
+
+    Examples:
+        >>> import numpy as np, cv2, tempfile, os
+        >>> from xraycls.io import check_images
+        >>> folder = tempfile.mkdtemp()
+        >>> good = os.path.join(folder, "good.png")
+        >>> _ = cv2.imwrite(good, np.zeros((4, 4), np.uint8))
+        >>> bad = os.path.join(folder, "bad.png")
+        >>> open(bad, "wb").close()
+        >>> ok, skipped = check_images([good, bad], on_error="skip")
+        >>> [os.path.basename(p) for p in ok], [r for _, r in skipped]
+        (['good.png'], ['file is empty (0 bytes)'])
+    """
+    if on_error not in ("raise", "skip"):
+        raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    good: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for path in paths:
+        spath = os.fspath(path)
+        try:
+            check_image(spath, max_pixels=max_pixels)
+        except ImageReadError as exc:
+            skipped.append((spath, exc.reason))
+        else:
+            good.append(spath)
+    if skipped and on_error == "raise":
+        first, reason = skipped[0]
+        more = "".join(f"\n  {p}: {r}" for p, r in skipped[1:_MAX_LISTED])
+        if len(skipped) > _MAX_LISTED:
+            more += f"\n  ... and {len(skipped) - _MAX_LISTED} more"
+        err = ImageReadError(
+            first, reason + (f"; {len(skipped) - 1} more bad file(s):{more}" if more else "")
+        )
+        err.hint = "Fix or remove them, or pass on_error='skip' to go on without them."
+        err.hint_cli = "Fix or remove them, or add --on-error skip to go on without them."
+        raise err
+    return good, skipped

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from xraycls.cli._common import SKIPPED_NAME, add_on_error, out_dir, report_skipped, warn_unsafe
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``cam`` command."""
@@ -48,18 +50,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="pad",
         help="how images were fitted to the model in training (default: pad = letterbox)",
     )
+    parser.add_argument(
+        "--unsafe", action="store_true", help="load a model with Python code (trusted files only)"
+    )
+    add_on_error(parser)
     parser.set_defaults(func=_run)
 
 
 def _run(args: Any) -> int:
     from xraycls.explain import write_overlays
+    from xraycls.io import check_images
+    from xraycls.zoo import load_model, read_model_info
 
+    out = out_dir(args.out)  # before loading the model and computing maps
+    images, skipped = check_images(args.images, on_error=args.on_error)
+    report_skipped(skipped, out / SKIPPED_NAME, "cam")
+    model: Any = args.model
+    class_index: int | str | None = args.class_index
+    if args.unsafe:
+        warn_unsafe(args.model)
+        model = load_model(args.model, safe_mode=False, compile=False)
+        if isinstance(class_index, str) and not class_index.lstrip("-").isdigit():
+            names = read_model_info(args.model)["class_names"]
+            if class_index not in names:
+                from xraycls.errors import ConfigError
+
+                raise ConfigError(f"--class-index {class_index!r} is not one of {names}")
+            class_index = names.index(class_index)
+        elif isinstance(class_index, str):
+            class_index = int(class_index)
+    if not images:
+        return 0
     written = write_overlays(
-        args.model,
-        args.images,
-        args.out,
+        model,
+        images,
+        out,
         method=args.method,
-        class_index=args.class_index,
+        class_index=class_index,
         layer=args.layer,
         alpha=args.alpha,
         colormap=args.colormap,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from xraycls.cli._common import SKIPPED_NAME, add_on_error, out_dir, report_skipped
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``data`` command (sub-command ``inspect``)."""
@@ -50,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.add_argument(
         "--max-list", type=int, default=20, help="most files listed per section (default: 20)"
     )
+    add_on_error(inspect, default="skip")
+    inspect.add_argument(
+        "--out",
+        metavar="DIR",
+        help=f"also write the full list of skipped files to DIR/{SKIPPED_NAME}",
+    )
     inspect.set_defaults(func=_inspect)
     parser.set_defaults(func=lambda args: parser.print_help() or 0)
 
@@ -59,14 +67,21 @@ def _inspect(args: argparse.Namespace) -> int:
 
     from xraycls.data import find_duplicates, load_dataset
 
+    out = out_dir(args.out, data=args.path, data_flag="DIR") if args.out else None
     with warnings.catch_warnings():
         # The report printed below lists the skipped files; the warning would repeat it.
         warnings.simplefilter("ignore", UserWarning)
         ds = load_dataset(
-            args.path, classes=args.classes, on_error="skip", layout=args.layout, verify=args.verify
+            args.path,
+            classes=args.classes,
+            on_error=args.on_error,
+            layout=args.layout,
+            verify=args.verify,
         )
     report = ds.report
     assert report is not None
+    if out is not None:
+        report_skipped(report.skipped, out / SKIPPED_NAME, "data inspect")
     print(f"path:    {report.path}")
     print(f"root:    {report.root}")
     print(f"layout:  {report.layout}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from xraycls.cli._common import add_on_error, out_file, report_skipped, warn_unsafe, write_or_print
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` command."""
@@ -24,25 +26,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--unsafe", action="store_true", help="load a model with Python code (trusted files only)"
     )
+    add_on_error(parser)
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from xraycls._atomic import write_text_atomic
     from xraycls.data import load_dataset
     from xraycls.evaluation import evaluate
     from xraycls.predict import Classifier
 
+    target = out_file(args.out) if args.out else None  # before the minutes of predicting
+    if args.unsafe:
+        warn_unsafe(args.model)
     clf = Classifier.load(args.model, safe_mode=not args.unsafe)
-    dataset = load_dataset(args.data, classes=clf.class_names)
+    dataset = load_dataset(args.data, classes=clf.class_names, on_error=args.on_error)
+    assert dataset.report is not None
+    skipped_csv = target.with_name(target.stem + ".skipped.csv") if target else None
+    report_skipped(dataset.report.skipped, skipped_csv, "evaluate")
     report = evaluate(
         clf, dataset, batch_size=args.batch_size, n_bootstrap=args.bootstrap, seed=args.seed
     )
     print(report.to_markdown())
-    if args.out:
-        target = Path(args.out)
-        write_text_atomic(target, report.to_json() + "\n")
+    if target is not None:
+        write_or_print(target, report.to_json() + "\n")
         print(f"report: {target}")
     return 0

@@ -3,6 +3,11 @@
 Counting parameters means building every model (about 15 s for the built-ins on a 2-core CPU),
 so the PARAMS column is filled only with ``--params``; otherwise it shows ``-``.
 
+Listing must not cost a TensorFlow import (seconds) to print a static table: the built-in rows
+come from :data:`_BUILTIN` below (a test keeps it equal to the registry), and installed plugins
+are listed by their entry point without being imported. ``--source plugin``, ``--source user``
+and ``--params`` load the full registry (plugins included) as before.
+
 Examples:
     >>> from xraycls.cli import main
     >>> main(["models", "--pattern", "resnet*"])  # doctest: +SKIP
@@ -19,6 +24,69 @@ import sys
 from typing import Any
 
 _COLUMNS = ("NAME", "SOURCE", "PROVIDER", "INPUT", "PREPROCESSING", "PARAMS", "DESCRIPTION")
+
+# The built-in backbones as the registry describes them (tests/test_reliability_cli.py fails
+# when a family is added or changed without this table). Sorted by name.
+_BUILTIN: tuple[tuple[str, tuple[str, ...], tuple[int, int, int], int, str, str], ...] = (
+    (
+        "densenet201",
+        ("DenseNet201", "DenseNet-201"),
+        (224, 224, 3),
+        32,
+        "torch",
+        "DenseNet-201 (paper backbone)",
+    ),
+    (
+        "efficientnet_b0",
+        ("EfficientNetB0", "EfficientNet-B0"),
+        (224, 224, 3),
+        32,
+        "none",
+        "EfficientNet-B0, small and accurate",
+    ),
+    (
+        "inception_resnet_v2",
+        ("InceptionResNetV2", "Inception-ResNet-v2"),
+        (299, 299, 3),
+        75,
+        "tf",
+        "Inception-ResNet-v2 (paper backbone)",
+    ),
+    (
+        "mobilenet_v3_small",
+        ("MobileNetV3Small", "MobileNet-V3-Small"),
+        (224, 224, 3),
+        32,
+        "tf",
+        "MobileNetV3-Small, fast on a CPU",
+    ),
+    (
+        "resnet101",
+        ("ResNet-101", "ResNet101"),
+        (224, 224, 3),
+        32,
+        "caffe",
+        "ResNet-101 (paper backbone)",
+    ),
+    (
+        "resnet50",
+        ("ResNet-50", "ResNet50"),
+        (224, 224, 3),
+        32,
+        "caffe",
+        "ResNet-50 (paper backbone)",
+    ),
+    (
+        "simple_cnn",
+        ("simplecnn", "SimpleCNN"),
+        (128, 128, 3),
+        8,
+        "tf",
+        "Small from-scratch CNN, trains in minutes on a CPU",
+    ),
+    ("vgg16", ("VGG16", "VGG-16"), (224, 224, 3), 32, "caffe", "VGG16 (paper backbone)"),
+    ("xception", ("Xception",), (299, 299, 3), 71, "tf", "Xception (paper backbone)"),
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,7 +126,58 @@ def _count_params(name: str, input_shape: tuple[int, int, int]) -> int | str:
     return count
 
 
+def _static_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Built-ins from :data:`_BUILTIN`, plugins by entry point only: no TensorFlow import."""
+    import fnmatch
+    from importlib import metadata
+
+    def keep(name: str) -> bool:  # as list_models(pattern=...): the name only
+        return fnmatch.fnmatchcase(name, (args.pattern or "*").lower())
+
+    rows = [
+        {
+            "name": name,
+            "source": "builtin",
+            "provider": "xraycls",
+            "aliases": list(aliases),
+            "default_input_shape": list(shape),
+            "min_input_size": min_size,
+            "preprocessing": prep,
+            "params": None,
+            "description": description,
+        }
+        for name, aliases, shape, min_size, prep, description in _BUILTIN
+        if keep(name)
+    ]
+    if args.source is None:
+        try:
+            found = list(metadata.entry_points(group="xraycls.backbones"))
+        except Exception:  # a broken environment must not break listing the built-ins
+            found = []
+        for ep in found:
+            name = str(ep.name).strip().lower()
+            if not keep(name):
+                continue
+            dist = getattr(ep, "dist", None)
+            rows.append(
+                {
+                    "name": name,
+                    "source": "plugin",
+                    "provider": str(getattr(dist, "name", None) or ep.value.split(":")[0]),
+                    "aliases": [],
+                    "default_input_shape": None,
+                    "min_input_size": None,
+                    "preprocessing": None,
+                    "params": None,
+                    "description": "(plugin not loaded; --source plugin shows its details)",
+                }
+            )
+    return sorted(rows, key=lambda r: r["name"])
+
+
 def _rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.source in (None, "builtin") and not args.params:
+        return _static_rows(args)
     from xraycls.zoo import get_backbone, list_models
 
     rows = []
@@ -81,14 +200,14 @@ def _rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _cells(row: dict[str, Any]) -> tuple[str, ...]:
-    height, width, _ = row["default_input_shape"]
+    shape = row["default_input_shape"]
     params = row["params"]
     return (
         row["name"],
         row["source"],
         row["provider"],
-        f"{height}x{width}",
-        row["preprocessing"],
+        "-" if shape is None else f"{shape[0]}x{shape[1]}",
+        row["preprocessing"] or "-",
         "-" if params is None else (f"{params:,}" if isinstance(params, int) else str(params)),
         row["description"],
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from xraycls.cli._common import add_on_error, out_file, report_skipped, warn_unsafe, write_or_print
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` command."""
@@ -23,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--unsafe", action="store_true", help="load a model with Python code (trusted files only)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    # A folder of scans with one bad file should still give the other predictions.
+    add_on_error(parser, default="skip")
     parser.set_defaults(func=_run)
 
 
@@ -33,30 +37,45 @@ def _run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from xraycls._atomic import write_text_atomic
     from xraycls.errors import ConfigError
-    from xraycls.predict import Classifier
+    from xraycls.io import check_images
+    from xraycls.predict import Classifier, expand_paths
 
     target = Path(args.out) if args.out else None
     if target is not None and target.suffix.lower() not in (".csv", ".json"):
         raise ConfigError(f"--out {args.out}: the file name must end with .csv or .json")
+    if target is not None:
+        out_file(args.out)  # before predicting, so a read-only --out loses nothing
+    if args.unsafe:
+        warn_unsafe(args.model)
     clf = Classifier.load(args.model, safe_mode=not args.unsafe)
-    rows = clf.predict_table(
-        args.paths, batch_size=args.batch_size, progress=not args.quiet and target is not None
+    inputs = expand_paths(args.paths)
+    files, skipped = check_images(inputs, on_error=args.on_error)
+    table = clf.predict_table(
+        files, batch_size=args.batch_size, progress=not args.quiet and target is not None
     )
+    # One row per input in input order; a file that cannot be read gets its error instead.
+    errors = dict(skipped)
+    by_file = iter(table)
+    rows = [
+        {"file": f, "label": None, "probability": None, "error": errors[f]}
+        if f in errors
+        else next(by_file)
+        for f in inputs
+    ]
+    report_skipped(skipped, None, "predict")
     if target is not None and target.suffix.lower() == ".json":
         text = json.dumps(rows, indent=2) + "\n"
     else:
         buf = io.StringIO()
-        writer = csv.DictWriter(
-            buf, fieldnames=["file", "label", "probability", *clf.class_names], lineterminator="\n"
-        )
+        fields = ["file", "label", "probability", *clf.class_names] + (["error"] if errors else [])
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         text = buf.getvalue()
     if target is None:
         sys.stdout.write(text)
         return 0
-    write_text_atomic(target, text)
-    print(f"{len(rows)} predictions: {target}")
+    write_or_print(target, text)
+    print(f"{len(table)} predictions, {len(skipped)} unreadable: {target}")
     return 0

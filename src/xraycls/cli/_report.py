@@ -40,8 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: Any) -> int:
+    from pathlib import Path
+
+    from xraycls.cli._common import out_dir
     from xraycls.reporting import report
 
+    if Path(args.run_dir).is_dir():  # else report() names the problem with run_dir
+        out_dir(args.out or str(Path(args.run_dir) / "report"))
     page = report(args.run_dir, args.out, data=args.data, n_cam=args.n_cam)
     print(page)
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from xraycls.cli._common import add_on_error, out_dir
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``reproduce`` command."""
@@ -39,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--verbose", type=int, default=2, choices=[0, 1, 2], help="0, 1 bar, 2 line/epoch"
     )
+    add_on_error(parser, default="skip")
     parser.set_defaults(func=_run)
 
 
@@ -60,12 +63,14 @@ def _run(args: argparse.Namespace) -> int:
         overrides["weights"] = None if args.weights.lower() == "none" else args.weights
     if args.seed is not None:
         overrides["seed"] = args.seed
+    out_dir(args.out, data=args.data)  # before any data is loaded or model trained
     result = reproduce(
         args.data,
         profile=profile,
         out=args.out,
         resume=args.resume,
         verbose=args.verbose,
+        on_error=args.on_error,
         **overrides,
     )
     if args.verbose == 0:  # otherwise reproduce() already printed the table

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from xraycls.cli._common import SKIPPED_NAME, add_on_error, out_dir, report_skipped
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` command."""
@@ -38,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--strategy", default=None, help="distribution: mirrored or multiworker (default: none)"
     )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    add_on_error(parser)
     parser.add_argument(
         "--verbose", type=int, choices=[0, 1, 2], help="0 silent, 1 progress bar, 2 one line/epoch"
     )
@@ -47,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from xraycls.data import load_dataset
+    from xraycls.data import check_split_classes, load_dataset
     from xraycls.errors import ConfigError
     from xraycls.train import TrainConfig, Trainer
     from xraycls.zoo import build_model
@@ -67,8 +70,12 @@ def _run(args: argparse.Namespace) -> int:
     }
     config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
 
-    dataset = load_dataset(args.data)
+    out = out_dir(args.out, data=args.data)  # before minutes of loading and training
+    dataset = load_dataset(args.data, on_error=args.on_error)
+    assert dataset.report is not None
+    report_skipped(dataset.report.skipped, out / SKIPPED_NAME, "train")
     train, val, test = dataset.split(test=args.test, val=args.val, seed=config.seed)
+    check_split_classes({"train": train, "val": val, "test": test}, flags="--test/--val")
     print(f"data: {len(train)} train, {len(val)} val, {len(test)} test ({args.data})")
     weights = None if args.weights in (None, "none", "None") else args.weights
     size = args.image_size

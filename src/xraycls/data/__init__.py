@@ -18,6 +18,7 @@ from xraycls.data._dataset import Dataset
 from xraycls.data._duplicates import Clusters, find_duplicates
 from xraycls.data._load import load_dataset
 from xraycls.data._report import LoadReport
+from xraycls.data._split import check_split_classes
 
 __all__ = [
     "CANONICAL_ORDER",
@@ -25,6 +26,7 @@ __all__ = [
     "Dataset",
     "LoadReport",
     "canonical_class",
+    "check_split_classes",
     "find_duplicates",
     "load_dataset",
     "make_tf_dataset",

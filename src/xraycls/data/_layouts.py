@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xraycls._outputs import is_output_dir
 from xraycls.data._classes import CANONICAL_ORDER, canonical_class
 from xraycls.errors import DatasetLayoutError
 from xraycls.io import IMAGE_EXTENSIONS
@@ -64,21 +65,69 @@ def _visible(entry: os.DirEntry[str]) -> bool:
     return not entry.name.startswith(".") and entry.name.lower() not in _IGNORED_NAMES
 
 
-def _subdirs(root: Path) -> list[Path]:
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    # is_dir()/is_file() follow symlinks; a symlink loop (or a link into an unreadable place)
+    # raises OSError there. Such an entry is neither: the listers report it, never crash on it.
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _broken(entry: os.DirEntry[str]) -> str | None:
+    """Why a directory entry cannot be used (symlink loop, dangling link...), else ``None``."""
+    try:
+        os.stat(entry.path)
+    except OSError as exc:
+        return f"cannot be opened: {exc.strerror or exc} (a symlink loop or a dangling link?)"
+    return None
+
+
+def _subdirs(root: Path, ignored: list[str] | None = None) -> list[Path]:
+    """Visible sub-folders of ``root``; xraycls output folders go to ``ignored``."""
+    dirs = []
     with os.scandir(root) as it:
-        dirs = [Path(e.path) for e in it if _visible(e) and e.is_dir()]
+        for e in it:
+            if not (_visible(e) and _is_dir(e)):
+                continue
+            if is_output_dir(e.path):
+                if ignored is not None:
+                    ignored.append(e.path + os.sep)
+                continue
+            dirs.append(Path(e.path))
     return sorted(dirs, key=lambda p: natural_key(p.name))
 
 
-def _direct_images(folder: Path) -> list[str]:
+def _direct_images(folder: Path, problems: list[tuple[str, str]] | None = None) -> list[str]:
+    found = []
     with os.scandir(folder) as it:
-        return [e.path for e in it if _visible(e) and e.is_file() and is_image_name(e.name)]
+        for e in it:
+            if not (_visible(e) and is_image_name(e.name)):
+                continue
+            if _is_file(e):
+                found.append(e.path)
+            elif problems is not None and (reason := _broken(e)) is not None:
+                problems.append((e.path, reason))
+    return found
 
 
 def _walk(folder: Path, ignored: list[str], skip_dirs: tuple[str, ...] = ()) -> list[str]:
-    """All image files below ``folder``; other files go to ``ignored``."""
+    """All image files below ``folder``; other files (and xraycls output folders) go to
+    ``ignored``."""
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(folder):
+        if is_output_dir(dirpath, filenames):
+            # A run or report folder written inside the dataset: its PNGs are not data.
+            ignored.append(dirpath + os.sep)
+            dirnames[:] = []
+            continue
         keep = []
         for d in dirnames:
             if d.startswith("."):
@@ -126,7 +175,7 @@ def _find_csv(root: Path) -> Path | None:
 
 def _csv_columns(path: Path) -> set[str]:
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
             header = next(csv.reader(fh), [])
     except (OSError, UnicodeDecodeError):
         return set()
@@ -144,7 +193,7 @@ def list_csv(root: Path) -> Listing:
     base = path.parent
     out = Listing("csv", base)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
             reader = csv.DictReader(fh)
             cols = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
             if not {"file", "label"} <= set(cols):
@@ -186,14 +235,14 @@ def detect_kaggle_v2(root: Path) -> bool:
 def list_kaggle_v2(root: Path) -> Listing:
     out = Listing("kaggle-v2", root)
     for entry in os.scandir(root):
-        if _visible(entry) and entry.is_file():
+        if _visible(entry) and _is_file(entry):
             out.ignored.append(entry.path)  # README.md.txt, *.metadata.xlsx
-    for d in _subdirs(root):
+    for d in _subdirs(root, out.ignored):
         label = d.name
         src = d / "images" if (d / "images").is_dir() else d
         for e in os.scandir(d):
             if _visible(e) and e.path != str(src):
-                out.ignored.append(e.path + (os.sep if e.is_dir() else ""))
+                out.ignored.append(e.path + (os.sep if _is_dir(e) else ""))
         files = _walk(src, out.ignored, skip_dirs=("masks",))
         if not files:
             out.empty_classes[label] = str(src)
@@ -242,16 +291,21 @@ def _list_class_folders(root: Path, *, recursive: bool) -> Listing:
     out = Listing("folders", root)
     with os.scandir(root) as it:
         for e in it:
-            if _visible(e) and e.is_file():
+            if _visible(e) and _is_file(e):
                 out.ignored.append(e.path)
-    for d in _subdirs(root):
+    for d in _subdirs(root, out.ignored):
         if recursive:
             files = _walk(d, out.ignored)
         else:
-            files = sorted(_direct_images(d), key=natural_key)
+            files = sorted(_direct_images(d, out.problems), key=natural_key)
+            reported = {p for p, _ in out.problems}
             for e in os.scandir(d):
-                if _visible(e) and not (e.is_file() and is_image_name(e.name)):
-                    out.ignored.append(e.path + (os.sep if e.is_dir() else ""))
+                if (
+                    _visible(e)
+                    and e.path not in reported
+                    and not (_is_file(e) and is_image_name(e.name))
+                ):
+                    out.ignored.append(e.path + (os.sep if _is_dir(e) else ""))
         if not files:
             out.empty_classes[d.name] = str(d)
         out.files.extend(files)

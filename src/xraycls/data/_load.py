@@ -203,7 +203,10 @@ def load_dataset(
         err = DatasetLayoutError(
             f"{given}: {len(problems)} bad file(s) and {len(empty)} empty class folder(s):\n"
             + "\n".join(lines)
-            + "\nFix or remove them, or pass on_error='skip' to load the rest."
+            + "\nFix or remove them,",
+            hint="or pass on_error='skip' to load the rest.",
+            hint_cli="or add --on-error skip to load the rest (the skipped files are listed in "
+            "skipped.csv of the output folder).",
         )
         err.report = report  # type: ignore[attr-defined]
         raise err

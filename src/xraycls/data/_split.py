@@ -156,3 +156,48 @@ def _place(
         need[s] -= v
         out[k] = s
     return out
+
+
+def check_split_classes(parts: dict[str, Dataset], flags: str = "test=/val=") -> None:
+    """Refuse a split that left a class without images in a non-empty part.
+
+    A class with too few images for the fractions (2 images at ``test=0.2, val=0.2``) gets 0
+    validation and 0 test images; training would then go on and report metrics that say nothing
+    about that class. Call this on the parts of :meth:`Dataset.split`.
+
+    Args:
+        parts: Split name to part, e.g. ``{"train": train, "val": val, "test": test}``.
+        flags: How the user set the fractions, for the message (``--test/--val`` on the CLI).
+
+    Raises:
+        ConfigError: Naming every such class with its count in every part.
+
+    Examples:
+        >>> import numpy as np
+        >>> from xraycls.data import Dataset, check_split_classes
+        >>> ds = Dataset(tuple(f"{i}.png" for i in range(22)), np.array([0] * 20 + [1] * 2),
+        ...              ("Normal", "COVID"))
+        >>> train, val, test = ds.split(test=0.2, val=0.2, dedupe=False)
+        >>> check_split_classes({"train": train, "val": val, "test": test})
+        Traceback (most recent call last):
+        ...
+        xraycls.errors.ConfigError: the split left class 'COVID' (2 images) with no image in ...
+    """
+    used = {name: part for name, part in parts.items() if len(part)}
+    names = next(iter(parts.values())).class_names if parts else ()
+    problems = []
+    for k, cls in enumerate(names):
+        per_part = {name: int(np.sum(part.labels == k)) for name, part in used.items()}
+        empty = [name for name, n in per_part.items() if n == 0]
+        total = sum(per_part.values())
+        if total and empty:
+            counts = ", ".join(f"{n} {name}" for name, n in per_part.items())
+            problems.append(
+                f"class {cls!r} ({total} images) with no image in {', '.join(empty)}: {counts}"
+            )
+    if problems:
+        raise ConfigError(
+            "the split left "
+            + "; ".join(problems)
+            + f". Add images to the class, leave the class out, or change {flags}."
+        )

@@ -149,6 +149,7 @@ def reproduce(
     out: str | os.PathLike[str] = "runs/reproduce",
     resume: bool = False,
     verbose: int = 1,
+    on_error: str = "skip",
     **overrides: Any,
 ) -> ReproductionResult:
     """Run a protocol end to end and write a Table-2-style results table.
@@ -169,6 +170,8 @@ def reproduce(
         out: Output folder.
         resume: Continue interrupted runs found in ``out`` instead of refusing them.
         verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+        on_error: ``"skip"`` leaves unreadable images out and lists every one of them in
+            ``out/skipped.csv``; ``"raise"`` stops with an error naming them all.
         **overrides: Profile fields to change (e.g. ``image_size=96``, ``limit_per_class=50``).
 
     Returns:
@@ -185,8 +188,9 @@ def reproduce(
         >>> print(result.to_markdown())  # doctest: +SKIP
     """
     # Imported here so that `xraycls.protocols` (and the CLI's --help) stay light.
+    from xraycls._outputs import write_skipped
     from xraycls.augment import Augmenter, balance
-    from xraycls.data import load_dataset
+    from xraycls.data import check_split_classes, load_dataset
     from xraycls.evaluation import evaluate
     from xraycls.train import TrainConfig, Trainer
     from xraycls.zoo import build_model, get_backbone
@@ -204,10 +208,13 @@ def reproduce(
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "profile.json", prof.to_json() + "\n")
 
-    ds = load_dataset(data, classes=list(prof.classes), on_error="skip")
+    ds = load_dataset(data, classes=list(prof.classes), on_error=on_error)
+    if ds.report is not None and ds.report.skipped:
+        write_skipped(out_dir / "skipped.csv", ds.report.skipped)
     if prof.limit_per_class is not None:
         ds = ds.limit_per_class(prof.limit_per_class, seed=prof.seed)
     train, val, test = ds.split(test=prof.test, val=prof.val, seed=prof.seed)
+    check_split_classes({"train": train, "val": val, "test": test})
     for split_name, split in (("train", train), ("val", val), ("test", test)):
         split.to_csv(out_dir / f"{split_name}.csv")
     if prof.balance_factor > 1 and prof.balance_classes:

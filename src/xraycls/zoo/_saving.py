@@ -30,10 +30,13 @@ from xraycls._atomic import atomic_target
 from xraycls.errors import ConfigError, ModelFileError
 from xraycls.zoo._text import short_error
 
-__all__ = ["INFO_MEMBER", "load_model", "read_model_info", "save_model"]
+__all__ = ["INFO_MEMBER", "MAX_INFO_BYTES", "load_model", "read_model_info", "save_model"]
 
 #: Name of the zip member that holds the xraycls metadata.
 INFO_MEMBER = "xraycls.json"
+#: Largest ``xraycls.json`` member read (bytes): real ones are well under 10 KB, and a hostile
+#: archive could declare gigabytes that zlib would happily inflate.
+MAX_INFO_BYTES = 1 << 20
 _RESERVED = ("class_names", "backbone", "input_shape", "xraycls_version")
 
 
@@ -158,7 +161,22 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
                     f"model file {os.fspath(path)!r} has no {INFO_MEMBER} member: it was not "
                     "written by xraycls.save_model (load it with keras.saving.load_model)"
                 )
-            info = json.loads(archive.read(INFO_MEMBER).decode("utf-8"))
+            declared = archive.getinfo(INFO_MEMBER).file_size
+            if declared > MAX_INFO_BYTES:
+                raise ModelFileError(
+                    f"model file {os.fspath(path)!r}: its {INFO_MEMBER} member declares "
+                    f"{declared:,} bytes, above the {MAX_INFO_BYTES:,}-byte limit for metadata; "
+                    "the file is damaged or hostile and was not loaded"
+                )
+            with archive.open(INFO_MEMBER) as member:
+                # zipfile stops at the declared size; read one byte more to be sure of it.
+                raw = member.read(MAX_INFO_BYTES + 1)
+            if len(raw) > MAX_INFO_BYTES:
+                raise ModelFileError(
+                    f"model file {os.fspath(path)!r}: {INFO_MEMBER} is larger than the "
+                    f"{MAX_INFO_BYTES:,}-byte limit for metadata; the file was not loaded"
+                )
+            info = json.loads(raw.decode("utf-8"))
     except ModelFileError:
         raise
     except Exception as exc:
@@ -201,8 +219,9 @@ def load_model(
             raise ModelFileError(
                 f"model file {os.fspath(path)!r} was refused in safe mode: it contains Python "
                 "code (a Lambda layer), which could run arbitrary code when loaded. If and only "
-                "if you trust where the file comes from, load it with "
-                "xraycls.load_model(path, safe_mode=False)."
+                "if you trust where the file comes from,",
+                hint="load it with xraycls.load_model(path, safe_mode=False).",
+                hint_cli="add --unsafe to the command.",
             ) from exc
         hint = ""
         if "Could not locate" in text or "Unknown layer" in text:
