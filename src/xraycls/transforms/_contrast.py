@@ -54,7 +54,7 @@ def equalize(image: np.ndarray) -> np.ndarray:
         >>> from xraycls.transforms import equalize
         >>> out = equalize(np.tile(np.arange(100, 150, dtype=np.uint8), (3, 1)))
         >>> int(out.min()), int(out.max())
-        (5, 255)
+        (0, 255)
     """
     check_image(image)
     return on_luma(image, cv2.equalizeHist)

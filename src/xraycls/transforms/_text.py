@@ -18,7 +18,7 @@ _MIN_CONTRAST = 80  # grey levels above the local background (top-hat)
 _MIN_BRIGHT = 170  # a burned-in mark is near white
 _MAX_HEIGHT = 0.12  # a character, marker or arrow is at most this tall...
 _MAX_WIDTH = 0.3  # ...and this wide
-_MAX_AREA = 0.004  # of the image's pixels
+_MAX_AREA = 0.015  # of the image's pixels (a word of burned-in text)
 _MIN_AREA = 0.00015  # of the image's pixels: specks on rib edges are smaller than a letter
 _MIN_AREA_PX = 4
 
@@ -50,7 +50,7 @@ def detect_text(image: np.ndarray) -> np.ndarray:
     gray = gray_of(check_image(image))
     h, w = gray.shape
     side = min(h, w)
-    k = max(3, round(_TOPHAT_SIDE * side) | 1)
+    k = max(5, round(_TOPHAT_SIDE * side) | 1)  # at least 5 px: strokes are 1-3 px
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
     tophat = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, kernel)
     candidate = ((tophat >= _MIN_CONTRAST) & (gray >= _MIN_BRIGHT)).astype(np.uint8)
@@ -89,7 +89,7 @@ def remove_text(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray
     Examples:
         >>> import cv2, numpy as np
         >>> from xraycls.transforms import remove_text
-        >>> img = np.full((120, 120), 70, np.uint8)
+        >>> img = np.full((256, 256), 70, np.uint8)
         >>> _ = cv2.putText(img, "R", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.7, 255, 2)
         >>> int(remove_text(img).max()) < 100
         True
