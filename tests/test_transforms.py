@@ -203,7 +203,7 @@ def test_saved_transform_is_applied_by_classifier_pipeline_and_cam(tmp_path: Pat
     stored = save_model(
         _brightness_model(), tmp_path / "eq.keras", class_names=names, input_transform=eq
     )
-    assert read_model_info(plain)["input_transform"] is None
+    assert "input_transform" not in read_model_info(plain)
     assert read_model_info(stored)["input_transform"] == eq.to_dict()
     assert transform_of(load_model(stored)) == eq
 
@@ -287,3 +287,17 @@ def test_lung_crop_and_mask_on_real_films(cxr3_dir: Path) -> None:
         # The crop removes some of the film but keeps most of it (lungs fill a chest film).
         assert 0.2 < out.shape[0] * out.shape[1] / (img.shape[0] * img.shape[1]) < 1.0
         np.testing.assert_array_equal(out, t.apply(img))
+
+
+def test_trained_checkpoints_carry_the_config_transform(tmp_path: Path) -> None:
+    from _helpers_train import arrays, tiny_model
+    from xraycls.train import TrainConfig, Trainer
+    from xraycls.zoo import read_model_info
+
+    cfg = TrainConfig(epochs=1, batch_size=8, verbose=0, input_transform={"contrast": "clahe"})
+    trainer = Trainer(tiny_model(), cfg, workdir=tmp_path)
+    trainer.fit(arrays(8), arrays(8, seed=1))
+    for name in ("best.keras", "last.keras"):
+        stored = read_model_info(tmp_path / name)["input_transform"]
+        assert InputTransform.from_dict(stored) == InputTransform(contrast="clahe")
+    assert transform_of(trainer.model).contrast == "clahe"

@@ -157,7 +157,7 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Returns:
         The metadata: ``class_names``, ``backbone``, ``input_shape``, ``xraycls_version``,
-        ``input_transform`` (an ``InputTransform.to_dict()``; ``None`` when the model needs no
+        ``input_transform`` (an ``InputTransform.to_dict()``; absent when the model needs no
         input transform) and any extra keys.
 
     Raises:
@@ -199,7 +199,6 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from exc
     if not isinstance(info, dict) or not isinstance(info.get("class_names"), list):
         raise ModelFileError(f"model file {os.fspath(path)!r}: {INFO_MEMBER} has no class_names")
-    info.setdefault("input_transform", None)
     return info
 
 
