@@ -31,3 +31,14 @@ def cxr3_fullsize_dir() -> Path:
     if not CXR3_FULLSIZE.is_dir():
         pytest.skip(f"real test images not found at {CXR3_FULLSIZE} (beside the repo in CI)")
     return CXR3_FULLSIZE
+
+
+CXR_LUNGMASK = SHARED_DATA / "cxr-lungmask"
+
+
+@pytest.fixture(scope="session")
+def cxr_lungmask_dir() -> Path:
+    """The real image + lung-mask pairs the segmenter is trained on, or a skip saying why."""
+    if not (CXR_LUNGMASK / "MANIFEST.csv").is_file():
+        pytest.skip(f"lung mask pairs not found at {CXR_LUNGMASK} (they sit beside the repo in CI)")
+    return CXR_LUNGMASK

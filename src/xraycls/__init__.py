@@ -72,6 +72,9 @@ _LAZY: dict[str, str] = {
     # protocols
     "Profile": "xraycls.protocols",
     "reproduce": "xraycls.protocols",
+    # lung field + input mitigations
+    "segment_lungs": "xraycls.lungs",
+    "InputTransform": "xraycls.transforms",
 }
 
 __all__ = [
@@ -84,6 +87,7 @@ __all__ = [
     "DependencyError",
     "EvaluationReport",
     "ImageReadError",
+    "InputTransform",
     "LoadReport",
     "ModelFileError",
     "PluginError",
@@ -113,6 +117,7 @@ __all__ = [
     "report",
     "reproduce",
     "save_model",
+    "segment_lungs",
 ]
 
 
@@ -120,6 +125,7 @@ __all__ = [
 _SUBPACKAGES = frozenset(
     {"augment", "cli", "data", "evaluation", "explain", "io", "predict", "protocols", "reporting"}
     | {"train", "zoo"}
+    | {"lungs", "transforms"}
 )
 
 
@@ -144,10 +150,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from xraycls.evaluation import EvaluationReport, compute_metrics, evaluate
     from xraycls.explain import cam, find_target_layer, overlay
     from xraycls.io import read_image
+    from xraycls.lungs import segment_lungs
     from xraycls.predict import Classifier
     from xraycls.protocols import Profile, reproduce
     from xraycls.reporting import report
     from xraycls.train import TrainConfig, Trainer
+    from xraycls.transforms import InputTransform
     from xraycls.zoo import (
         BackboneSpec,
         build_model,

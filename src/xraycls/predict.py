@@ -65,6 +65,9 @@ class Classifier:
         class_names: One name per output.
         resize: How images are fitted to the input size: ``"pad"`` (letterbox, as in
             training), ``"stretch"`` or ``"crop"``.
+        input_transform: The :class:`xraycls.transforms.InputTransform` (or its dict) applied
+            to every image before resizing; ``None``: the one stored with the model
+            (:meth:`load` reads it from the file), else none.
 
     Examples:
         >>> import numpy as np, keras
@@ -76,13 +79,24 @@ class Classifier:
         (1, 2)
     """
 
-    def __init__(self, model: Any, class_names: Sequence[str], *, resize: str = "pad") -> None:
+    def __init__(
+        self,
+        model: Any,
+        class_names: Sequence[str],
+        *,
+        resize: str = "pad",
+        input_transform: Any = None,
+    ) -> None:
         from xraycls.evaluation import model_image_size
+        from xraycls.transforms import as_transform, transform_of
 
         self.model = model
         self.class_names = [str(c) for c in class_names]
         self.image_size = model_image_size(model)
         self.resize = resize
+        self.input_transform = (
+            transform_of(model) if input_transform is None else as_transform(input_transform)
+        )
         outputs = int(model.output_shape[-1])
         if outputs != len(self.class_names):
             raise ConfigError(
@@ -133,6 +147,7 @@ class Classifier:
             image = np.clip(image, 0, 255).astype(np.uint8)
         else:
             image = read_image(item)
+        image = self.input_transform.apply(image)
         return fit_image(image, *self.image_size, self.resize).astype(np.float32)
 
     @staticmethod

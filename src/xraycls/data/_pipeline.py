@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from xraycls.errors import ConfigError, ImageReadError
 from xraycls.io import read_image
+from xraycls.transforms import as_transform
 
 __all__ = ["make_tf_dataset"]
 
@@ -158,6 +159,7 @@ def make_tf_dataset(
     drop_remainder: bool = False,
     cache: bool = False,
     repeat: bool = False,
+    input_transform: Any = None,
 ) -> tf.data.Dataset:
     """Build a ``tf.data.Dataset`` of ``(images, one_hot_labels)`` batches.
 
@@ -192,6 +194,9 @@ def make_tf_dataset(
         cache: Keep the decoded, resized images in memory after the first pass, so later
             epochs skip decoding (costs ``n * H * W * 3`` bytes).
         repeat: Repeat forever (then pass ``steps_per_epoch`` to ``fit``).
+        input_transform: An :class:`xraycls.transforms.InputTransform` (or its dict) applied to
+            every image as read, before resizing (and before caching), as the model it feeds
+            was trained with; ``None`` for none.
 
     Returns:
         The dataset, prefetched with ``tf.data.AUTOTUNE``.
@@ -223,6 +228,7 @@ def make_tf_dataset(
         augmenter = _as_augmenter(augmenter, seed)
     memory = list(images) if images is not None else None
     n = len(paths)
+    transform = as_transform(input_transform)
 
     def load(index: np.ndarray) -> np.ndarray:
         i = int(index)
@@ -230,6 +236,8 @@ def make_tf_dataset(
             image = _to_rgb(np.asarray(memory[i]), f"images[{i}] ({paths[i]})")
         else:
             image = read_image(paths[i])
+        if not transform.is_identity:
+            image = transform.apply(image)
         try:
             return fit_image(image, height, width, resize)
         except cv2.error as exc:  # pragma: no cover - defensive: odd sizes OpenCV refuses

@@ -21,6 +21,7 @@ import numpy as np
 from xraycls.errors import ConfigError
 from xraycls.evaluation._metrics import compute_metrics
 from xraycls.evaluation._report import EvaluationReport
+from xraycls.transforms import transform_of
 
 __all__ = ["evaluate", "model_image_size"]
 
@@ -77,7 +78,8 @@ def evaluate(
     Args:
         model: A Keras model taking raw ``[0, 255]`` RGB batches, or a
             :class:`xraycls.predict.Classifier` (its ``model`` and class names are used).
-        dataset: An :class:`xraycls.data.Dataset` (decoded and letterboxed to the model's
+        dataset: An :class:`xraycls.data.Dataset` (decoded, passed through the model's stored
+            :class:`xraycls.transforms.InputTransform`, and letterboxed to the model's
             input size, in file order; file paths go into the per-image predictions), a
             ``tf.data.Dataset`` / iterable of ``(images, labels)`` batches, or an
             ``(images, labels)`` pair of arrays. Labels may be indices or one-hot.
@@ -102,6 +104,7 @@ def evaluate(
         raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
     files: Sequence[str] | None = None
     names = list(class_names) if class_names is not None else None
+    transform = transform_of(model)  # the one the model was trained with (saved in its file)
     if hasattr(model, "class_names") and hasattr(model, "model"):  # a Classifier
         names = names or list(model.class_names)
         model = model.model
@@ -109,7 +112,10 @@ def evaluate(
         names = names or list(dataset.class_names)
         files = [str(f) for f in dataset.files]
         batches: Iterable[Any] = dataset.to_tf_dataset(
-            batch_size=batch_size, image_size=model_image_size(model), shuffle=False
+            batch_size=batch_size,
+            image_size=model_image_size(model),
+            shuffle=False,
+            input_transform=transform,
         )
     elif isinstance(dataset, tuple) and len(dataset) == 2 and hasattr(dataset[0], "shape"):
         x, y = np.asarray(dataset[0], dtype=np.float32), np.asarray(dataset[1])

@@ -103,11 +103,17 @@ def unfit(heat: np.ndarray, box: Box, shape: tuple[int, ...]) -> np.ndarray:
 def read_fitted(
     paths: Sequence[str | os.PathLike[str]], model: Any, resize: str = "pad"
 ) -> tuple[np.ndarray, list[np.ndarray], list[Box]]:
-    """Read files, fit them to the model's input size; also return originals and boxes."""
+    """Read files, fit them to the model's input size; also return originals and boxes.
+
+    The "originals" have been through the model's stored input transform (lung crop, contrast,
+    text removal), so a CAM is drawn over the picture the model actually saw.
+    """
     from xraycls.io import read_image
+    from xraycls.transforms import transform_of
 
     h, w = input_size(model)
-    originals = [read_image(p) for p in paths]
+    transform = transform_of(model)
+    originals = [transform.apply(read_image(p)) for p in paths]
     fitted = [fit(img, h or img.shape[0], w or img.shape[1], resize) for img in originals]
     if len({f[0].shape for f in fitted}) > 1:
         raise ConfigError(
@@ -125,12 +131,12 @@ def load_images(
 
     Args:
         paths: Image files (anything :func:`xraycls.io.read_image` reads).
-        model: The model the batch is for; its input size is used.
+        model: The model the batch is for; its input size and stored input transform are used.
         resize: ``"pad"`` (letterbox on black, the input pipeline's default) or ``"stretch"``.
 
     Returns:
         ``(batch, originals)``: a float32 ``(N, H, W, 3)`` batch at the model's input size, and
-        the images as read (uint8, original size).
+        the images as read and passed through the model's input transform (uint8).
 
     Raises:
         ImageReadError: A file cannot be read.

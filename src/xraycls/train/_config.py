@@ -64,6 +64,9 @@ class TrainConfig:
             ``"val_loss"``, ``"accuracy"``...).
         monitor_mode: ``"max"``, ``"min"`` or ``"auto"`` (``min`` for losses).
         verbose: Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.
+        input_transform: An ``InputTransform.to_dict()`` (lung crop, soft mask, contrast, text
+            removal) applied to every image as read, before resizing; saved with the model so
+            evaluation, prediction and CAMs apply it too. ``None``: no transform.
     """
 
     epochs: int = 20
@@ -84,6 +87,7 @@ class TrainConfig:
     monitor: str = "val_accuracy"
     monitor_mode: str = "auto"
     verbose: int = 1
+    input_transform: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str) -> ConfigError:
@@ -126,6 +130,13 @@ class TrainConfig:
             raise bad("lr_schedule_kwargs", "a dict")
         if self.augmentation is not None and not isinstance(self.augmentation, dict):
             raise bad("augmentation", "None or an Augmenter.to_dict() configuration")
+        if self.input_transform is not None:
+            from xraycls.transforms import InputTransform
+
+            if isinstance(self.input_transform, InputTransform):
+                object.__setattr__(self, "input_transform", self.input_transform.to_dict())
+            # Validates the keys and values now, not at the first image of the first epoch.
+            InputTransform.from_dict(self.input_transform)
         cw = self.class_weights
         if isinstance(cw, dict):
             try:

@@ -227,7 +227,9 @@ class Trainer:
                 loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
                 metrics=["accuracy"],
             )
-        self._model = model
+        from xraycls.transforms import attach_transform
+
+        self._model = attach_transform(model, cfg.input_transform)  # saved with checkpoints
         return model
 
     def _image_size(self, model: keras.Model) -> tuple[int, int]:
@@ -260,6 +262,7 @@ class Trainer:
                     augmenter=augmenter,
                     shuffle=cfg.shuffle,
                     seed=seed,
+                    input_transform=cfg.input_transform,
                 ),
                 {},
             )
@@ -282,7 +285,10 @@ class Trainer:
             return None
         if _is_xraycls_dataset(data):
             return data.to_tf_dataset(
-                batch_size=self.config.batch_size, image_size=self._image_size(model), shuffle=False
+                batch_size=self.config.batch_size,
+                image_size=self._image_size(model),
+                shuffle=False,
+                input_transform=self.config.input_transform,
             )
         if _is_array_pair(data):
             return (

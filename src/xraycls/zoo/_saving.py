@@ -1,7 +1,8 @@
 """The xraycls model file: a Keras ``.keras`` archive plus an ``xraycls.json`` member.
 
 ``xraycls.json`` holds ``class_names``, ``backbone``, ``input_shape`` and ``xraycls_version``
-(plus any ``extra`` keys), so a model file is self-describing: a ``Classifier`` knows the labels
+(plus ``input_transform`` when the model was trained with one, and any ``extra`` keys), so a
+model file is self-describing: a ``Classifier`` knows the labels
 and the image size without a side file. Files are written atomically (temporary file in the same
 folder, then ``os.replace``), so a crash never leaves a half-written model.
 
@@ -37,7 +38,7 @@ INFO_MEMBER = "xraycls.json"
 #: Largest ``xraycls.json`` member read (bytes): real ones are well under 10 KB, and a hostile
 #: archive could declare gigabytes that zlib would happily inflate.
 MAX_INFO_BYTES = 1 << 20
-_RESERVED = ("class_names", "backbone", "input_shape", "xraycls_version")
+_RESERVED = ("class_names", "backbone", "input_shape", "xraycls_version", "input_transform")
 
 
 def _version() -> str:
@@ -67,6 +68,7 @@ def save_model(
     *,
     class_names: Sequence[str],
     extra: Mapping[str, Any] | None = None,
+    input_transform: Any = None,
 ) -> Path:
     """Save ``model`` as a ``.keras`` file with an ``xraycls.json`` member, atomically.
 
@@ -75,7 +77,11 @@ def save_model(
         path: Target file; must end with ``.keras``. Parent folders are created.
         class_names: One name per output unit, in output order.
         extra: More JSON-serialisable metadata (must not reuse the reserved keys
-            ``class_names``, ``backbone``, ``input_shape``, ``xraycls_version``).
+            ``class_names``, ``backbone``, ``input_shape``, ``xraycls_version``,
+            ``input_transform``).
+        input_transform: The :class:`xraycls.transforms.InputTransform` (or its dict) the
+            model's inputs need; stored as ``input_transform`` so every loader applies it.
+            ``None``: the transform attached to ``model`` (by training or loading), if any.
 
     Returns:
         The path written.
@@ -100,6 +106,13 @@ def save_model(
         "input_shape": [None if d is None else int(d) for d in model.inputs[0].shape[1:]],
         "xraycls_version": _version(),
     }
+    from xraycls.transforms import as_transform, transform_of
+
+    transform = (
+        as_transform(input_transform) if input_transform is not None else transform_of(model)
+    )
+    if not transform.is_identity:
+        info["input_transform"] = transform.to_dict()
     for key, value in dict(extra or {}).items():
         if key in _RESERVED:
             raise ConfigError(f"extra must not set the reserved key {key!r}")
@@ -143,8 +156,9 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
         path: A ``.keras`` file written by :func:`save_model`.
 
     Returns:
-        The metadata: ``class_names``, ``backbone``, ``input_shape``, ``xraycls_version`` and
-        any extra keys.
+        The metadata: ``class_names``, ``backbone``, ``input_shape``, ``xraycls_version``,
+        ``input_transform`` (an ``InputTransform.to_dict()``; absent when the model needs no
+        input transform) and any extra keys.
 
     Raises:
         ModelFileError: Missing, corrupt, or not written by :func:`save_model`.
@@ -201,7 +215,8 @@ def load_model(
 
     Returns:
         The model (the xraycls ``Preprocess`` layer is registered on import of
-        ``xraycls.zoo``).
+        ``xraycls.zoo``), with the file's ``input_transform`` attached
+        (:func:`xraycls.transforms.transform_of` returns it).
 
     Raises:
         ModelFileError: Missing or corrupt file, or refused by safe mode (the message says how
@@ -212,7 +227,7 @@ def load_model(
     """
     p = _check_archive(path)
     try:
-        return keras.saving.load_model(p, safe_mode=safe_mode, compile=compile)
+        model = keras.saving.load_model(p, safe_mode=safe_mode, compile=compile)
     except Exception as exc:
         text = str(exc)
         if safe_mode and ("safe_mode" in text or "Lambda" in text):
@@ -231,4 +246,21 @@ def load_model(
             )
         raise ModelFileError(
             f"model file {os.fspath(path)!r} could not be loaded: {short_error(exc)}{hint}"
+        ) from exc
+    return _attach_stored_transform(model, p)
+
+
+def _attach_stored_transform(model: keras.Model, path: Path) -> keras.Model:
+    from xraycls.transforms import InputTransform, attach_transform
+
+    with zipfile.ZipFile(path) as archive:
+        if INFO_MEMBER not in archive.namelist():
+            return model  # a plain Keras file: no transform
+    stored = read_model_info(path).get("input_transform")
+    try:
+        return attach_transform(model, InputTransform.from_dict(stored))
+    except ConfigError as exc:
+        raise ModelFileError(
+            f"model file {os.fspath(path)!r}: its input_transform is invalid ({exc}); it was "
+            "written by a newer or damaged xraycls"
         ) from exc

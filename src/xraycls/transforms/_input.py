@@ -1,0 +1,174 @@
+"""``InputTransform``: the input mitigations a model was trained with, as data stored with it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from xraycls.errors import ConfigError
+from xraycls.transforms._image import check_image
+
+__all__ = ["CONTRAST_MODES", "InputTransform", "as_transform"]
+
+#: Contrast normalisations understood by :class:`InputTransform`.
+CONTRAST_MODES = ("none", "clahe", "equalize")
+
+
+@dataclass(frozen=True)
+class InputTransform:
+    """Preprocessing applied to every image as read, before it is resized for the model.
+
+    Saved inside the model file (``save_model(..., input_transform=...)``) so that training,
+    ``evaluate``, ``Classifier.predict`` and ``cam`` all apply exactly the same steps. The steps
+    run in a fixed order: text removal, lung segmentation (once, when a lung step is on), soft
+    mask, lung crop, contrast.
+
+    Attributes:
+        lung_crop: Crop to the lung box (:func:`xraycls.lungs.lung_box`) plus ``crop_margin``.
+        crop_margin: Growth of the lung box on each side, as a share of its size (``>= 0``).
+        soft_mask: Brightness factor in ``[0, 1]`` outside the lung field, or ``None`` for no
+            masking.
+        contrast: ``"none"``, ``"clahe"`` or ``"equalize"``.
+        remove_text: Find burned-in text and markers and inpaint them.
+
+    Examples:
+        >>> from xraycls.transforms import InputTransform
+        >>> t = InputTransform(lung_crop=True, contrast="clahe")
+        >>> InputTransform.from_json(t.to_json()) == t
+        True
+        >>> InputTransform().is_identity, t.is_identity
+        (True, False)
+        >>> from xraycls.errors import ConfigError
+        >>> try:
+        ...     InputTransform(contrast="gamma")
+        ... except ConfigError as exc:
+        ...     print(exc)
+        InputTransform.contrast must be one of ('none', 'clahe', 'equalize'); got 'gamma'
+    """
+
+    lung_crop: bool = False
+    crop_margin: float = 0.1
+    soft_mask: float | None = None
+    contrast: str = "none"
+    remove_text: bool = False
+
+    def __post_init__(self) -> None:
+        def bad(name: str, expected: str) -> ConfigError:
+            return ConfigError(
+                f"InputTransform.{name} must be {expected}; got {getattr(self, name)!r}"
+            )
+
+        for name in ("lung_crop", "remove_text"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, "True or False")
+        margin = self.crop_margin
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin <= 1:
+            raise bad("crop_margin", "a number in [0, 1]")
+        sm = self.soft_mask
+        if sm is not None and (
+            isinstance(sm, bool) or not isinstance(sm, (int, float)) or not 0 <= sm <= 1
+        ):
+            raise bad("soft_mask", "None or a number in [0, 1]")
+        if self.contrast not in CONTRAST_MODES:
+            raise bad("contrast", f"one of {CONTRAST_MODES}")
+        object.__setattr__(self, "crop_margin", float(margin))
+        if sm is not None:
+            object.__setattr__(self, "soft_mask", float(sm))
+
+    @property
+    def is_identity(self) -> bool:
+        """True when every step is off (``apply`` returns the image unchanged)."""
+        return (
+            not (self.lung_crop or self.soft_mask is not None or self.remove_text)
+            and self.contrast == "none"
+        )
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """Transform one uint8 image (gray or RGB, any size); a pure function of the image.
+
+        Args:
+            image: uint8 ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``.
+
+        Returns:
+            A uint8 image with the same number of channels (smaller when cropped).
+
+        Examples:
+            >>> import numpy as np
+            >>> from xraycls.transforms import InputTransform
+            >>> img = np.tile(np.arange(64, dtype=np.uint8), (32, 1))
+            >>> InputTransform(contrast="equalize").apply(img).max()
+            np.uint8(255)
+        """
+        from xraycls.transforms._contrast import clahe, equalize
+        from xraycls.transforms._lung import lung_crop, soft_mask
+        from xraycls.transforms._text import remove_text
+
+        check_image(image)
+        if self.is_identity:
+            return image
+        out = remove_text(image) if self.remove_text else image
+        if self.lung_crop or self.soft_mask is not None:
+            from xraycls.lungs import segment
+
+            mask = segment(out)
+            if self.soft_mask is not None:
+                out = soft_mask(out, mask, self.soft_mask)
+            if self.lung_crop:
+                out = lung_crop(out, mask, self.crop_margin)
+        if self.contrast == "clahe":
+            out = clahe(out)
+        elif self.contrast == "equalize":
+            out = equalize(out)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; :meth:`from_dict` reverses it."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> InputTransform:
+        """Build from :meth:`to_dict` output (``None`` or ``{}`` give the identity).
+
+        Raises:
+            ConfigError: Not a mapping, unknown keys, or invalid values.
+        """
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"InputTransform: expected a dict, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"InputTransform: unknown keys {unknown}; known keys are {sorted(known)}"
+            )
+        return cls(**dict(data))
+
+    def to_json(self) -> str:
+        """JSON text of :meth:`to_dict`."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> InputTransform:
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            ConfigError: Not valid JSON, or invalid content.
+        """
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"InputTransform: not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+
+def as_transform(value: InputTransform | Mapping[str, Any] | None) -> InputTransform:
+    """Accept an ``InputTransform``, its dict, or ``None`` (identity)."""
+    if isinstance(value, InputTransform):
+        return value
+    return InputTransform.from_dict(value)
