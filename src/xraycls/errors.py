@@ -37,7 +37,7 @@ class XrayclsError(Exception):
     ``xraycls`` commands print instead of ``hint``.
 
     Args:
-        message: What is wrong.
+        *args: The message (what is wrong), as for ``Exception``.
         hint: What to do, for Python callers (appended to the message).
         hint_cli: What to do, for command-line users (printed by the CLI instead of ``hint``).
 
