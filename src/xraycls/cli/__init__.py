@@ -32,7 +32,7 @@ _COMMANDS = ("models", "data", "train", "evaluate", "predict", "reproduce", "cam
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from xraycls._about import __version__
+    from xraycls import __version__
 
     parser = argparse.ArgumentParser(
         prog="xraycls",
