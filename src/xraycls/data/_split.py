@@ -158,7 +158,7 @@ def _place(
     return out
 
 
-def check_split_classes(parts: dict[str, Dataset], flags: str = "test=/val=") -> None:
+def check_split_classes(parts: dict[str, ImageSet], flags: str = "test=/val=") -> None:
     """Refuse a split that left a class without images in a non-empty part.
 
     A class with too few images for the fractions (2 images at ``test=0.2, val=0.2``) gets 0
