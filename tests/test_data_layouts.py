@@ -149,12 +149,12 @@ def test_csv_round_trip(tmp_path: Path) -> None:
     text = out.read_text()
     assert text.startswith("file,label,group,origin\n")
     assert str(tmp_path) in text  # files outside the CSV folder are written absolute
-    back = Dataset.from_csv(out)
+    back = load_dataset(out, layout="csv")
     assert back == ds
     inside = tmp_path / "data" / "all.csv"
     ds.to_csv(inside)
     assert "COVID/COVID (1).png,COVID" in inside.read_text()
-    assert Dataset.from_csv(inside) == ds
+    assert load_dataset(inside, layout="csv") == ds
     assert not list(out.parent.glob(".tmp-*"))
 
 

@@ -10,8 +10,9 @@ import tensorflow as tf
 
 from _helpers_augment import gray_files, make_dataset, noise_files, write_png
 from xraycls.augment import Augmenter
-from xraycls.data._pipeline import fit_image, make_tf_dataset
+from xraycls.data._pipeline import make_tf_dataset
 from xraycls.errors import ConfigError
+from xraycls.imaging import fit_image
 
 
 def _collect(ds: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -129,10 +130,10 @@ def test_resize_crop_takes_centre(tmp_path: Path) -> None:
 
 def test_fit_image_tall_and_upscale() -> None:
     tall = np.full((40, 10, 3), 100, np.uint8)
-    out = fit_image(tall, 20, 20, "pad")
+    out, _ = fit_image(tall, 20, 20, "pad")
     assert out.shape == (20, 20, 3)
     assert (out[:, :7] == 0).all() and (out[:, 13:] == 0).all() and (out[:, 8:12] == 100).all()
-    small = fit_image(np.full((4, 4, 3), 9, np.uint8), 16, 16, "pad")
+    small, _ = fit_image(np.full((4, 4, 3), 9, np.uint8), 16, 16, "pad")
     assert (small == 9).all()
 
 

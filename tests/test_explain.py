@@ -18,7 +18,8 @@ from _helpers_explain import (
 )
 from xraycls.errors import ConfigError
 from xraycls.explain import cam, find_target_layer, load_images, overlay, write_overlays
-from xraycls.explain._images import fit, unfit
+from xraycls.imaging import fit_image as fit
+from xraycls.imaging import unfit
 
 
 @pytest.fixture(scope="module")
@@ -237,12 +238,28 @@ def test_overlay_stretches_small_maps_and_single_image():
         overlay(np.zeros((2, 8, 8, 3)), np.ones((3, 8, 8)))
 
 
-def test_letterbox_matches_the_input_pipeline():
+@pytest.mark.parametrize("mode", ["pad", "stretch", "crop"])
+def test_cam_input_is_the_training_input(tmp_path, gap_model, mode):
+    # One read-and-fit function: CAM sees exactly the pixels the input pipeline fed training,
+    # "crop" included (the CAM copy of the letterbox once lacked it).
     pipeline = pytest.importorskip("xraycls.data._pipeline")
+    import cv2
+
     img = np.random.default_rng(1).integers(0, 256, (50, 80, 3)).astype(np.uint8)
-    for mode in ("pad", "stretch"):
-        ours, _ = fit(img, 32, 32, mode)
-        np.testing.assert_array_equal(ours, pipeline.fit_image(img, 32, 32, mode))
+    path = str(tmp_path / "wide.png")
+    cv2.imwrite(path, img)
+    ours, _ = load_images([path], gap_model, resize=mode)
+    size = gap_model.inputs[0].shape[1:3]
+    ds = pipeline.make_tf_dataset([path], [0], 1, batch_size=1, image_size=tuple(size), resize=mode)
+    theirs = next(iter(ds))[0].numpy()
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_crop_map_lands_on_the_cropped_part():
+    _, box = fit(np.zeros((50, 80, 3), np.uint8), 32, 32, "crop")
+    back = unfit(np.ones((32, 32), np.float32), box, (50, 80, 3))
+    assert back.shape == (50, 80)
+    assert back[:, 15:65].min() > 0.99 and back[:, :15].max() == 0 and back[:, 65:].max() == 0
 
 
 def test_write_overlays_from_files(tmp_path, gap_model):
@@ -338,7 +355,7 @@ def test_zoo_xception_full_size(zoo):
 def test_letterbox_box_maps_back_onto_the_original():
     img = np.zeros((50, 80, 3), np.uint8)
     _, box = fit(img, 32, 32, "pad")
-    top, left, nh, nw = box
+    top, left, nh, nw = box[:4]
     assert (top, left, nw) == (6, 0, 32) and nh == 20
     heat = np.zeros((32, 32), np.float32)
     heat[top : top + nh // 2, left : left + nw // 2] = 1.0  # top-left quarter of the picture

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from xraycls._about import __version__
 from xraycls.errors import (
     ConfigError,
     DatasetLayoutError,
@@ -26,13 +27,6 @@ from xraycls.errors import (
     WeightsError,
     XrayclsError,
 )
-
-try:
-    from importlib.metadata import version as _version
-
-    __version__ = _version("xraycls")
-except Exception:  # pragma: no cover - running from a source tree without installing
-    __version__ = "0.0.0+unknown"
 
 # name -> module that defines it; resolved on first attribute access (PEP 562).
 _LAZY: dict[str, str] = {
@@ -126,6 +120,7 @@ _SUBPACKAGES = frozenset(
     {"augment", "cli", "data", "evaluation", "explain", "io", "predict", "protocols", "reporting"}
     | {"train", "zoo"}
     | {"lungs", "transforms"}
+    | {"imaging"}
 )
 
 

@@ -4,4 +4,5 @@ import sys
 
 from xraycls.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when collected for doctests
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """``Classifier``: load a saved xraycls model and predict image files or arrays.
 
-Decoding (:func:`xraycls.io.read_image`), letterbox resizing (the same ``fit_image`` the
+Decoding and letterbox resizing (:func:`xraycls.imaging.load_fitted`, the function the
 training pipeline uses, so predictions see exactly what training saw) and batching happen
 inside; the backbone's preprocessing is part of the model.
 
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from xraycls.errors import ConfigError, ImageReadError, ModelFileError
+from xraycls.imaging import input_size, load_fitted
 
 __all__ = ["Classifier", "expand_paths"]
 
@@ -87,12 +88,11 @@ class Classifier:
         resize: str = "pad",
         input_transform: Any = None,
     ) -> None:
-        from xraycls.evaluation import model_image_size
         from xraycls.transforms import as_transform, transform_of
 
         self.model = model
         self.class_names = [str(c) for c in class_names]
-        self.image_size = model_image_size(model)
+        self.image_size = input_size(model)
         self.resize = resize
         self.input_transform = (
             transform_of(model) if input_transform is None else as_transform(input_transform)
@@ -128,27 +128,10 @@ class Classifier:
     # ------------------------------------------------------------------ inputs
 
     def _prepare(self, item: Input) -> np.ndarray:
-        from xraycls.data._pipeline import fit_image
-        from xraycls.io import read_image
-
-        if isinstance(item, np.ndarray):
-            image = item
-            if image.ndim == 2:
-                image = image[:, :, None]
-            if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-                raise ConfigError(
-                    f"an image array must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); got "
-                    f"{item.shape}"
-                )
-            if image.shape[2] == 4:  # alpha composited on black, as read_image does
-                image = image[:, :, :3] * (image[:, :, 3:] / 255.0)
-            if image.shape[2] == 1:
-                image = np.repeat(image, 3, axis=2)
-            image = np.clip(image, 0, 255).astype(np.uint8)
-        else:
-            image = read_image(item)
-        image = self.input_transform.apply(image)
-        return fit_image(image, *self.image_size, self.resize).astype(np.float32)
+        fitted, _, _ = load_fitted(
+            item, *self.image_size, self.resize, transform=self.input_transform
+        )
+        return fitted.astype(np.float32)
 
     @staticmethod
     def _items(inputs: Input | Sequence[Input]) -> list[Input]:

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="images per pass (16)")
     parser.add_argument(
         "--resize",
-        choices=["pad", "stretch"],
+        choices=["pad", "stretch", "crop"],
         default="pad",
         help="how images were fitted to the model in training (default: pad = letterbox)",
     )

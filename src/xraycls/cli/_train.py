@@ -42,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     add_on_error(parser)
     parser.add_argument(
+        "--override-config",
+        action="store_true",
+        help="with --resume: continue with changed settings (lr, batch size, image size...); "
+        "the change is recorded in config.json",
+    )
+    parser.add_argument(
         "--verbose", type=int, choices=[0, 1, 2], help="0 silent, 1 progress bar, 2 one line/epoch"
     )
     parser.set_defaults(func=_run)
@@ -53,8 +59,9 @@ def _run(args: argparse.Namespace) -> int:
     from xraycls.data import check_split_classes, load_dataset
     from xraycls.errors import ConfigError
     from xraycls.train import TrainConfig, Trainer
-    from xraycls.zoo import build_model
+    from xraycls.zoo import build_model, get_backbone
 
+    get_backbone(args.model)  # an unknown name fails here, before any data is read or written
     config = TrainConfig()
     if args.config:
         try:
@@ -97,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
         class_names=dataset.class_names,
         model_name=args.model,
     )
-    trainer.fit(train, val, resume=args.resume)
+    trainer.fit(train, val, resume=args.resume, override_config=args.override_config)
     report = trainer.evaluate(test)
     print(report.to_markdown())
     print(f"run folder: {trainer.workdir}")

@@ -394,7 +394,7 @@ class Dataset:
         """Write a manifest ``file,label[,group][,origin]`` atomically.
 
         Paths under the CSV's folder are written relative to it, others absolute, so the file
-        reads back with :meth:`from_csv` or ``load_dataset(path)``. Labels are class names.
+        reads back with ``load_dataset(path)``. Labels are class names.
         In-memory images are not saved (a warning says so).
 
         Examples:
@@ -441,21 +441,3 @@ class Dataset:
                 row.append(rel(self.origins[i]))
             writer.writerow(row)
         write_text_atomic(target, buf.getvalue())
-
-    @classmethod
-    def from_csv(
-        cls,
-        path: str | os.PathLike[str],
-        *,
-        classes: Sequence[str] | dict[str, str | None] | None = None,
-        on_error: str = "raise",
-        verify: bool | str = True,
-    ) -> Dataset:
-        """Read a manifest written by :meth:`to_csv` (or any ``file,label[,group]`` CSV).
-
-        Same as ``load_dataset(path, layout="csv", ...)``. Pass ``classes=`` (for example the
-        ``class_names`` stored in a run folder) to fix the label order.
-        """
-        from xraycls.data._load import load_dataset
-
-        return load_dataset(path, classes=classes, on_error=on_error, layout="csv", verify=verify)

@@ -33,7 +33,7 @@ from xraycls.errors import ConfigError
 from xraycls.io import read_image
 
 if TYPE_CHECKING:
-    from xraycls.data._dataset import Dataset
+    from xraycls.data._types import ImageSet
 
 #: Clusters of dataset indices; each cluster is sorted and has at least two members.
 Clusters = list[list[int]]
@@ -139,7 +139,7 @@ def _map(fn: object, items: Sequence[object], workers: int | None) -> list[objec
 
 
 def find_duplicates(
-    ds: Dataset,
+    ds: ImageSet,
     *,
     method: str = "phash",
     threshold: int | None = None,

@@ -9,8 +9,10 @@ Design (measured on the 2-core CI machine, see ``docs/pipeline.md``):
   ~1000 img/s per core at 256 px; OpenCV releases the GIL), and going through ``read_image``
   means training sees exactly the pixels inference sees (16-bit min-max scaling, alpha on black,
   DICOM), and every decode error carries its path.
-* Resizing happens right after decoding, in the same call (OpenCV, area interpolation when
-  shrinking), so everything downstream moves small fixed-size ``uint8`` images.
+* Resizing happens right after decoding, in the same call, through
+  :func:`xraycls.imaging.load_fitted` -- the one read-and-fit function that prediction,
+  evaluation and CAM use too -- so everything downstream moves small fixed-size ``uint8``
+  images.
 * Augmentation runs on whole batches (one imgaug call per batch) in a parallel ``map``. Each
   batch gets its own seed from ``tf.data.Dataset.random(seed, rerandomize_each_iteration=True)``,
   so results are reproducible and still differ from epoch to epoch.
@@ -22,17 +24,14 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 import tensorflow as tf
 
-from xraycls.errors import ConfigError, ImageReadError
-from xraycls.io import read_image
+from xraycls.errors import ConfigError
+from xraycls.imaging import RESIZE_MODES, load_fitted
 from xraycls.transforms import as_transform
 
 __all__ = ["make_tf_dataset"]
-
-_RESIZE_MODES = ("pad", "stretch", "crop")
 
 
 def _image_size(image_size: Any) -> tuple[int, int]:
@@ -49,54 +48,6 @@ def _image_size(image_size: Any) -> tuple[int, int]:
     if min(size) < 1:
         raise ConfigError(f"image_size: height and width must be >= 1, got {size}")
     return size
-
-
-def _to_rgb(image: np.ndarray, where: str) -> np.ndarray:
-    if image.dtype != np.uint8:
-        raise ConfigError(f"{where}: expected a uint8 image, got dtype {image.dtype}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3) or min(image.shape[:2]) < 1:
-        raise ConfigError(
-            f"{where}: expected an (H, W), (H, W, 1) or (H, W, 3) image, got shape {image.shape}"
-        )
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    return image
-
-
-def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    if (h, w) == (height, width):
-        return image
-    # Area interpolation avoids aliasing when shrinking; linear is smoother when enlarging.
-    interp = cv2.INTER_AREA if h * w > height * width else cv2.INTER_LINEAR
-    out = cv2.resize(image, (width, height), interpolation=interp)
-    return out if out.ndim == 3 else out[:, :, None]
-
-
-def fit_image(image: np.ndarray, height: int, width: int, mode: str) -> np.ndarray:
-    """Resize one ``uint8`` ``(H, W, 3)`` image to ``(height, width, 3)``.
-
-    ``"pad"`` letterboxes (keeps the aspect ratio, centres the image on black), ``"stretch"``
-    resizes each axis independently, ``"crop"`` takes the largest centred crop with the target
-    aspect ratio and resizes it.
-    """
-    h, w = image.shape[:2]
-    if mode == "stretch":
-        return _resize(image, height, width)
-    if mode == "crop":
-        scale = max(height / h, width / w)
-        ch, cw = min(h, round(height / scale)), min(w, round(width / scale))
-        top, left = (h - ch) // 2, (w - cw) // 2
-        return _resize(image[top : top + ch, left : left + cw], height, width)
-    scale = min(height / h, width / w)
-    nh, nw = max(1, min(height, round(h * scale))), max(1, min(width, round(w * scale)))
-    small = _resize(image, nh, nw)
-    out = np.zeros((height, width, image.shape[2]), np.uint8)
-    top, left = (height - nh) // 2, (width - nw) // 2
-    out[top : top + nh, left : left + nw] = small
-    return out
 
 
 def _check_inputs(
@@ -134,8 +85,8 @@ def _check_inputs(
         or (batch_size < 1)
     ):
         raise ConfigError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-    if resize not in _RESIZE_MODES:
-        raise ConfigError(f"resize: expected one of {_RESIZE_MODES}, got {resize!r}")
+    if resize not in RESIZE_MODES:
+        raise ConfigError(f"resize: expected one of {RESIZE_MODES}, got {resize!r}")
     if images is not None and len(images) != len(paths):
         raise ConfigError(
             f"images: expected one entry (array or None) per file ({len(paths)}), got {len(images)}"
@@ -232,16 +183,15 @@ def make_tf_dataset(
 
     def load(index: np.ndarray) -> np.ndarray:
         i = int(index)
+        name = f"images[{i}] ({paths[i]})"
+        source: str | np.ndarray = paths[i]
         if memory is not None and memory[i] is not None:
-            image = _to_rgb(np.asarray(memory[i]), f"images[{i}] ({paths[i]})")
-        else:
-            image = read_image(paths[i])
-        if not transform.is_identity:
-            image = transform.apply(image)
-        try:
-            return fit_image(image, height, width, resize)
-        except cv2.error as exc:  # pragma: no cover - defensive: odd sizes OpenCV refuses
-            raise ImageReadError(paths[i], f"cannot resize to {height}x{width}: {exc}") from None
+            source = np.asarray(memory[i])
+            # Training images in memory come from augmentation/balancing as uint8; anything
+            # else (floats in [0, 1]...) is a mistake that clipping would hide.
+            if source.dtype != np.uint8:
+                raise ConfigError(f"{name}: expected a uint8 image, got dtype {source.dtype}")
+        return load_fitted(source, height, width, resize, name=name, transform=transform)[0]
 
     def load_batch(indices: np.ndarray) -> np.ndarray:
         return np.stack([load(i) for i in indices])

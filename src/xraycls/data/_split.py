@@ -26,7 +26,7 @@ from xraycls.data._duplicates import Clusters, _UnionFind, find_duplicates
 from xraycls.errors import ConfigError
 
 if TYPE_CHECKING:
-    from xraycls.data._dataset import Dataset
+    from xraycls.data._types import ImageSet
 
 
 def _round_half_up(x: float) -> int:
@@ -59,7 +59,7 @@ def _check_fraction(name: str, value: float) -> float:
 
 
 def units_of(
-    ds: Dataset,
+    ds: ImageSet,
     *,
     by_group: bool = True,
     dedupe: bool | str = True,
@@ -97,7 +97,7 @@ def units_of(
 
 
 def split_indices(
-    ds: Dataset,
+    ds: ImageSet,
     *,
     test: float = 0.2,
     val: float = 0.2,
@@ -158,7 +158,7 @@ def _place(
     return out
 
 
-def check_split_classes(parts: dict[str, Dataset], flags: str = "test=/val=") -> None:
+def check_split_classes(parts: dict[str, ImageSet], flags: str = "test=/val=") -> None:
     """Refuse a split that left a class without images in a non-empty part.
 
     A class with too few images for the fractions (2 images at ``test=0.2, val=0.2``) gets 0

@@ -9,7 +9,7 @@ Examples:
     1.0
 """
 
-from xraycls.evaluation._evaluate import evaluate, model_image_size
+from xraycls.evaluation._evaluate import evaluate
 from xraycls.evaluation._metrics import (
     compute_metrics,
     expected_calibration_error,
@@ -25,6 +25,5 @@ __all__ = [
     "compute_metrics",
     "evaluate",
     "expected_calibration_error",
-    "model_image_size",
     "wilson_interval",
 ]

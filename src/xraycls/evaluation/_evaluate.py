@@ -21,30 +21,10 @@ import numpy as np
 from xraycls.errors import ConfigError
 from xraycls.evaluation._metrics import compute_metrics
 from xraycls.evaluation._report import EvaluationReport
+from xraycls.imaging import input_size
 from xraycls.transforms import transform_of
 
-__all__ = ["evaluate", "model_image_size"]
-
-
-def model_image_size(model: Any) -> tuple[int, int]:
-    """``(height, width)`` of a Keras image model's input.
-
-    Raises:
-        ConfigError: The input is not an image batch with a fixed size.
-
-    Examples:
-        >>> import keras
-        >>> model_image_size(keras.Sequential([keras.Input((32, 48, 3)), keras.layers.Flatten()]))
-        (32, 48)
-    """
-    shape = model.input_shape
-    if isinstance(shape, list):
-        shape = shape[0]
-    if len(shape) != 4 or shape[1] is None or shape[2] is None:
-        raise ConfigError(
-            f"the model input shape {tuple(shape)} is not a fixed-size image batch (N, H, W, C)"
-        )
-    return int(shape[1]), int(shape[2])
+__all__ = ["evaluate"]
 
 
 def _predict_batches(model: Any, batches: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +93,7 @@ def evaluate(
         files = [str(f) for f in dataset.files]
         batches: Iterable[Any] = dataset.to_tf_dataset(
             batch_size=batch_size,
-            image_size=model_image_size(model),
+            image_size=input_size(model),
             shuffle=False,
             input_transform=transform,
         )

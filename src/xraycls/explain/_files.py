@@ -13,9 +13,10 @@ import numpy as np
 from xraycls._atomic import write_bytes_atomic
 from xraycls.errors import ConfigError, ImageReadError
 from xraycls.explain._cam import METHODS, cam
-from xraycls.explain._images import read_fitted, unfit
+from xraycls.explain._images import read_fitted
 from xraycls.explain._overlay import overlay
 from xraycls.explain._target import split_model
+from xraycls.imaging import unfit
 
 
 def write_png(path: str | os.PathLike[str], rgb: np.ndarray) -> Path:
@@ -83,7 +84,8 @@ def write_overlays(
         alpha: Colour map weight in the blend.
         colormap: OpenCV colour map name.
         batch_size: Images per forward/backward pass.
-        resize: How images were fitted to the model in training: ``"pad"`` or ``"stretch"``.
+        resize: How images were fitted to the model in training: ``"pad"``, ``"stretch"``
+            or ``"crop"``.
 
     Returns:
         The written files, in the order of ``paths``.

@@ -1,4 +1,7 @@
-"""Turning what users pass as images into one float32 NHWC batch."""
+"""Turning what users pass as images into one float32 NHWC batch.
+
+Reading and fitting files is :func:`xraycls.imaging.load_fitted`, the function training uses.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 
 from xraycls.errors import ConfigError
+from xraycls.imaging import Box, input_size, load_fitted
 
 
 def as_batch(images: Any, name: str = "images") -> np.ndarray:
@@ -37,67 +40,15 @@ def as_batch(images: Any, name: str = "images") -> np.ndarray:
     return arr
 
 
-def input_size(model: Any) -> tuple[int | None, int | None]:
-    """The model's expected (height, width); ``None`` where the model accepts any size."""
-    shape = model.inputs[0].shape
-    if len(shape) != 4:
-        raise ConfigError(
-            f"model {model.name!r} takes input shape {tuple(shape)}, not NHWC images."
-        )
-    return shape[1], shape[2]
-
-
 def check_size(batch: np.ndarray, model: Any) -> None:
     """Raise when the images are not the size the model was built for."""
-    h, w = input_size(model)
+    h, w = input_size(model, any_size=True)
     if (h is not None and batch.shape[1] != h) or (w is not None and batch.shape[2] != w):
         raise ConfigError(
             f"images are {batch.shape[1]}x{batch.shape[2]} (HxW) but model {model.name!r} takes "
             f"{h}x{w}; resize them first (xraycls.explain.load_images(paths, model) reads and "
             "resizes files the way the training pipeline does)."
         )
-
-
-RESIZE_MODES = ("pad", "stretch")
-
-# (top, left, height, width) of the picture inside the model-sized image.
-Box = tuple[int, int, int, int]
-
-
-def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    if image.shape[:2] == (height, width):
-        return image
-    # Same choice as the input pipeline: area when shrinking, linear when enlarging.
-    interp = (
-        cv2.INTER_AREA if image.shape[0] * image.shape[1] > height * width else cv2.INTER_LINEAR
-    )
-    out = cv2.resize(image, (width, height), interpolation=interp)
-    return out if out.ndim == 3 else out[:, :, None]
-
-
-def fit(image: np.ndarray, height: int, width: int, mode: str = "pad") -> tuple[np.ndarray, Box]:
-    """Resize one uint8 HWC image like the input pipeline (``"pad"`` letterbox or ``"stretch"``).
-
-    Returns the resized image and the box it occupies, so a map can be mapped back.
-    """
-    if mode not in RESIZE_MODES:
-        raise ConfigError(f"resize={mode!r} is not one of {list(RESIZE_MODES)}.")
-    h, w = image.shape[:2]
-    if mode == "stretch":
-        return _resize(image, height, width), (0, 0, height, width)
-    scale = min(height / h, width / w)
-    nh, nw = max(1, min(height, round(h * scale))), max(1, min(width, round(w * scale)))
-    out = np.zeros((height, width, image.shape[2]), np.uint8)
-    top, left = (height - nh) // 2, (width - nw) // 2
-    out[top : top + nh, left : left + nw] = _resize(image, nh, nw)
-    return out, (top, left, nh, nw)
-
-
-def unfit(heat: np.ndarray, box: Box, shape: tuple[int, ...]) -> np.ndarray:
-    """Map an ``(H, W)`` map at model size back onto the original image of ``shape``."""
-    top, left, nh, nw = box
-    crop = np.ascontiguousarray(heat[top : top + nh, left : left + nw])
-    return cv2.resize(crop, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def read_fitted(
@@ -108,20 +59,18 @@ def read_fitted(
     The "originals" have been through the model's stored input transform (lung crop, contrast,
     text removal), so a CAM is drawn over the picture the model actually saw.
     """
-    from xraycls.io import read_image
     from xraycls.transforms import transform_of
 
-    h, w = input_size(model)
+    h, w = input_size(model, any_size=True)
     transform = transform_of(model)
-    originals = [transform.apply(read_image(p)) for p in paths]
-    fitted = [fit(img, h or img.shape[0], w or img.shape[1], resize) for img in originals]
-    if len({f[0].shape for f in fitted}) > 1:
+    loaded = [load_fitted(p, h, w, resize, transform=transform) for p in paths]
+    if len({fitted.shape for fitted, _, _ in loaded}) > 1:
         raise ConfigError(
             "the model accepts any input size but these images differ in size; "
             "pass them one at a time."
         )
-    batch = np.stack([f[0] for f in fitted]).astype(np.float32)
-    return batch, originals, [f[1] for f in fitted]
+    batch = np.stack([fitted for fitted, _, _ in loaded]).astype(np.float32)
+    return batch, [original for _, original, _ in loaded], [box for _, _, box in loaded]
 
 
 def load_images(
@@ -132,7 +81,8 @@ def load_images(
     Args:
         paths: Image files (anything :func:`xraycls.io.read_image` reads).
         model: The model the batch is for; its input size and stored input transform are used.
-        resize: ``"pad"`` (letterbox on black, the input pipeline's default) or ``"stretch"``.
+        resize: ``"pad"`` (letterbox on black, the input pipeline's default), ``"stretch"``
+            or ``"crop"`` (see :func:`xraycls.imaging.fit_image`).
 
     Returns:
         ``(batch, originals)``: a float32 ``(N, H, W, 3)`` batch at the model's input size, and

@@ -11,7 +11,7 @@ import numpy as np
 
 from xraycls.explain import cam, overlay
 from xraycls.explain._files import _load_model
-from xraycls.explain._images import RESIZE_MODES, fit, input_size, unfit
+from xraycls.imaging import RESIZE_MODES, fit_image, input_size, unfit
 from xraycls.reporting._run import Evaluation
 
 # Originals are shrunk to this longest side before drawing; tiles are small anyway.
@@ -107,7 +107,7 @@ def cam_tiles(
             f"{model_path.name} predicts {outputs} classes but evaluation.json has "
             f"{len(ev.class_names)} ({ev.class_names}); CAMs skipped",
         ]
-    h, w = input_size(model)
+    h, w = input_size(model, any_size=True)
     mode = _resize_mode(config)
     originals, fitted, boxes, order = [], [], [], []
     for i, path in found.items():
@@ -122,7 +122,7 @@ def cam_tiles(
             small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
         else:
             small = img
-        model_img, box = fit(img, h or img.shape[0], w or img.shape[1], mode)
+        model_img, box = fit_image(img, h or img.shape[0], w or img.shape[1], mode)
         originals.append(small)
         fitted.append(model_img)
         boxes.append(box)

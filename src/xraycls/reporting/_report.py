@@ -162,7 +162,7 @@ def report(
         html += _html.table(["setting", "value"], _html.flatten(run.config), numeric_from=2)
     sections.append(("configuration", html))
 
-    from xraycls import __version__
+    from xraycls._about import __version__
 
     title = f"xraycls run report: {run_path.resolve().name}"
     text = _html.page(title, sections, __version__)

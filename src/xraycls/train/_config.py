@@ -17,13 +17,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from typing_extensions import Self
+
 from xraycls.errors import ConfigError
 
-__all__ = ["LR_SCHEDULES", "TrainConfig"]
+__all__ = ["LR_SCHEDULES", "MONITORS", "TrainConfig"]
 
 #: Learning-rate schedules understood by :func:`learning_rate_at`.
 LR_SCHEDULES = ("constant", "cosine", "step", "exponential")
 _MIXED = ("auto", "on", "off")
+#: The epoch metrics a Trainer's model reports (it is compiled with the accuracy metric).
+MONITORS = ("val_accuracy", "val_loss", "accuracy", "loss")
 _MODES = ("auto", "max", "min")
 
 
@@ -67,6 +71,10 @@ class TrainConfig:
         input_transform: An ``InputTransform.to_dict()`` (lung crop, soft mask, contrast, text
             removal) applied to every image as read, before resizing; saved with the model so
             evaluation, prediction and CAMs apply it too. ``None``: no transform.
+        batchnorm_batches: Before each validation, re-estimate BatchNorm moving statistics
+            from this many unaugmented training batches under the current weights, so
+            validation (and best-epoch selection) does not see statistics of older weights
+            (docs/training.md); 0 keeps Keras's moving averages.
     """
 
     epochs: int = 20
@@ -88,6 +96,7 @@ class TrainConfig:
     monitor_mode: str = "auto"
     verbose: int = 1
     input_transform: dict[str, Any] | None = None
+    batchnorm_batches: int = 16
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str) -> ConfigError:
@@ -120,6 +129,11 @@ class TrainConfig:
             raise bad("label_smoothing", "a number in [0, 1)")
         if self.mixed_precision not in _MIXED:
             raise bad("mixed_precision", f"one of {_MIXED}")
+        if self.monitor not in MONITORS:
+            raise bad("monitor", f"one of {MONITORS}")
+        nb = self.batchnorm_batches
+        if isinstance(nb, bool) or not isinstance(nb, int) or nb < 0:
+            raise bad("batchnorm_batches", "an integer >= 0")
         if self.monitor_mode not in _MODES:
             raise bad("monitor_mode", f"one of {_MODES}")
         if self.verbose not in (0, 1, 2):
@@ -176,7 +190,7 @@ class TrainConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         """Build a config from a dict; missing keys take their defaults.
 
         Raises:
@@ -198,7 +212,7 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> TrainConfig:
+    def from_json(cls, text: str) -> Self:
         """Inverse of :meth:`to_json`.
 
         Raises:
@@ -210,7 +224,7 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig JSON is not valid: {exc}") from None
         return cls.from_dict(data)
 
-    def replace(self, **changes: Any) -> TrainConfig:
+    def replace(self, **changes: Any) -> Self:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
 

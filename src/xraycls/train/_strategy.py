@@ -1,7 +1,8 @@
 """The TensorFlow seam of training: distribution strategies, devices, determinism.
 
 Everything that touches ``tf.distribute`` or ``tf.config`` lives here, so the rest of
-:mod:`xraycls.train` is plain Keras.
+:mod:`xraycls.train` is plain Keras. TensorFlow is imported inside the functions, so importing
+the trainer does not import it.
 
 Examples:
     >>> from xraycls.train._strategy import resolve_strategy, replicas
@@ -16,7 +17,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
-import tensorflow as tf
 
 from xraycls.errors import ConfigError
 
@@ -31,12 +31,13 @@ __all__ = [
 
 StrategyLike = Any  # tf.distribute.Strategy | str | None
 
-_NAMES: dict[str, Callable[[], Any]] = {
-    "default": tf.distribute.get_strategy,
-    "mirrored": tf.distribute.MirroredStrategy,
-    # Reads the cluster from the TF_CONFIG environment variable (see docs/distributed.md).
-    "multiworker": tf.distribute.MultiWorkerMirroredStrategy,
-    "multi_worker_mirrored": tf.distribute.MultiWorkerMirroredStrategy,
+# name -> tf.distribute attribute; "multiworker" reads the cluster from the TF_CONFIG
+# environment variable (see docs/distributed.md).
+_NAMES: dict[str, str] = {
+    "default": "get_strategy",
+    "mirrored": "MirroredStrategy",
+    "multiworker": "MultiWorkerMirroredStrategy",
+    "multi_worker_mirrored": "MultiWorkerMirroredStrategy",
 }
 
 
@@ -50,15 +51,18 @@ def resolve_strategy(spec: StrategyLike) -> Any:
     Raises:
         ConfigError: Unknown name or object.
     """
+    import tensorflow as tf
+
     if spec is None:
         return tf.distribute.get_strategy()
     if isinstance(spec, str):
-        factory = _NAMES.get(spec.lower())
-        if factory is None:
+        name = _NAMES.get(spec.lower())
+        if name is None:
             raise ConfigError(
                 f"unknown distribution strategy {spec!r}; use one of {sorted(_NAMES)} or pass "
                 "a tf.distribute.Strategy"
             )
+        factory: Callable[[], Any] = getattr(tf.distribute, name)
         return factory()
     if isinstance(spec, tf.distribute.Strategy):
         return spec
@@ -79,17 +83,23 @@ def replicas(strategy: Any) -> int:
 
 def is_distributed(strategy: Any) -> bool:
     """Whether ``strategy`` is anything other than the default (no-op) strategy."""
+    import tensorflow as tf
+
     return not isinstance(strategy, type(tf.distribute.get_strategy())) or replicas(strategy) > 1
 
 
 def gpu_available() -> bool:
     """Whether TensorFlow sees a GPU."""
+    import tensorflow as tf
+
     return bool(tf.config.list_physical_devices("GPU"))
 
 
 def enable_determinism(enabled: bool) -> None:
     """Switch TensorFlow op determinism on (bitwise-reproducible kernels, slower on GPU)."""
     if enabled:
+        import tensorflow as tf
+
         tf.config.experimental.enable_op_determinism()
 
 

@@ -1,12 +1,14 @@
 """``Trainer``: seeded, resumable, checkpointed training of a Keras classifier.
 
-Training runs one ``model.fit`` call per epoch. That keeps Keras' own progress bar and callbacks
-while the trainer owns what must survive a crash: after every epoch it writes ``last.keras``
-(weights and optimizer state), ``best.keras`` when the monitored metric improved, the history and
-``state.json`` -- each atomically. Per-epoch calls also make resumption exact: epoch ``e``'s data
-order and augmentation are seeded by ``(seed, e)``, and the dropout RNG state is stored in
-``state.json``, so an interrupted-and-resumed run ends with the same weights as an uninterrupted
-one (on CPU; see docs/training.md).
+A run is one ``model.fit`` call. What must survive a crash is done by callbacks
+(``train/_callbacks.py``): after every epoch ``last.keras`` (weights, optimizer state and the
+resume point), ``best.keras`` when the monitored metric improved, the history and
+``state.json`` are written atomically; the learning-rate schedule, the NaN stop and early
+stopping are Keras's own callbacks. Resuming passes ``initial_epoch`` to ``fit``. Epoch ``e``'s
+data order and augmentation are seeded by ``(seed, e)`` (``train/_input.py``) and the dropout
+RNG state is stored in ``state.json``, so an interrupted-and-resumed run ends with the same
+weights as an uninterrupted one (on CPU; see docs/training.md). One training at a time holds a
+run folder (a lock file naming its PID).
 
 Examples:
     >>> import xraycls  # doctest: +SKIP
@@ -20,9 +22,7 @@ Examples:
 from __future__ import annotations
 
 import logging
-import math
 import os
-import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -32,8 +32,17 @@ import keras
 import numpy as np
 
 from xraycls.errors import ConfigError, ModelFileError, TrainingError
+from xraycls.imaging import input_size
 from xraycls.train import _strategy
+from xraycls.train._callbacks import (
+    Checkpoint,
+    NaNStop,
+    RecomputeBatchNorm,
+    ResumableEarlyStopping,
+    restore_seed_states,
+)
 from xraycls.train._config import TrainConfig, learning_rate_at
+from xraycls.train._input import EpochData, SetEpoch
 from xraycls.train._workdir import RunDir
 
 __all__ = ["Trainer"]
@@ -42,16 +51,14 @@ log = logging.getLogger("xraycls.train")
 
 ModelLike: TypeAlias = "keras.Model | Callable[[], keras.Model]"
 
+# Settings a resumed run may change without override_config: more epochs, other output.
+_RESUMABLE_CHANGES = ("epochs", "verbose")
+
 
 def _version() -> str:
-    from xraycls import __version__
+    from xraycls._about import __version__
 
     return __version__
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    # A distinct, reproducible stream per epoch; stays within int32 for tf.data.
-    return (seed * 1_000_003 + epoch * 7919 + 17) % (2**31 - 1)
 
 
 def _is_xraycls_dataset(obj: Any) -> bool:
@@ -67,50 +74,6 @@ def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     if labels.ndim == 2:
         return labels.astype("float32")
     return np.eye(num_classes, dtype="float32")[labels.astype(int)]
-
-
-def _seed_generators(model: keras.Model) -> dict[str, Any]:
-    """Random-state generators of the model's layers (dropout...), keyed by layer and attribute.
-
-    Keras does not save their state in ``.keras`` files, so the trainer stores it in
-    ``state.json`` to resume with exactly the dropout masks an uninterrupted run would use.
-    """
-    found: dict[str, Any] = {}
-    for layer in model._flatten_layers(include_self=False):
-        for attr, value in vars(layer).items():
-            if isinstance(value, keras.random.SeedGenerator):
-                found[f"{layer.name}.{attr}"] = value
-    return found
-
-
-class _NaNGuard(keras.callbacks.Callback):
-    """Stops training at the first non-finite batch loss and remembers where it happened."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.epoch = 0
-        self.batch: int | None = None
-        self.loss: float | None = None
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.batch, self.loss = batch, float(loss)
-            self.model.stop_training = True
-
-
-class _Progbar(keras.callbacks.ProgbarLogger):
-    """Keras' progress bar, told the run's total epoch count (one ``fit`` runs one epoch)."""
-
-    def __init__(self, total_epochs: int) -> None:
-        super().__init__()
-        self._total = total_epochs
-
-    def set_params(self, params: dict[str, Any]) -> None:
-        super().set_params({**params, "epochs": self._total})
 
 
 class Trainer:
@@ -232,68 +195,52 @@ class Trainer:
         self._model = attach_transform(model, cfg.input_transform)  # saved with checkpoints
         return model
 
-    def _image_size(self, model: keras.Model) -> tuple[int, int]:
-        shape = model.input_shape
-        if isinstance(shape, list):
-            shape = shape[0]
-        if len(shape) != 4 or shape[1] is None or shape[2] is None:
-            raise ConfigError(f"the model input {tuple(shape)} is not a fixed-size image batch")
-        return int(shape[1]), int(shape[2])
-
     def _num_classes(self, model: keras.Model) -> int:
         return int(model.output_shape[-1])
 
     # ------------------------------------------------------------------ data
 
-    def _train_data(self, data: Any, model: keras.Model, epoch: int) -> tuple[Any, dict[str, Any]]:
-        """The training input of one epoch and extra ``fit`` keyword arguments."""
+    def _input(self, data: Any, model: keras.Model, *, training: bool) -> Any:
+        """``data`` as ``fit`` reads it: an :class:`EpochData` for Datasets and arrays (seeded
+        per epoch), anything else (a ``tf.data.Dataset``...) as given."""
         cfg = self.config
-        seed = _epoch_seed(cfg.seed, epoch)
+        shuffle = cfg.shuffle and training
+        if _is_array_pair(data):
+            size: int | None = len(data[0])
+        else:
+            size = len(data.labels) if _is_xraycls_dataset(data) else None
+        if size == 0:
+            raise ConfigError(
+                f"the {'training' if training else 'validation'} data is empty; check the "
+                "dataset and the split fractions"
+            )
         if _is_xraycls_dataset(data):
+            from xraycls.transforms import as_transform
+
             augmenter = None
-            if cfg.augmentation is not None:
+            if training and cfg.augmentation is not None:
                 from xraycls.augment import Augmenter
 
-                augmenter = Augmenter.from_dict({**cfg.augmentation, "seed": seed})
-            return (
-                data.to_tf_dataset(
-                    batch_size=cfg.batch_size,
-                    image_size=self._image_size(model),
-                    augmenter=augmenter,
-                    shuffle=cfg.shuffle,
-                    seed=seed,
-                    input_transform=cfg.input_transform,
-                ),
-                {},
+                augmenter = Augmenter.from_dict({**cfg.augmentation, "seed": cfg.seed})
+            return EpochData.from_dataset(
+                data,
+                self._num_classes(model),
+                input_size(model),
+                batch_size=cfg.batch_size,
+                seed=cfg.seed,
+                shuffle=shuffle,
+                augmenter=augmenter,
+                transform=as_transform(cfg.input_transform),
             )
-        if cfg.augmentation is not None:
+        if training and cfg.augmentation is not None:
             log.warning(
                 "TrainConfig.augmentation applies to xraycls Datasets only; it is ignored for %s",
                 type(data).__name__,
             )
         if _is_array_pair(data):
-            x = np.asarray(data[0], dtype="float32")
             y = _one_hot(data[1], self._num_classes(model))
-            if cfg.shuffle:
-                order = np.random.default_rng(seed).permutation(len(x))
-                x, y = x[order], y[order]
-            return x, {"y": y, "batch_size": cfg.batch_size, "shuffle": False}
-        return data, {}
-
-    def _val_data(self, data: Any, model: keras.Model) -> Any:
-        if data is None:
-            return None
-        if _is_xraycls_dataset(data):
-            return data.to_tf_dataset(
-                batch_size=self.config.batch_size,
-                image_size=self._image_size(model),
-                shuffle=False,
-                input_transform=self.config.input_transform,
-            )
-        if _is_array_pair(data):
-            return (
-                np.asarray(data[0], dtype="float32"),
-                _one_hot(data[1], self._num_classes(model)),
+            return EpochData.from_arrays(
+                data[0], y, batch_size=cfg.batch_size, seed=cfg.seed, shuffle=shuffle
             )
         return data
 
@@ -320,11 +267,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ files
 
-    def _save_checkpoint(self, model: keras.Model, name: str, extra: dict[str, Any]) -> None:
+    def _save_checkpoint(self, name: str, extra: dict[str, Any]) -> None:
         from xraycls.zoo import save_model
 
         save_model(
-            model, self.run.path(name), class_names=list(self.class_names or []), extra=extra
+            self.model, self.run.path(name), class_names=list(self.class_names or []), extra=extra
         )
 
     def _resume_point(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -346,25 +293,65 @@ class Trainer:
         history = history[: int(state["epoch"])]
         # Re-do the side files in case the previous process died between the writes.
         if state.get("best_epoch") == state["epoch"]:
-            self.run.copy("last.keras", "best.keras")
+            self.run.copy_verified("last.keras", "best.keras")
+        elif (
+            self.run.set_aside_if_damaged("best.keras") or not self.run.path("best.keras").exists()
+        ):
+            # The way out of a damaged best checkpoint: its epoch's weights are lost, so the
+            # best is chosen again among the epochs still to come.
+            log.warning(
+                "best.keras (epoch %s) is damaged or missing: the best checkpoint is chosen "
+                "again from epoch %d on",
+                state.get("best_epoch"),
+                int(state["epoch"]) + 1,
+            )
+            state.setdefault("lost_best_epochs", []).append(state.get("best_epoch"))
+            state.update(best=None, best_epoch=None)
         self.run.write_history(history)
         self.run.write_json("state.json", state)
         return state, history
 
-    def _write_config(self, model: keras.Model, train: Any) -> None:
-        self.run.write_json(
-            "config.json",
-            {
-                "train_config": self.config.to_dict(),
-                "model": self.model_name or model.name,
-                "class_names": self.class_names,
-                "image_size": list(self._image_size(model)),
-                "strategy": _strategy.strategy_name(self._strategy),
-                "replicas": _strategy.replicas(self._strategy),
-                "mixed_precision": self._mixed,
-                "xraycls_version": _version(),
-            },
-        )
+    def _config_record(self, model: keras.Model) -> dict[str, Any]:
+        return {
+            "train_config": self.config.to_dict(),
+            "model": self.model_name or model.name,
+            "class_names": self.class_names,
+            "image_size": list(input_size(model)),
+            "strategy": _strategy.strategy_name(self._strategy),
+            "replicas": _strategy.replicas(self._strategy),
+            "mixed_precision": self._mixed,
+            "xraycls_version": _version(),
+        }
+
+    def _check_resumed_config(self, model: keras.Model, epoch: int, override: bool) -> None:
+        """Refuse a resume whose settings differ from the stored run's (or record them)."""
+        path = self.run.path("config.json")
+        stored = self.run.read_json("config.json") if path.exists() else {}
+        new = self._config_record(model)
+        old_cfg = TrainConfig.from_dict(stored.get("train_config", {})).to_dict()
+        changed = {
+            f"train_config.{k}": [old_cfg.get(k), v]
+            for k, v in new["train_config"].items()
+            if old_cfg.get(k) != v
+        }
+        for key in ("model", "class_names", "image_size"):
+            if key in stored and stored[key] != new[key]:
+                changed[key] = [stored[key], new[key]]
+        refused = {k: v for k, v in changed.items() if k.split(".")[-1] not in _RESUMABLE_CHANGES}
+        if refused and not override:
+            shown = "; ".join(
+                f"{k.split('.')[-1]}: {a!r} -> {b!r}" for k, (a, b) in refused.items()
+            )
+            raise ConfigError(
+                f"cannot resume {self.workdir} with changed settings ({shown}); resume with the "
+                "stored settings, or pass override_config=True (xraycls train --resume "
+                "--override-config) to continue with the new ones, recorded in config.json"
+            )
+        if changed:
+            if refused:
+                log.warning("resuming with changed settings: %s", sorted(refused))
+            changes = [*stored.get("changes", []), {"after_epoch": epoch, "changed": changed}]
+            self.run.write_json("config.json", {**stored, **new, "changes": changes})
 
     def _write_splits(self, **splits: Any) -> None:
         for name, data in splits.items():
@@ -403,11 +390,42 @@ class Trainer:
                     var.assign(value)
             else:
                 log.warning("optimizer state in %s does not match; it restarts from zero", path)
-        for key, gen in _seed_generators(model).items():
-            if key in state.get("seed_states", {}):
-                gen.state.assign(np.asarray(state["seed_states"][key], dtype=gen.state.dtype))
+        restore_seed_states(model, state.get("seed_states", {}))
 
     # ------------------------------------------------------------------ training
+
+    def _callbacks(
+        self, state: dict[str, Any], train_input: Any, nan: NaNStop
+    ) -> list[keras.callbacks.Callback]:
+        cfg = self.config
+        own: list[keras.callbacks.Callback] = [
+            keras.callbacks.LearningRateScheduler(lambda epoch, lr: learning_rate_at(cfg, epoch)),
+            nan,
+        ]
+        if isinstance(train_input, EpochData):
+            own.insert(0, SetEpoch(train_input))
+            if cfg.batchnorm_batches and not _strategy.is_distributed(self._strategy):
+                n = cfg.batchnorm_batches
+                own.append(RecomputeBatchNorm(lambda: train_input.plain(n)))
+        if cfg.early_stopping_patience is not None:
+            own.append(
+                ResumableEarlyStopping(
+                    cfg.monitor, cfg.early_stopping_patience, cfg.mode, state["best"], state["wait"]
+                )
+            )
+        own.append(
+            Checkpoint(
+                self.run,
+                self._save_checkpoint,
+                monitor=cfg.monitor,
+                mode=cfg.mode,
+                state=state,
+                history=self.history,
+                learning_rate=lambda epoch: learning_rate_at(cfg, epoch),
+                nan=nan,
+            )
+        )
+        return own
 
     def fit(
         self,
@@ -415,14 +433,15 @@ class Trainer:
         val: Any = None,
         *,
         resume: bool = False,
+        override_config: bool = False,
         callbacks: Iterable[keras.callbacks.Callback] = (),
     ) -> dict[str, list[Any]]:
-        """Train, checkpointing every epoch; end with the best checkpoint's weights.
+        """Train in one ``model.fit``, checkpointing every epoch; end with the best weights.
 
         The run folder receives ``config.json``, ``history.csv``/``history.json``,
         ``last.keras`` (every epoch, with optimizer state), ``best.keras`` (best ``monitor``),
         ``state.json`` (resume point) and, for ``Dataset`` inputs that can write one,
-        ``train.csv``/``val.csv`` manifests.
+        ``train.csv``/``val.csv`` manifests. While training, ``.train.lock`` names the process.
 
         Args:
             train: An :class:`xraycls.data.Dataset` (decoded, letterboxed to the model's input
@@ -433,29 +452,24 @@ class Trainer:
                 metric such as ``"accuracy"``).
             resume: Continue the run in ``workdir`` from its last completed epoch; history is
                 appended. Without a previous run it starts from scratch.
-            callbacks: Extra Keras callbacks, passed to every epoch's ``fit``.
+            override_config: When resuming, accept settings that differ from the stored run
+                (learning rate, batch size, image size...); the change is recorded under
+                ``"changes"`` in ``config.json``. More ``epochs`` never need it.
+            callbacks: Extra Keras callbacks; they see one ``on_train_begin`` for the whole run
+                and may end it with ``model.stop_training = True``.
 
         Returns:
             The history as ``{column: [value per epoch]}`` (like ``keras.callbacks.History``).
 
         Raises:
-            TrainingError: The loss became NaN/inf (with the epoch and batch), or the run
-                cannot be resumed.
-            ConfigError: Invalid settings, or ``workdir`` already holds a run and
-                ``resume`` is false.
+            TrainingError: The loss became NaN/inf (with the epoch and batch), the run cannot
+                be resumed, or another process trains in ``workdir``.
+            ConfigError: Invalid settings, ``workdir`` already holds a run and ``resume`` is
+                false, or a resume with changed settings without ``override_config``.
             KeyboardInterrupt: Propagated after the last completed epoch was saved; call again
                 with ``resume=True`` to continue.
         """
         cfg = self.config
-        previous = self.run.path("state.json").exists() or self.run.path("last.keras").exists()
-        resuming = resume and previous
-        if previous and not resume:
-            raise ConfigError(
-                f"{self.workdir} already holds a training run (state.json); pass resume=True to "
-                "continue it, or choose an empty workdir"
-            )
-        if resume and not resuming:
-            log.info("nothing to resume in %s; starting from scratch", self.workdir)
         if val is None and cfg.monitor.startswith("val_"):
             raise ConfigError(
                 f"TrainConfig.monitor={cfg.monitor!r} needs validation data; pass val or "
@@ -473,116 +487,74 @@ class Trainer:
                 f"{len(self.class_names)} class names {self.class_names} for a model with "
                 f"{self._num_classes(model)} outputs"
             )
-
-        state: dict[str, Any] = {"epoch": 0, "best": None, "best_epoch": None, "wait": 0}
-        if resuming:
-            state, self.history = self._resume_point()
-            keras.utils.set_random_seed(cfg.seed)
-            self._restore(model, state)
-            log.info("resuming %s after epoch %d", self.workdir, state["epoch"])
-        else:
-            self.history = []
-            self._write_config(model, train)
-            self._write_splits(train=train, val=val)
-
-        num_classes = self._num_classes(model)
-        class_weight = self._class_weight(train, num_classes)
-        val_data = self._val_data(val, model)
-        mode = cfg.mode
-        guard = _NaNGuard()
-        bar: list[keras.callbacks.Callback] = [_Progbar(cfg.epochs)] if cfg.verbose else []
-        patience = cfg.early_stopping_patience
-
-        for epoch in range(int(state["epoch"]), cfg.epochs):
-            if patience is not None and state["wait"] >= patience:
-                break
-            lr = learning_rate_at(cfg, epoch)
-            model.optimizer.learning_rate.assign(lr)
-            data, kwargs = self._train_data(train, model, epoch)
-            start = time.perf_counter()
-            result = model.fit(
-                data,
-                validation_data=val_data,
-                epochs=epoch + 1,
-                initial_epoch=epoch,
-                class_weight=class_weight,
-                callbacks=[guard, *bar, *callbacks],
-                verbose=cfg.verbose,
-                **{"shuffle": False, **kwargs},
-            )
-            if guard.batch is not None:
-                raise TrainingError(
-                    f"the training loss became {guard.loss} at epoch {epoch + 1}, batch "
-                    f"{guard.batch + 1}; stopped without saving this epoch. Lower the learning "
-                    f"rate (now {lr:g}), check the input data for NaN, or use gradient "
-                    "clipping (optimizer_kwargs={'clipnorm': 1.0})."
-                )
-            logs = {k: float(v[-1]) for k, v in result.history.items() if v}
-            if "loss" not in logs:  # fit stopped before a single batch (e.g. empty data)
-                raise TrainingError(f"epoch {epoch + 1} ran no training batch; is the data empty?")
-            row: dict[str, Any] = {
-                "epoch": epoch + 1,
-                **{k: logs.get(k) for k in ("loss", "accuracy", "val_loss", "val_accuracy")},
-                "lr": lr,
-                "time": round(time.perf_counter() - start, 3),
-            }
-            row.update({k: v for k, v in logs.items() if k not in row})
-            self.history.append(row)
-
-            value = logs.get(cfg.monitor)
-            if value is None:
+        with self.run.lock():
+            self.run.clean_temp()
+            previous = self.run.path("state.json").exists() or self.run.path("last.keras").exists()
+            if previous and not resume:
                 raise ConfigError(
-                    f"TrainConfig.monitor={cfg.monitor!r} is not among the epoch metrics "
-                    f"{sorted(logs)}"
+                    f"{self.workdir} already holds a training run (state.json); pass resume=True "
+                    "to continue it, or choose an empty workdir"
                 )
-            best = state["best"]
-            improved = (
-                best is None or (mode == "max" and value > best) or (mode == "min" and value < best)
-            )
-            if improved:
-                state.update(best=value, best_epoch=epoch + 1, wait=0)
+            state: dict[str, Any] = {"epoch": 0, "best": None, "best_epoch": None, "wait": 0}
+            self.history = []
+            if previous:
+                state, self.history = self._resume_point()
+                self._check_resumed_config(model, int(state["epoch"]), override_config)
+                keras.utils.set_random_seed(cfg.seed)
+                self._restore(model, state)
+                log.info("resuming %s after epoch %d", self.workdir, state["epoch"])
             else:
-                state["wait"] = int(state["wait"]) + 1
-            state.update(
-                epoch=epoch + 1,
-                monitor=cfg.monitor,
-                mode=mode,
-                seed_states={
-                    k: np.asarray(g.state).tolist() for k, g in _seed_generators(model).items()
-                },
-            )
-            # last.keras is the commit point: it carries the resume state and the history, so
-            # a kill between the writes below can never pair weights with the wrong epoch.
-            self._save_checkpoint(
-                model, "last.keras", {"epoch": epoch + 1, "state": state, "history": self.history}
-            )
-            if improved:
-                self.run.copy("last.keras", "best.keras")
-            self.run.write_history(self.history)
-            self.run.write_json("state.json", state)
-            if cfg.verbose:
-                log.info(
-                    "epoch %d/%d: %s=%.4f (best %.4f at epoch %s)",
-                    epoch + 1,
-                    cfg.epochs,
-                    cfg.monitor,
-                    value,
-                    state["best"],
-                    state["best_epoch"],
-                )
-            if patience is not None and state["wait"] >= patience:
-                log.info("early stopping: no %s improvement for %d epochs", cfg.monitor, patience)
-                break
+                if resume:
+                    log.info("nothing to resume in %s; starting from scratch", self.workdir)
+                self.run.write_json("config.json", self._config_record(model))
+                self._write_splits(train=train, val=val)
+            self._fit(model, train, val, state, list(callbacks))
+            self._restore_best(model)
+        return self._columns()
 
+    def _fit(
+        self,
+        model: keras.Model,
+        train: Any,
+        val: Any,
+        state: dict[str, Any],
+        user_callbacks: list[keras.callbacks.Callback],
+    ) -> None:
+        cfg = self.config
+        patience = cfg.early_stopping_patience
+        if state["epoch"] >= cfg.epochs or (patience is not None and state["wait"] >= patience):
+            return  # finished (or early-stopped) before: nothing to train
+        train_input = self._input(train, model, training=True)
+        nan = NaNStop()
+        model.fit(
+            train_input,
+            validation_data=None if val is None else self._input(val, model, training=False),
+            epochs=cfg.epochs,
+            initial_epoch=int(state["epoch"]),
+            class_weight=self._class_weight(train, self._num_classes(model)),
+            callbacks=[*self._callbacks(state, train_input, nan), *user_callbacks],
+            verbose=cfg.verbose,
+            shuffle=False,  # EpochData shuffles per (seed, epoch); other inputs are used as given
+        )
+        if nan.batch is not None:
+            lr = learning_rate_at(cfg, nan.epoch)
+            raise TrainingError(
+                f"the training loss became {nan.loss} at epoch {nan.epoch + 1}, batch "
+                f"{nan.batch + 1}; stopped without saving this epoch. Lower the learning "
+                f"rate (now {lr:g}), check the input data for NaN, or use gradient "
+                "clipping (optimizer_kwargs={'clipnorm': 1.0})."
+            )
+
+    def _restore_best(self, model: keras.Model) -> None:
         best_path = self.run.path("best.keras")
         if best_path.exists():
             try:
                 model.load_weights(best_path)
             except Exception as exc:
                 raise ModelFileError(
-                    f"{best_path}: cannot restore the best weights ({exc})"
+                    f"{best_path}: cannot restore the best weights ({exc}); resume=True "
+                    "(xraycls train --resume) sets a damaged best.keras aside and continues"
                 ) from None
-        return self._columns()
 
     def _columns(self) -> dict[str, list[Any]]:
         columns: dict[str, list[Any]] = {}

@@ -2,10 +2,12 @@
 
 A kill at any moment leaves every file either in its previous or its new complete state: each
 is written to a temporary name in the same folder, flushed, and moved over the old one with
-``os.replace`` (atomic on POSIX and Windows).
+``os.replace`` (atomic on POSIX and Windows). The temporary files a kill leaves behind are
+removed by the next run, which holds the folder's lock (one training per folder at a time).
 
 Examples:
-    >>>     >>> from xraycls.train._workdir import RunDir
+    >>> import tempfile
+    >>> from xraycls.train._workdir import RunDir
     >>> run = RunDir(tempfile.mkdtemp())
     >>> run.write_json("state.json", {"epoch": 1})
     >>> run.read_json("state.json")
@@ -14,19 +16,42 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import filecmp
 import io
 import json
+import logging
 import os
 import shutil
-from collections.abc import Sequence
+import socket
+import time
+import zipfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from xraycls._atomic import atomic_target, write_text_atomic
 from xraycls.errors import TrainingError
 
-__all__ = ["HISTORY_COLUMNS", "RunDir"]
+__all__ = ["HISTORY_COLUMNS", "LOCK_NAME", "RunDir"]
+
+log = logging.getLogger("xraycls.train")
+
+#: The lock file a running training holds in its folder.
+LOCK_NAME = ".train.lock"
+# The files a run writes (temporary copies are ".<stem>.<random><suffix>" beside them).
+_RUN_FILES = (
+    "last.keras",
+    "best.keras",
+    "state.json",
+    "config.json",
+    "history.json",
+    "history.csv",
+    "evaluation.json",
+    "train.csv",
+    "val.csv",
+)
 
 #: Columns of ``history.csv`` (extra metrics follow in the order they first appear).
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
@@ -41,10 +66,116 @@ class RunDir:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+
+    def create(self) -> None:
+        """Create the folder (done by the first write, not at construction, so a run that
+        fails its checks leaves no empty folder behind).
+
+        Raises:
+            TrainingError: The folder cannot be created.
+        """
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise TrainingError(f"cannot create the run folder {self.root}: {exc}") from None
+
+    # ------------------------------------------------------------------ lock
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's training lock: one training per run folder at a time.
+
+        The lock file records the holder's PID, host and start time. A lock whose process no
+        longer runs (a crash, a kill -9) is stale and is taken over with a warning.
+
+        Raises:
+            TrainingError: Another live process holds the lock (named in the message).
+        """
+        self.create()
+        path = self.path(LOCK_NAME)
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = _read_lock(path)
+                if holder is not None and _alive(holder):
+                    raise TrainingError(
+                        f"{self.root} is in use by another training (PID {holder.get('pid')} on "
+                        f"{holder.get('host')}, started {holder.get('started')}); wait for it "
+                        f"to finish or choose another folder. If that process is gone, delete "
+                        f"{path}."
+                    ) from None
+                log.warning("removing the stale lock %s (%s)", path, holder or "unreadable")
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(me, fh)
+            break
+        else:  # pragma: no cover - three processes racing for a stale lock
+            raise TrainingError(f"could not take the lock {path}; try again")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def clean_temp(self) -> list[Path]:
+        """Remove the temporary files an interrupted write left (call while holding the lock).
+
+        Returns:
+            The removed paths.
+        """
+        removed = []
+        for name in _RUN_FILES:
+            stem, suffix = os.path.splitext(name)
+            for tmp in self.root.glob(f".{stem}.*{suffix}"):
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                    removed.append(tmp)
+        if removed:
+            log.info("removed %d temporary file(s) of an interrupted run", len(removed))
+        return removed
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def damage(self, name: str) -> str | None:
+        """Why the ``.keras`` archive ``name`` is unreadable, or ``None`` when it is sound
+        (every member's CRC is checked; a missing file is not damaged)."""
+        path = self.path(name)
+        if not path.exists():
+            return None
+        try:
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+        except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+            return str(exc) or type(exc).__name__
+        return f"member {bad} fails its CRC check" if bad else None
+
+    def set_aside_if_damaged(self, name: str) -> bool:
+        """Move a damaged archive to ``<stem>.damaged<suffix>``; return whether it was."""
+        reason = self.damage(name)
+        if reason is None:
+            return False
+        stem, suffix = os.path.splitext(name)
+        target = self.path(f"{stem}.damaged{suffix}")
+        os.replace(self.path(name), target)
+        log.warning("%s is damaged (%s); moved to %s", self.path(name), reason, target)
+        return True
+
+    def copy_verified(self, source: str, target: str) -> None:
+        """:meth:`copy`, then check that the copy reads back identical.
+
+        Raises:
+            TrainingError: The copy differs (a failing disk): named, before training goes on.
+        """
+        self.copy(source, target)
+        if not filecmp.cmp(self.path(source), self.path(target), shallow=False):
+            raise TrainingError(
+                f"{self.path(target)} does not read back as written; check the disk, then "
+                "continue with resume=True (xraycls train --resume)"
+            )
 
     def path(self, name: str) -> Path:
         """``root / name``."""
@@ -52,6 +183,7 @@ class RunDir:
 
     def write_text(self, name: str, text: str) -> None:
         """Write a text file atomically."""
+        self.create()
         write_text_atomic(self.path(name), text)
 
     def write_json(self, name: str, data: Any) -> None:
@@ -89,3 +221,28 @@ class RunDir:
             writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
         self.write_json("history.json", list(rows))
         self.write_text("history.csv", buf.getvalue())
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _read_lock(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _alive(holder: dict[str, Any]) -> bool:
+    """Whether the lock holder's process still runs (assumed so on another host)."""
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except (KeyError, TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True

@@ -42,7 +42,7 @@ _RESERVED = ("class_names", "backbone", "input_shape", "xraycls_version", "input
 
 
 def _version() -> str:
-    from xraycls import __version__
+    from xraycls._about import __version__
 
     return __version__
 
