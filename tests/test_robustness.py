@@ -381,3 +381,29 @@ def test_shift_augment_trains_one_step_of_a_tiny_model(tmp_path: Path) -> None:
     stream = balanced.to_tf_dataset(batch_size=8, image_size=32, augmenter=augmenter, seed=0)
     history = model.fit(stream, epochs=1, steps_per_epoch=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_reproduce_runs_the_suite_into_each_run_folder(tmp_path: Path) -> None:
+    from xraycls.protocols import reproduce
+
+    data = make_image_folder(tmp_path / "data", per_class=8, size=32)
+    result = reproduce(
+        data,
+        profile="quick",
+        out=tmp_path / "out",
+        verbose=0,
+        robustness=True,
+        train={"epochs": 1},
+        image_size=32,
+        model_kwargs={"simple_cnn": {"width": 4, "head_width": 8}},
+    )
+    (row,) = result.rows
+    run = tmp_path / "out" / "simple_cnn"
+    saved = json.loads((run / "robustness.json").read_text())
+    assert set(saved["corruptions"]) == set(KINDS)
+    assert saved["n"] == sum(result.splits["test"].values())
+    assert row.mean_corruption_accuracy == pytest.approx(saved["mean_corruption_accuracy"])
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["results"][0]["mean_corruption_accuracy"] == row.mean_corruption_accuracy
+    for name in ("robustness_heatmap.png", "robustness_samples.png"):
+        assert (run / name).is_file()

@@ -282,11 +282,11 @@ def _text(image: np.ndarray, severity: int, rng: np.random.Generator, short: int
             _draw_arrow(mask, *args)
     # White burned-in overlay, anti-aliased: out = x + (white - x) * alpha, in integers. Later
     # severities only add marks, so alpha (and the change of every pixel) never shrinks.
-    wide = np.uint16 if image.dtype == np.uint8 else np.uint32
+    wide = np.dtype(np.uint16 if image.dtype == np.uint8 else np.uint32)
     alpha = (mask if image.ndim == 2 else mask[:, :, None]).astype(wide)
     x = image.astype(wide)
-    top = wide(_scale(image.dtype))
-    return (x + ((top - x) * alpha + 127) // 255).astype(image.dtype)
+    gap = np.asarray(_scale(image.dtype), dtype=wide) - x
+    return (x + (gap * alpha + 127) // 255).astype(image.dtype)
 
 
 _BORDER = (0.04, 0.07, 0.10, 0.13, 0.16)
