@@ -5,14 +5,18 @@ Run: ``python benchmarks/robustness.py [--data DIR] [--n 64] [--model FILE.keras
 Both run on the same ``n`` images with the same model (default: the ``quick`` profile's
 ``simple_cnn`` at 64 px, untrained: speed does not depend on the weights). ``evaluate`` makes
 ``n`` predictions (decode, letterbox, predict; no bootstrap); the suite makes
-``n * (1 + kinds * severities)`` (decode once, shift, letterbox, predict). Rounds are
-interleaved so load changes hit both; medians are reported. Goal: the suite's time per
-prediction at most 1.3x that of ``evaluate``. A last table gives what each shift costs alone.
+``n * (1 + kinds * severities)`` (decode once, shift, letterbox, predict). ``evaluate`` has a
+fixed cost per call (building the tf.data pipeline) that ``n`` predictions do not amortise, so
+a third variant runs ``evaluate`` on the images repeated to as many predictions as the suite
+makes: the fair per-prediction baseline. Rounds are interleaved so load changes hit every
+variant; medians are reported. Goal: the suite's time per prediction at most 1.3x that of
+``evaluate``. A last table gives what each shift costs alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import statistics
@@ -88,6 +92,13 @@ def main() -> None:
         xraycls.evaluate(model, ds, batch_size=args.batch, n_bootstrap=0)
         return time.perf_counter() - start
 
+    repeated = functools.reduce(lambda a, b: a + b, [ds] * conditions)
+
+    def run_evaluate_repeated() -> float:
+        start = time.perf_counter()
+        xraycls.evaluate(model, repeated, batch_size=args.batch, n_bootstrap=0)
+        return time.perf_counter() - start
+
     def run_suite() -> float:
         start = time.perf_counter()
         evaluate_robustness(model, ds, batch_size=args.batch, progress=False)
@@ -96,34 +107,39 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     run_evaluate()  # warm-up: graph tracing, file cache
     evaluate_robustness(model, ds.subset([0]), kinds="blur", severities=(1,), progress=False)
-    times: dict[str, list[float]] = {"evaluate": [], "suite": []}
+    runs = {"evaluate": run_evaluate, "repeated": run_evaluate_repeated, "suite": run_suite}
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.repeats):
-        times["evaluate"].append(run_evaluate())
-        times["suite"].append(run_suite())
+        for name, run in runs.items():
+            times[name].append(run())
     load_after = os.getloadavg()[0]
 
-    per_eval = statistics.median(times["evaluate"]) / n
-    per_suite = statistics.median(times["suite"]) / (n * conditions)
+    counts = {"evaluate": n, "repeated": n * conditions, "suite": n * conditions}
+    per = {name: statistics.median(times[name]) / counts[name] for name in runs}
     print(
         f"{n} images from {data}, model {model.model.name} "
         f"{model.image_size[0]}x{model.image_size[1]}, batch {args.batch}, "
         f"median of {args.repeats} interleaved rounds; {_cpu_model()}, {os.cpu_count()} CPUs; "
         f"load average {load_before:.1f} before, {load_after:.1f} after\n"
     )
-    print("| variant | predictions | s (median) | predictions/s | ms/prediction | vs evaluate |")
+    print("| variant | predictions | s (median) | pred/s | ms/pred | vs evaluate, same count |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, count, per in (
-        ("`xraycls.evaluate`", n, per_eval),
-        ("robustness suite (12 kinds x 5 severities + clean)", n * conditions, per_suite),
-    ):
-        median = statistics.median(times["evaluate" if count == n else "suite"])
+    labels = {
+        "evaluate": f"`xraycls.evaluate`, {n} images",
+        "repeated": f"`xraycls.evaluate`, the {n} images x {conditions}",
+        "suite": f"robustness suite, {n} images x ({len(list_shifts())} kinds x 5 + clean)",
+    }
+    for name in runs:
         print(
-            f"| {name} | {count} | {median:.2f} | {1 / per:.0f} | {1000 * per:.2f} | "
-            f"{per / per_eval:.2f}x |"
+            f"| {labels[name]} | {counts[name]} | {statistics.median(times[name]):.2f} | "
+            f"{1 / per[name]:.0f} | {1000 * per[name]:.2f} | "
+            f"{per[name] / per['repeated']:.2f}x |"
         )
-    ratio = per_suite / per_eval
-    print(f"\nGoal: suite <= 1.3x evaluate per prediction: {ratio:.2f}x, "
-          f"{'met' if ratio <= 1.3 else 'NOT met'}")  # fmt: skip
+    ratio = per["suite"] / per["repeated"]
+    print(
+        f"\nGoal: suite <= 1.3x evaluate per prediction (same number of predictions): "
+        f"{ratio:.2f}x, {'met' if ratio <= 1.3 else 'NOT met'}"
+    )
 
     from xraycls.io import read_image
 
