@@ -308,7 +308,7 @@ def test_cli_writes_the_exact_json_shape_and_both_figures(
         assert image is not None and min(image.shape[:2]) > 200, name
     # Default severities are 1..5; an unknown kind is one error line naming the choices.
     assert main(["robustness", str(path), "--data", str(data), "--out", str(tmp_path / "bad"),
-                 "--kinds", "fog", "--quiet"]) == 1  # fmt: skip
+                 "--kinds", "fog", "--quiet"]) == 2  # fmt: skip
     assert "unknown shift 'fog'" in capsys.readouterr().err
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from xraycls.cli._common import SKIPPED_NAME, add_on_error, out_dir, report_skipped, warn_unsafe
+
 
 def _int_list(text: str) -> list[int]:
     try:
@@ -52,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--unsafe", action="store_true", help="load a model with Python code (trusted files only)"
     )
+    add_on_error(parser)
     parser.set_defaults(func=_run)
 
 
@@ -60,8 +63,13 @@ def _run(args: argparse.Namespace) -> int:
     from xraycls.predict import Classifier
     from xraycls.robustness import evaluate_robustness, save_robustness
 
+    out = out_dir(args.out, data=args.data)  # before minutes of predicting
+    if args.unsafe:
+        warn_unsafe(args.model)
     clf = Classifier.load(args.model, safe_mode=not args.unsafe)
-    dataset = load_dataset(args.data, classes=clf.class_names)
+    dataset = load_dataset(args.data, classes=clf.class_names, on_error=args.on_error)
+    assert dataset.report is not None
+    report_skipped(dataset.report.skipped, out / SKIPPED_NAME, "robustness")
     report = evaluate_robustness(
         clf,
         dataset,
@@ -72,6 +80,6 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(report.to_markdown())
-    for path in save_robustness(report, args.out, sample=dataset.files[0]).values():
+    for path in save_robustness(report, out, sample=dataset.files[0]).values():
         print(f"written: {path}")
     return 0
