@@ -407,3 +407,17 @@ def test_reproduce_runs_the_suite_into_each_run_folder(tmp_path: Path) -> None:
     assert results["results"][0]["mean_corruption_accuracy"] == row.mean_corruption_accuracy
     for name in ("robustness_heatmap.png", "robustness_samples.png"):
         assert (run / name).is_file()
+
+
+def test_the_model_s_input_transform_runs_after_the_shift(trained: tuple[Path, Path]) -> None:
+    from xraycls.transforms import InputTransform
+
+    path, data = trained
+    ds = xraycls.load_dataset(data).limit_per_class(3, seed=0)
+    plain = xraycls.Classifier.load(path)
+    clahe = xraycls.Classifier(plain.model, plain.class_names,
+                               input_transform=InputTransform(contrast="clahe"))  # fmt: skip
+    rep = evaluate_robustness(clahe, ds, kinds="invert", severities=(1,), progress=False)
+    ev = xraycls.evaluate(clahe, ds, n_bootstrap=0)
+    # The clean predictions are evaluate's: same transform, same letterbox.
+    assert rep.clean["accuracy"] == pytest.approx(ev.accuracy.value)

@@ -10,6 +10,7 @@ predictions cost (``benchmarks/robustness.py``).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -114,9 +115,10 @@ def evaluate_robustness(
     """Run a model on a dataset and on every shifted copy of it, and measure each.
 
     Every image is shifted by every kind of the catalogue (:func:`list_shifts`) at every
-    severity, letterboxed to the model's input exactly as training and ``evaluate`` do, and
-    predicted. The report holds clean metrics, accuracy and COVID sensitivity/specificity per
-    kind and severity, the mean corruption accuracy and the relative drop.
+    severity, passed through the model's stored input transform (if any) and letterboxed to
+    the model's input exactly as training and ``evaluate`` do, and predicted. The report
+    holds clean metrics, accuracy and COVID sensitivity/specificity per kind and severity, the
+    mean corruption accuracy and the relative drop.
 
     Args:
         model: A ``keras.Model`` taking raw ``[0, 255]`` RGB batches, an
@@ -150,6 +152,7 @@ def evaluate_robustness(
     """
     from xraycls.data._pipeline import fit_image
     from xraycls.evaluation import model_image_size
+    from xraycls.transforms import transform_of
 
     started = time.perf_counter()
     kind_list = check_kinds(kinds)
@@ -160,7 +163,17 @@ def evaluate_robustness(
         raise ConfigError(f"batch_size: expected an int >= 1, got {batch_size!r}")
     if batch_size < 1:
         raise ConfigError(f"batch_size: expected an int >= 1, got {batch_size}")
-    keras_model, model_names, resize, label = _resolve_model(model)
+    # The input transform the model was trained with (lung crop, CLAHE...), read before a
+    # Classifier is unwrapped: it runs after the shift, as it would on a new hospital's image.
+    label = None
+    if isinstance(model, (str, os.PathLike)):
+        from xraycls.predict import Classifier
+
+        label = os.fspath(model)
+        model = Classifier.load(model)
+    transform = transform_of(model)
+    keras_model, model_names, resize, name = _resolve_model(model)
+    label = label or name
     if isinstance(dataset, (str, os.PathLike)):
         from xraycls.data import load_dataset
 
@@ -197,6 +210,7 @@ def evaluate_robustness(
     seeds = _image_seeds(int(seed), n)
     labels = np.asarray(dataset.labels, dtype=np.int64)
     predicted = np.empty(total, np.int64)
+    transform_lock = threading.Lock()
 
     with ThreadPoolExecutor(max_workers=pool_size) as pool:
         originals = list(pool.map(lambda i: _load_one(dataset, i), range(n)))
@@ -210,6 +224,9 @@ def evaluate_robustness(
                 image = originals[i]
                 if kind is not None:
                     image = apply_shift(image, kind, severity, seed=int(seeds[i]))
+                if not transform.is_identity:
+                    with transform_lock:  # a lung crop runs a Keras model: one call at a time
+                        image = transform.apply(image)
                 if image.ndim == 2:
                     image = image[:, :, None]
                 # A gray (h, w, 1) result broadcasts to the three channels.
