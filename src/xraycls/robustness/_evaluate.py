@@ -150,8 +150,7 @@ def evaluate_robustness(
         >>> rep = evaluate_robustness("runs/quick/simple_cnn/best.keras", test)  # doctest: +SKIP
         >>> print(rep.to_markdown())  # doctest: +SKIP
     """
-    from xraycls.data._pipeline import fit_image
-    from xraycls.evaluation import model_image_size
+    from xraycls.imaging import fit_image, input_size
     from xraycls.transforms import transform_of
 
     started = time.perf_counter()
@@ -198,7 +197,7 @@ def evaluate_robustness(
             f"the model predicts {outputs} classes but the dataset has {len(class_names)} "
             f"({class_names})"
         )
-    height, width = model_image_size(keras_model)
+    height, width = input_size(keras_model)
     pool_size = workers if workers is not None else min(4, os.cpu_count() or 1)
     if pool_size < 1:
         raise ConfigError(f"workers: expected an int >= 1, got {workers}")
@@ -230,7 +229,7 @@ def evaluate_robustness(
                 if image.ndim == 2:
                     image = image[:, :, None]
                 # A gray (h, w, 1) result broadcasts to the three channels.
-                batch[j] = fit_image(image, height, width, resize)
+                batch[j] = fit_image(image, height, width, resize)[0]
             return batch
 
         bar = None
