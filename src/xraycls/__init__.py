@@ -69,6 +69,9 @@ _LAZY: dict[str, str] = {
     # lung field + input mitigations
     "segment_lungs": "xraycls.lungs",
     "InputTransform": "xraycls.transforms",
+    # robustness
+    "RobustnessReport": "xraycls.robustness",
+    "evaluate_robustness": "xraycls.robustness",
 }
 
 __all__ = [
@@ -86,6 +89,7 @@ __all__ = [
     "ModelFileError",
     "PluginError",
     "Profile",
+    "RobustnessReport",
     "TrainConfig",
     "Trainer",
     "TrainingError",
@@ -98,6 +102,7 @@ __all__ = [
     "cam",
     "compute_metrics",
     "evaluate",
+    "evaluate_robustness",
     "find_duplicates",
     "find_target_layer",
     "get_backbone",
@@ -121,6 +126,7 @@ _SUBPACKAGES = frozenset(
     | {"train", "zoo"}
     | {"lungs", "transforms"}
     | {"imaging"}
+    | {"robustness"}
 )
 
 
@@ -149,6 +155,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from xraycls.predict import Classifier
     from xraycls.protocols import Profile, reproduce
     from xraycls.reporting import report
+    from xraycls.robustness import RobustnessReport, evaluate_robustness
     from xraycls.train import TrainConfig, Trainer
     from xraycls.transforms import InputTransform
     from xraycls.zoo import (

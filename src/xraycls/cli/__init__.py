@@ -28,7 +28,17 @@ from xraycls.errors import XrayclsError
 __all__ = ["main"]
 
 # Order is the order shown by ``xraycls --help``.
-_COMMANDS = ("models", "data", "train", "evaluate", "predict", "reproduce", "cam", "report")
+_COMMANDS = (
+    "models",
+    "data",
+    "train",
+    "evaluate",
+    "predict",
+    "reproduce",
+    "cam",
+    "report",
+    "robustness",
+)
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -39,6 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help="override the profile's seed")
     parser.add_argument("--resume", action="store_true", help="continue interrupted runs in --out")
     parser.add_argument(
+        "--robustness",
+        action="store_true",
+        help="also run the robustness suite on the test split (robustness.json per model)",
+    )
+    parser.add_argument(
         "--verbose", type=int, default=2, choices=[0, 1, 2], help="0, 1 bar, 2 line/epoch"
     )
     add_on_error(parser, default="skip")
@@ -71,6 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         resume=args.resume,
         verbose=args.verbose,
         on_error=args.on_error,
+        robustness=args.robustness,
         **overrides,
     )
     if args.verbose == 0:  # otherwise reproduce() already printed the table

@@ -7,7 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ class ModelResult:
         best_epoch: Epoch (1-based) whose checkpoint was kept.
         seconds: Wall time of training and evaluation.
         workdir: The model's run folder (``xraycls report`` reads it).
+        mean_corruption_accuracy: Test accuracy averaged over the robustness suite's shifts
+            and severities (``reproduce(..., robustness=True)``), else ``None``.
     """
 
     model: str
@@ -52,6 +54,7 @@ class ModelResult:
     best_epoch: int | None
     seconds: float
     workdir: str
+    mean_corruption_accuracy: float | None = None
 
 
 @dataclass
@@ -150,6 +153,7 @@ def reproduce(
     resume: bool = False,
     verbose: int = 1,
     on_error: str = "skip",
+    robustness: bool = False,
     **overrides: Any,
 ) -> ReproductionResult:
     """Run a protocol end to end and write a Table-2-style results table.
@@ -172,6 +176,8 @@ def reproduce(
         verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
         on_error: ``"skip"`` leaves unreadable images out and lists every one of them in
             ``out/skipped.csv``; ``"raise"`` stops with an error naming them all.
+        robustness: Also run the robustness suite (`xraycls.robustness`) on the test split and
+            write ``robustness.json`` and its figures into each model's run folder.
         **overrides: Profile fields to change (e.g. ``image_size=96``, ``limit_per_class=50``).
 
     Returns:
@@ -260,12 +266,26 @@ def reproduce(
             "test": trainer.evaluate(test),
         }
         best_epoch = _best_epoch(history, train_config.monitor)
-        result.rows.append(_row(name, reports, best_epoch, time.perf_counter() - started, workdir))
+        row = _row(name, reports, best_epoch, time.perf_counter() - started, workdir)
+        if robustness:
+            mca = _robustness(trainer.model, test, workdir, prof.seed, verbose)
+            row = replace(row, mean_corruption_accuracy=mca)
+        result.rows.append(row)
         write_text_atomic(out_dir / "results.json", result.to_json() + "\n")
         write_text_atomic(out_dir / "results.md", result.to_markdown() + "\n")
         if verbose:
             print(result.to_markdown())
     return result
+
+
+def _robustness(model: Any, test: Any, workdir: Path, seed: int, verbose: int) -> float | None:
+    from xraycls.robustness import evaluate_robustness, save_robustness
+
+    report = evaluate_robustness(model, test, seed=seed, progress=verbose > 0)
+    save_robustness(report, workdir, sample=test.files[0])
+    if verbose:
+        print(report.to_markdown())
+    return report.mean_corruption_accuracy
 
 
 def _best_epoch(history: dict[str, list[Any]], monitor: str) -> int | None:

@@ -10,6 +10,7 @@ from xraycls._atomic import write_bytes_atomic, write_text_atomic
 from xraycls.errors import ConfigError
 from xraycls.reporting import _figures, _html
 from xraycls.reporting._cams import cam_tiles, tile_count
+from xraycls.reporting._robustness import robustness_section
 from xraycls.reporting._run import Run, read_run
 
 
@@ -89,9 +90,11 @@ def report(
     The page holds the run's metrics table, training curves (loss and accuracy, train and
     validation), confusion matrix, ROC curves per class, reliability diagram, a grid of Grad-CAM
     overlays of correct and wrong test predictions per class (from ``best.keras`` and the image
-    files listed in ``evaluation.json``), and the run's configuration. Figures are embedded in
-    the page (it opens offline, no scripts) and also written as PNG files next to it. A missing
-    piece (no ``evaluation.json`` yet, image files moved) skips its section with a visible note.
+    files listed in ``evaluation.json``), the robustness to acquisition shifts when the folder
+    holds a ``robustness.json`` (from ``xraycls robustness --out RUN_DIR``), and the run's
+    configuration. Figures are embedded in the page (it opens offline, no scripts) and also
+    written as PNG files next to it. A missing piece (no ``evaluation.json`` yet, image files
+    moved) skips its section with a visible note.
 
     Args:
         run_dir: A :class:`xraycls.Trainer` workdir.
@@ -154,6 +157,10 @@ def report(
         sections.append((anchor, html))
 
     sections.append(("cams", _cam_section(run, out_path, data_path, n_cam, figures)))
+
+    robustness = robustness_section(run_path, out_path, figures)
+    if robustness is not None:
+        sections.append(("robustness", robustness))
 
     html = "<h2>Configuration</h2>"
     if run.config is None:

@@ -1,0 +1,85 @@
+"""``xraycls robustness MODEL --data DIR --out DIR``: accuracy under acquisition shifts.
+
+Examples:
+    >>> from xraycls.cli import main
+    >>> main(["robustness", "runs/quick/simple_cnn/best.keras", "--data", "data/test",
+    ...       "--out", "runs/quick/simple_cnn"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from xraycls.cli._common import SKIPPED_NAME, add_on_error, out_dir, report_skipped, warn_unsafe
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 1,3,5, got {text!r}"
+        ) from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``robustness`` command."""
+    parser = subparsers.add_parser(
+        "robustness",
+        help="measure a saved model under acquisition shifts (JPEG, noise, text, borders...)",
+        description="Predict every image of a dataset clean and under every shift of the "
+        "catalogue (xraycls.robustness) at every severity; print the accuracy table and write "
+        "robustness.json, robustness_heatmap.png and robustness_samples.png to --out. Point "
+        "--out at the model's run folder and `xraycls report` adds a robustness section.",
+    )
+    parser.add_argument("model", metavar="MODEL.keras", help="model file written by xraycls")
+    parser.add_argument("--data", required=True, metavar="DIR", help="dataset folder or CSV")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--kinds",
+        metavar="A,B",
+        help="comma-separated shift kinds (default: all): jpeg, resolution, squash, gamma, "
+        "contrast, noise, blur, text, border, crop, rotation, invert",
+    )
+    parser.add_argument(
+        "--severities",
+        type=_int_list,
+        default=[1, 2, 3, 4, 5],
+        metavar="1,3,5",
+        help="severities to measure, 1-5 (default: 1,2,3,4,5)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the shifts (default: 0)")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--unsafe", action="store_true", help="load a model with Python code (trusted files only)"
+    )
+    add_on_error(parser)
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from xraycls.data import load_dataset
+    from xraycls.predict import Classifier
+    from xraycls.robustness import evaluate_robustness, save_robustness
+
+    out = out_dir(args.out, data=args.data)  # before minutes of predicting
+    if args.unsafe:
+        warn_unsafe(args.model)
+    clf = Classifier.load(args.model, safe_mode=not args.unsafe)
+    dataset = load_dataset(args.data, classes=clf.class_names, on_error=args.on_error)
+    assert dataset.report is not None
+    report_skipped(dataset.report.skipped, out / SKIPPED_NAME, "robustness")
+    report = evaluate_robustness(
+        clf,
+        dataset,
+        kinds=args.kinds,
+        severities=args.severities,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+    )
+    print(report.to_markdown())
+    for path in save_robustness(report, out, sample=dataset.files[0]).values():
+        print(f"written: {path}")
+    return 0

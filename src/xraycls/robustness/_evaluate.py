@@ -1,0 +1,284 @@
+"""`evaluate_robustness`: one model on every shifted copy of a dataset, batched.
+
+Each file is decoded once and kept in memory (gray radiographs as one channel). Every
+prediction is then one item of a single stream ``(condition, image)``, cut into full batches:
+worker threads shift and letterbox the next batches (OpenCV releases the GIL) while the main
+thread runs ``predict_on_batch`` on the current one, so the suite costs about what its
+predictions cost (``benchmarks/robustness.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xraycls.errors import ConfigError
+from xraycls.robustness._report import RobustnessReport, ShiftResult, shift_metrics
+from xraycls.robustness._shifts import MAX_SEVERITY, apply_shift, check_kinds, check_severity
+
+__all__ = ["evaluate_robustness"]
+
+
+def _check_severities(severities: Any) -> list[int]:
+    if isinstance(severities, (int, np.integer)) and not isinstance(severities, bool):
+        severities = [severities]
+    try:
+        values = [check_severity(s, "severities") for s in severities]
+    except TypeError:
+        raise ConfigError(
+            f"severities: expected a sequence of ints 1..{MAX_SEVERITY}, got {severities!r}"
+        ) from None
+    if not values or 0 in values:
+        raise ConfigError(
+            f"severities: expected ints 1..{MAX_SEVERITY} (severity 0 is the clean image, "
+            f"always measured), got {list(values)}"
+        )
+    return sorted(set(values))
+
+
+def _resolve_model(model: Any) -> tuple[Any, list[str] | None, str, str]:
+    """``(keras model, class names or None, resize mode, label)`` for any accepted model."""
+    from xraycls.predict import Classifier
+
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        clf = Classifier.load(path)
+        return clf.model, clf.class_names, clf.resize, path
+    if hasattr(model, "class_names") and hasattr(model, "model"):  # a Classifier
+        return (
+            model.model,
+            list(model.class_names),
+            getattr(model, "resize", "pad"),
+            str(getattr(model.model, "name", "model")),
+        )
+    if hasattr(model, "predict_on_batch") and hasattr(model, "input_shape"):
+        return model, None, "pad", str(getattr(model, "name", "model"))
+    raise ConfigError(
+        f"model: expected a keras.Model, an xraycls Classifier or a .keras file path, got "
+        f"{type(model).__name__}"
+    )
+
+
+def _load_one(dataset: Any, i: int) -> np.ndarray:
+    from xraycls.io import read_image
+
+    memory = dataset.images[i] if dataset.images is not None else None
+    if memory is not None:
+        image = np.asarray(memory)
+        if image.dtype != np.uint8 or image.ndim not in (2, 3):
+            raise ConfigError(
+                f"dataset.images[{i}] ({dataset.files[i]}): expected a uint8 (H, W) or (H, W, C) "
+                f"image, got {image.dtype} {image.shape}"
+            )
+    else:
+        image = read_image(dataset.files[i])
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    gray = image.ndim == 3 and bool((image[:, :, 0] == image[:, :, 1]).all())
+    if gray and bool((image[:, :, 0] == image[:, :, 2]).all()):
+        # A gray radiograph: keep one channel (a third of the memory and of the work).
+        return np.ascontiguousarray(image[:, :, 0])
+    return image
+
+
+def _image_seeds(seed: int, n: int) -> np.ndarray:
+    # One independent seed per image, so text lands in a different place on every image and
+    # adding or removing other kinds never changes an image's shift.
+    state = np.random.SeedSequence(seed).generate_state(n, dtype=np.uint32)
+    return (state & 0x7FFFFFFF).astype(np.int64)
+
+
+def first_image_seed(seed: int) -> int:
+    """The shift seed :func:`evaluate_robustness` gives the dataset's first image."""
+    return int(_image_seeds(seed, 1)[0])
+
+
+def evaluate_robustness(
+    model: Any,
+    dataset: Any,
+    *,
+    kinds: Sequence[str] | str | None = None,
+    severities: Sequence[int] = (1, 2, 3, 4, 5),
+    seed: int = 0,
+    batch_size: int = 32,
+    progress: bool = True,
+    workers: int | None = None,
+) -> RobustnessReport:
+    """Run a model on a dataset and on every shifted copy of it, and measure each.
+
+    Every image is shifted by every kind of the catalogue (:func:`list_shifts`) at every
+    severity, passed through the model's stored input transform (if any) and letterboxed to
+    the model's input exactly as training and ``evaluate`` do, and predicted. The report
+    holds clean metrics, accuracy and COVID sensitivity/specificity per kind and severity, the
+    mean corruption accuracy and the relative drop.
+
+    Args:
+        model: A ``keras.Model`` taking raw ``[0, 255]`` RGB batches, an
+            :class:`xraycls.predict.Classifier`, or the path of a ``.keras`` file written by
+            xraycls.
+        dataset: An :class:`xraycls.data.Dataset` (files are decoded once; in-memory
+            ``images`` are used as they are), or a dataset folder / CSV (loaded with the
+            model's class names).
+        kinds: Shift kinds (names or one comma-separated string); ``None`` for all.
+        severities: Severities to measure, each 1..5.
+        seed: Seed of the shifts; image ``i`` gets its own seed drawn from ``(seed, i)``.
+        batch_size: Images per forward pass.
+        progress: Show a progress bar (``keras.utils.Progbar``) over all predictions.
+        workers: Threads that shift and resize ahead of the model (default: CPU count, at
+            most 4).
+
+    Returns:
+        The :class:`RobustnessReport`.
+
+    Raises:
+        ConfigError: Unknown kind, bad severities or batch size, an empty dataset, or class
+            names that disagree with the model's.
+        ImageReadError: A file of the dataset cannot be decoded (the path is in the message).
+
+    Examples:
+        >>> import xraycls  # doctest: +SKIP
+        >>> from xraycls.robustness import evaluate_robustness  # doctest: +SKIP
+        >>> test = xraycls.load_dataset("data/cxr3").split(seed=0)[2]  # doctest: +SKIP
+        >>> rep = evaluate_robustness("runs/quick/simple_cnn/best.keras", test)  # doctest: +SKIP
+        >>> print(rep.to_markdown())  # doctest: +SKIP
+    """
+    from xraycls.imaging import fit_image, input_size
+    from xraycls.transforms import transform_of
+
+    started = time.perf_counter()
+    kind_list = check_kinds(kinds)
+    severity_list = _check_severities(severities)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed: expected an int >= 0, got {seed!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise ConfigError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size: expected an int >= 1, got {batch_size}")
+    # The input transform the model was trained with (lung crop, CLAHE...), read before a
+    # Classifier is unwrapped: it runs after the shift, as it would on a new hospital's image.
+    label = None
+    if isinstance(model, (str, os.PathLike)):
+        from xraycls.predict import Classifier
+
+        label = os.fspath(model)
+        model = Classifier.load(model)
+    transform = transform_of(model)
+    keras_model, model_names, resize, name = _resolve_model(model)
+    label = label or name
+    if isinstance(dataset, (str, os.PathLike)):
+        from xraycls.data import load_dataset
+
+        dataset = load_dataset(Path(dataset), classes=model_names)
+    if not hasattr(dataset, "files") or not hasattr(dataset, "labels"):
+        raise ConfigError(
+            f"dataset: expected an xraycls Dataset or a dataset folder, got "
+            f"{type(dataset).__name__}"
+        )
+    n = len(dataset.files)
+    if n == 0:
+        raise ConfigError("dataset: it is empty; nothing to evaluate")
+    class_names = list(dataset.class_names)
+    outputs = int(keras_model.output_shape[-1])
+    if model_names is not None and list(model_names) != class_names:
+        raise ConfigError(
+            f"the model's classes {model_names} differ from the dataset's {class_names}; load "
+            f"the data with load_dataset(..., classes={model_names})"
+        )
+    if outputs != len(class_names):
+        raise ConfigError(
+            f"the model predicts {outputs} classes but the dataset has {len(class_names)} "
+            f"({class_names})"
+        )
+    height, width = input_size(keras_model)
+    pool_size = workers if workers is not None else min(4, os.cpu_count() or 1)
+    if pool_size < 1:
+        raise ConfigError(f"workers: expected an int >= 1, got {workers}")
+
+    conditions: list[tuple[str | None, int]] = [(None, 0)] + [
+        (k, s) for k in kind_list for s in severity_list
+    ]
+    total = n * len(conditions)
+    seeds = _image_seeds(int(seed), n)
+    labels = np.asarray(dataset.labels, dtype=np.int64)
+    predicted = np.empty(total, np.int64)
+    transform_lock = threading.Lock()
+
+    with ThreadPoolExecutor(max_workers=pool_size) as pool:
+        originals = list(pool.map(lambda i: _load_one(dataset, i), range(n)))
+
+        def prepare(start: int) -> np.ndarray:
+            stop = min(start + batch_size, total)
+            batch = np.empty((stop - start, height, width, 3), np.float32)
+            for j, t in enumerate(range(start, stop)):
+                kind, severity = conditions[t // n]
+                i = t % n
+                image = originals[i]
+                if kind is not None:
+                    image = apply_shift(image, kind, severity, seed=int(seeds[i]))
+                if not transform.is_identity:
+                    with transform_lock:  # a lung crop runs a Keras model: one call at a time
+                        image = transform.apply(image)
+                if image.ndim == 2:
+                    image = image[:, :, None]
+                # A gray (h, w, 1) result broadcasts to the three channels.
+                batch[j] = fit_image(image, height, width, resize)[0]
+            return batch
+
+        bar = None
+        if progress:
+            import keras
+
+            bar = keras.utils.Progbar(total, unit_name="image")
+        starts = iter(range(0, total, batch_size))
+        ahead: deque[tuple[int, Future[np.ndarray]]] = deque()
+
+        def refill() -> None:
+            while len(ahead) < 2 * pool_size:
+                start = next(starts, None)
+                if start is None:
+                    return
+                ahead.append((start, pool.submit(prepare, start)))
+
+        refill()
+        while ahead:
+            start, future = ahead.popleft()
+            batch = future.result()
+            refill()
+            probs = np.asarray(keras_model.predict_on_batch(batch))
+            predicted[start : start + len(batch)] = probs.argmax(axis=1)
+            if bar is not None:
+                bar.add(len(batch))
+
+    per_condition = predicted.reshape(len(conditions), n)
+    clean = shift_metrics(labels, per_condition[0], class_names)
+    corruptions: dict[str, ShiftResult] = {}
+    row = 1
+    for kind in kind_list:
+        measured = []
+        for _ in severity_list:
+            measured.append(shift_metrics(labels, per_condition[row], class_names))
+            row += 1
+        corruptions[kind] = ShiftResult(
+            severities=list(severity_list),
+            accuracy=[m["accuracy"] for m in measured],
+            covid_sensitivity=[m["covid_sensitivity"] for m in measured],
+            covid_specificity=[m["covid_specificity"] for m in measured],
+            sensitivity={c: [m["sensitivity"][c] for m in measured] for c in class_names},
+        )
+    return RobustnessReport(
+        class_names=class_names,
+        n=n,
+        seed=int(seed),
+        clean=clean,
+        corruptions=corruptions,
+        model=label,
+        seconds=time.perf_counter() - started,
+    )

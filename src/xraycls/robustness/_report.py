@@ -1,0 +1,275 @@
+"""`RobustnessReport`: clean and shifted metrics of one model on one dataset, as data.
+
+Examples:
+    >>> from xraycls.robustness import RobustnessReport, ShiftResult
+    >>> rep = RobustnessReport(
+    ...     class_names=["COVID", "Normal"], n=10, seed=0,
+    ...     clean={"accuracy": 0.9, "covid_sensitivity": 1.0, "covid_specificity": 0.8},
+    ...     corruptions={"blur": ShiftResult([1, 5], [0.9, 0.5], [1.0, 0.5], [0.8, 0.5])})
+    >>> rep.mean_corruption_accuracy, round(rep.relative_drop, 4)
+    (0.7, 0.2222)
+    >>> RobustnessReport.from_json(rep.to_json()) == rep
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xraycls.errors import ConfigError
+
+__all__ = ["SUITE_VERSION", "RobustnessReport", "ShiftResult", "shift_metrics"]
+
+#: Bumped whenever a shift of the catalogue changes, so old and new numbers are not compared.
+SUITE_VERSION = 1
+
+
+def _num(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def covid_index(class_names: Sequence[str]) -> int | None:
+    """Index of the first class whose name starts with ``COVID`` (any case), else ``None``."""
+    return next(
+        (i for i, name in enumerate(class_names) if str(name).upper().startswith("COVID")), None
+    )
+
+
+def shift_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]
+) -> dict[str, Any]:
+    """Accuracy, COVID sensitivity/specificity and per-class sensitivity of hard predictions.
+
+    COVID metrics are ``None`` when no class name starts with ``COVID``; a rate is ``None``
+    when its denominator is empty.
+
+    Examples:
+        >>> import numpy as np
+        >>> m = shift_metrics(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), ["COVID", "Normal"])
+        >>> m["accuracy"], m["covid_sensitivity"], m["covid_specificity"], m["sensitivity"]
+        (0.75, 0.5, 1.0, {'COVID': 0.5, 'Normal': 1.0})
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+
+    def rate(hit: np.ndarray, among: np.ndarray) -> float | None:
+        total = int(among.sum())
+        return float((hit & among).sum() / total) if total else None
+
+    covid = covid_index(class_names)
+    out: dict[str, Any] = {
+        "accuracy": float((y_true == y_pred).mean()) if len(y_true) else None,
+        "covid_sensitivity": None,
+        "covid_specificity": None,
+    }
+    if covid is not None:
+        out["covid_sensitivity"] = rate(y_pred == covid, y_true == covid)
+        out["covid_specificity"] = rate(y_pred != covid, y_true != covid)
+    out["sensitivity"] = {
+        str(name): rate(y_pred == k, y_true == k) for k, name in enumerate(class_names)
+    }
+    return out
+
+
+@dataclass
+class ShiftResult:
+    """Metrics of one shift kind, one entry per severity.
+
+    Attributes:
+        severities: The severities measured, in order.
+        accuracy: Accuracy at each severity.
+        covid_sensitivity: COVID sensitivity at each severity (``None`` without a COVID class).
+        covid_specificity: COVID specificity at each severity.
+        sensitivity: Per-class sensitivity (recall): class name -> one value per severity.
+    """
+
+    severities: list[int]
+    accuracy: list[float]
+    covid_sensitivity: list[float | None]
+    covid_specificity: list[float | None]
+    sensitivity: dict[str, list[float | None]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.severities)
+        self.severities = [int(s) for s in self.severities]
+        self.accuracy = [float(a) for a in self.accuracy]
+        self.covid_sensitivity = [_num(v) for v in self.covid_sensitivity]
+        self.covid_specificity = [_num(v) for v in self.covid_specificity]
+        self.sensitivity = {str(k): [_num(v) for v in vs] for k, vs in self.sensitivity.items()}
+        lists: list[list[Any]] = [self.accuracy, self.covid_sensitivity, self.covid_specificity]
+        if n == 0 or any(len(v) != n for v in [*lists, *self.sensitivity.values()]):
+            raise ConfigError(
+                f"ShiftResult: every metric needs one value per severity ({n} severities)"
+            )
+
+    @property
+    def mean_accuracy(self) -> float:
+        """Mean accuracy over the severities."""
+        return float(np.mean(self.accuracy))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form; ``mean_accuracy`` is added for readers."""
+        return {
+            "severities": list(self.severities),
+            "accuracy": list(self.accuracy),
+            "covid_sensitivity": list(self.covid_sensitivity),
+            "covid_specificity": list(self.covid_specificity),
+            "sensitivity": {k: list(v) for k, v in self.sensitivity.items()},
+            "mean_accuracy": self.mean_accuracy,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ShiftResult:
+        """Inverse of :meth:`to_dict` (derived keys are ignored)."""
+        try:
+            n = len(data["severities"])
+            return cls(
+                severities=list(data["severities"]),
+                accuracy=list(data["accuracy"]),
+                covid_sensitivity=list(data.get("covid_sensitivity") or [None] * n),
+                covid_specificity=list(data.get("covid_specificity") or [None] * n),
+                sensitivity=dict(data.get("sensitivity") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"ShiftResult.from_dict: malformed entry ({exc})") from None
+
+
+@dataclass
+class RobustnessReport:
+    """What :func:`xraycls.robustness.evaluate_robustness` measured.
+
+    Attributes:
+        class_names: Class names, in model output order.
+        n: Images evaluated (each at every kind and severity).
+        seed: Seed of the shifts (image ``i`` is shifted with a seed drawn from ``(seed, i)``).
+        clean: Metrics on the unshifted images: ``accuracy``, ``covid_sensitivity``,
+            ``covid_specificity`` and ``sensitivity`` (class -> recall).
+        corruptions: Shift kind -> :class:`ShiftResult`, in catalogue order.
+        model: What was evaluated (a file path or the Keras model's name).
+        seconds: Wall time of the whole evaluation.
+        suite_version: Version of the shift catalogue the numbers come from.
+    """
+
+    class_names: list[str]
+    n: int
+    seed: int
+    clean: dict[str, Any]
+    corruptions: dict[str, ShiftResult]
+    model: str = ""
+    seconds: float = 0.0
+    suite_version: int = SUITE_VERSION
+
+    @property
+    def mean_corruption_accuracy(self) -> float | None:
+        """Accuracy averaged over every kind and severity (``None`` without corruptions)."""
+        values = [a for r in self.corruptions.values() for a in r.accuracy]
+        return float(np.mean(values)) if values else None
+
+    @property
+    def relative_drop(self) -> float | None:
+        """``1 - mean corruption accuracy / clean accuracy``: the share of accuracy lost."""
+        clean, mca = _num(self.clean.get("accuracy")), self.mean_corruption_accuracy
+        if clean is None or mca is None or clean == 0:
+            return None
+        return 1.0 - mca / clean
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form, the ``robustness.json`` layout.
+
+        ``{"clean": {"accuracy": ...}, "corruptions": {kind: {"severities": [...],
+        "accuracy": [...], "covid_sensitivity": [...], ...}}, "mean_corruption_accuracy": ...,
+        "relative_drop": ..., ...}``.
+        """
+        return {
+            "suite_version": self.suite_version,
+            "model": self.model,
+            "class_names": list(self.class_names),
+            "n": self.n,
+            "seed": self.seed,
+            "seconds": self.seconds,
+            "clean": dict(self.clean),
+            "corruptions": {k: r.to_dict() for k, r in self.corruptions.items()},
+            "mean_corruption_accuracy": self.mean_corruption_accuracy,
+            "relative_drop": self.relative_drop,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RobustnessReport:
+        """Inverse of :meth:`to_dict` (derived keys are recomputed, not read)."""
+        try:
+            return cls(
+                class_names=[str(c) for c in data["class_names"]],
+                n=int(data["n"]),
+                seed=int(data["seed"]),
+                clean=dict(data["clean"]),
+                corruptions={
+                    str(k): ShiftResult.from_dict(v) for k, v in data["corruptions"].items()
+                },
+                model=str(data.get("model", "")),
+                seconds=float(data.get("seconds", 0.0)),
+                suite_version=int(data.get("suite_version", SUITE_VERSION)),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(
+                f"RobustnessReport.from_dict: not a robustness report ({type(exc).__name__}: "
+                f"{exc}); expected the layout written by RobustnessReport.to_dict"
+            ) from None
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as indented JSON (``null`` for undefined rates)."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> RobustnessReport:
+        """Inverse of :meth:`to_json`."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"RobustnessReport.from_json: not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise ConfigError("RobustnessReport.from_json: expected a JSON object")
+        return cls.from_dict(data)
+
+    def to_markdown(self, digits: int = 3) -> str:
+        """Accuracy per kind and severity as a Markdown table, with the summary lines.
+
+        Examples:
+            >>> rep = RobustnessReport(["COVID", "Normal"], 4, 0, {"accuracy": 1.0},
+            ...     {"jpeg": ShiftResult([1, 5], [1.0, 0.5], [None, None], [None, None])})
+            >>> print(rep.to_markdown(2))
+            | shift | 1 | 5 | mean |
+            |---|---|---|---|
+            | jpeg | 1.00 | 0.50 | 0.75 |
+            <BLANKLINE>
+            clean accuracy 1.00, mean corruption accuracy 0.75 (relative drop 25.0%), 4 images
+        """
+
+        def cell(v: float | None) -> str:
+            return "n/a" if v is None else f"{v:.{digits}f}"
+
+        severities = sorted({s for r in self.corruptions.values() for s in r.severities})
+        lines = [
+            "| shift | " + " | ".join(str(s) for s in severities) + " | mean |",
+            "|---|" + "---|" * (len(severities) + 1),
+        ]
+        for kind, r in self.corruptions.items():
+            by = dict(zip(r.severities, r.accuracy, strict=True))
+            values = " | ".join(cell(by.get(s)) for s in severities)
+            lines.append(f"| {kind} | {values} | {cell(r.mean_accuracy)} |")
+        drop = self.relative_drop
+        lines += [
+            "",
+            f"clean accuracy {cell(_num(self.clean.get('accuracy')))}, mean corruption accuracy "
+            f"{cell(self.mean_corruption_accuracy)}"
+            + ("" if drop is None else f" (relative drop {100 * drop:.1f}%)")
+            + f", {self.n} images",
+        ]
+        return "\n".join(lines)
