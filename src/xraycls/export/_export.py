@@ -125,6 +125,11 @@ def export_model(
     keras_model = load_model(model, compile=False)
     meta = _metadata(info, format, Path(model))
     try:
+        # A freshly loaded model has never been called, which the ONNX exporter refuses.
+        import numpy as np
+
+        shape = [1 if d is None else int(d) for d in keras_model.inputs[0].shape]
+        keras_model.predict_on_batch(np.zeros(shape, np.float32))
         if format == "savedmodel":
             _export_folder(keras_model, target, meta)
         else:
