@@ -26,12 +26,16 @@ def setup(tmp_path_factory):  # type: ignore[no-untyped-def]
     extra.mkdir()
     pytest.importorskip("pydicom")
     write_dicom(extra / "scan.dcm", np.arange(40 * 50, dtype=np.uint16).reshape(40, 50) % 4096)
-    cv2.imwrite(str(extra / "deep.png"), (np.arange(30 * 30).reshape(30, 30) * 60).astype(np.uint16))
+    cv2.imwrite(
+        str(extra / "deep.png"), (np.arange(30 * 30).reshape(30, 30) * 60).astype(np.uint16)
+    )
     (extra / "notes.png").write_text("not an image")
     good = cv2.imencode(".png", np.full((30, 30), 90, np.uint8))[1].tobytes()
     (extra / "cut.png").write_bytes(good[: len(good) // 2])
     with (root / "list.csv").open("w", newline="") as fh:
-        csv.writer(fh).writerows([["path", "note"], ["extra/deep.png", "x"], ["extra/gone.png", "y"]])
+        csv.writer(fh).writerows(
+            [["path", "note"], ["extra/deep.png", "x"], ["extra/gone.png", "y"]]
+        )
     return root, clf, folder
 
 
@@ -88,7 +92,7 @@ def test_resume_refuses_another_models_columns(setup) -> None:  # type: ignore[n
     out.write_text("file,label\nx.png,COVID\n")
     with pytest.raises(ConfigError, match="columns"):
         predict_files(clf, [folder], out, progress=False)
-    with pytest.raises(ConfigError, match=".jsonl"):
+    with pytest.raises(ConfigError, match=r"\.jsonl"):
         predict_files(clf, [folder], root / "out.txt", progress=False)
 
 
@@ -102,7 +106,7 @@ def test_tta_fills_the_uncertainty_column(setup) -> None:  # type: ignore[no-unt
 def test_cli_predict_streams_and_resumes(setup, capsys) -> None:  # type: ignore[no-untyped-def]
     from xraycls.cli import main
 
-    root, clf, folder = setup
+    root, _clf, folder = setup
     model = root / "m.keras"
     out = root / "cli.csv"
     assert main(["predict", str(model), str(folder), str(root / "extra"), "--out", str(out),

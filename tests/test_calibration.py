@@ -154,3 +154,20 @@ def test_calibrate_refuses_mismatched_classes(tmp_path) -> None:  # type: ignore
     folder = make_image_folder(tmp_path / "imgs", per_class=2, classes=("COVID", "NORMAL"))
     with pytest.raises(XrayclsError, match="Viral Pneumonia"):
         calibrate(path, folder)
+
+
+def test_report_shows_ece_and_the_operating_point(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from xraycls.reporting import report
+    from xraycls.zoo import update_model_info
+
+    run = tmp_path / "run"
+    run.mkdir()
+    path = saved_tiny_model(run / "best.keras")
+    html = report(run, n_cam=0).read_text()
+    assert "Calibrated decisions" in html and "xraycls calibrate" in html
+    probs, y = _overconfident(n=400)
+    cal = fit_calibration(probs, y, NAMES)
+    update_model_info(path, {"calibration": cal.to_dict()})
+    html = report(run, n_cam=0).read_text()
+    assert f"{cal.ece_before:.3f}" in html and f"{cal.ece_after:.3f}" in html
+    assert f"{cal.threshold:.4f}" in html and (run / "report" / "operating_point.png").is_file()

@@ -86,7 +86,7 @@ def test_tflite_matches_keras(model_and_images) -> None:  # type: ignore[no-unty
 
 def test_bad_requests_are_clear(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = saved_tiny_model(tmp_path / "m.keras")
-    with pytest.raises(ConfigError, match="must end with '.onnx'"):
+    with pytest.raises(ConfigError, match=r"must end with '\.onnx'"):
         export_model(path, tmp_path / "m.bin", format="onnx")
     with pytest.raises(ConfigError, match="not one of"):
         export_model(path, tmp_path / "m.onnx", format="coreml")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import socket
 import struct
-import threading
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -15,37 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
-from _helpers_serve import NAMES, saved_tiny_model, write_dicom
+from _helpers_serve import NAMES, BackgroundServer, saved_tiny_model, write_dicom
 
 uvicorn = pytest.importorskip("uvicorn", reason="the service needs the [serve] extra")
 httpx = pytest.importorskip("httpx", reason="the service tests need httpx ([dev] extra)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class _Server:
-    """uvicorn in a background thread, stopped at the end of the module."""
-
-    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
-        self.port = _free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +31,7 @@ def served(tmp_path_factory):  # type: ignore[no-untyped-def]
     update_model_info(path, {"calibration": Calibration(temperature=1.5, threshold=0.3).to_dict()})
     clf = Classifier.load(path)
     app = create_app(clf, max_wait=0.01)
-    server = _Server(app)
+    server = BackgroundServer(app)
     with httpx.Client(base_url=server.url, timeout=60) as client:
         yield server, client, clf, root, app
     server.stop()
@@ -92,13 +63,15 @@ def _pixel_bomb() -> bytes:
     idat = b"".join(comp.compress(row) for _ in range(h)) + comp.flush()
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def test_health_model_and_page(served) -> None:  # type: ignore[no-untyped-def]
-    server, client, clf, _, _ = served
+    _server, client, _clf, _, _ = served
     assert client.get("/health").json()["status"] == "ok"
     info = client.get("/model").json()
     assert info["class_names"] == NAMES and info["input_size"] == [32, 32]
@@ -109,7 +82,7 @@ def test_health_model_and_page(served) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_predict_formats_match_the_classifier(served, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    server, client, clf, _, _ = served
+    _server, client, clf, _, _ = served
     files = {
         "a.png": _png(),
         "b.jpg": cv2.imencode(".jpg", np.full((40, 70, 3), 100, np.uint8))[1].tobytes(),
@@ -127,7 +100,11 @@ def test_predict_formats_match_the_classifier(served, tmp_path) -> None:  # type
             assert r.status_code == 200, r.text
             body = r.json()
             assert body["class"] == want.label and body["decision"] == want.decision
-            assert body["calibrated"] is True and body["decision"] in ("COVID", "not COVID", "refer")
+            assert body["calibrated"] is True and body["decision"] in (
+                "COVID",
+                "not COVID",
+                "refer",
+            )
             for c in NAMES:
                 assert body["probabilities"][c] == pytest.approx(want.probabilities[c], abs=1e-5)
     tta = client.post("/predict?tta=1", content=files["a.png"]).json()
@@ -168,7 +145,7 @@ def test_hostile_input_is_refused_and_the_server_keeps_serving(served) -> None: 
 
 
 def test_64_concurrent_requests_succeed_in_fewer_model_calls(served) -> None:  # type: ignore[no-untyped-def]
-    server, client, _, _, app = served
+    server, _client, _, _, app = served
     batcher = app.state.batcher
     calls0, images0 = batcher.calls, batcher.images
     payloads = [_png(value=i) for i in range(64)]

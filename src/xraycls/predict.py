@@ -303,7 +303,9 @@ class Classifier:
             Prediction(
                 source=names[i],
                 label=self.class_names[int(top[i])],
-                probabilities={c: float(v) for c, v in zip(self.class_names, probs[i], strict=True)},
+                probabilities={
+                    c: float(v) for c, v in zip(self.class_names, probs[i], strict=True)
+                },
                 decision=decisions[i],
                 uncertainty=None if spread is None else float(spread[i]),
                 cam=None if heat is None else heat[i],
@@ -386,9 +388,7 @@ class Classifier:
             chunk = items[start : start + batch_size]
             batch = np.stack([self._prepare(item) for item in chunk])
             sources = [None if isinstance(i, np.ndarray) else str(i) for i in chunk]
-            results.extend(
-                self.predict_prepared(batch, sources=sources, explain=explain, tta=tta)
-            )
+            results.extend(self.predict_prepared(batch, sources=sources, explain=explain, tta=tta))
         if details:
             return results
         return np.array(

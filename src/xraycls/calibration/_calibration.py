@@ -131,7 +131,9 @@ class Calibration:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"unknown calibration keys {unknown}; expected some of {sorted(known)}")
+            raise ConfigError(
+                f"unknown calibration keys {unknown}; expected some of {sorted(known)}"
+            )
         return cls(**dict(data))
 
     def to_json(self) -> str:

@@ -73,7 +73,7 @@ def _check_dependencies(fmt: str) -> None:
     missing = [m for m in _NEEDS.get(fmt, ()) if importlib.util.find_spec(m) is None]
     if missing:
         raise DependencyError(
-            f"exporting to {fmt} needs {', '.join(missing)}: pip install \"xraycls[export]\""
+            f'exporting to {fmt} needs {", ".join(missing)}: pip install "xraycls[export]"'
         )
 
 

@@ -78,6 +78,46 @@ def _cam_section(
     return html + _save(out, "cams.png", fig, caption, figures)
 
 
+def _decision_section(run: Run, out: Path, figures: dict[str, Path]) -> str:
+    html = "<h2>Calibrated decisions</h2>"
+    model_path = run.path / "best.keras"
+    if not model_path.is_file():
+        return html + _html.note("skipped: no best.keras in the run folder")
+    from xraycls.zoo import read_model_info
+
+    try:
+        cal = read_model_info(model_path).get("calibration")
+    except Exception as exc:  # the page must still be written
+        return html + _html.note(f"skipped: {type(exc).__name__}: {exc}")
+    if not cal:
+        return html + _html.note(
+            "best.keras is not calibrated: run `xraycls calibrate RUN/best.keras --data VAL_DIR`"
+        )
+
+    def num(key: str, digits: int = 3) -> str:
+        value = cal.get(key)
+        return "n/a" if value is None else f"{float(value):.{digits}f}"
+
+    rows = [
+        ["temperature", num("temperature")],
+        ["expected calibration error before", num("ece_before")],
+        ["expected calibration error after", num("ece_after")],
+        [f"{cal.get('positive_class')} threshold", num("threshold", 4)],
+        ["target sensitivity", num("target_sensitivity", 2)],
+        ["sensitivity at the threshold", num("sensitivity")],
+        ["specificity at the threshold", num("specificity")],
+        ["refer below (top probability)", num("refer_below", 2)],
+        ["referred (calibration images)", num("refer_rate")],
+        ["calibration images", str(cal.get("n_images", "n/a"))],
+    ]
+    html += _html.table(["setting", "value"], rows)
+    fig = _figures.decision_roc(cal)
+    if fig is not None:
+        caption = "ROC of the positive class on the calibration data; red: the operating point"
+        html += _save(out, "operating_point.png", fig, caption, figures)
+    return html
+
+
 def report(
     run_dir: str | os.PathLike[str],
     out: str | os.PathLike[str] | None = None,
@@ -88,7 +128,9 @@ def report(
     """Turn a training run folder into a self-contained HTML report with PNG figures.
 
     The page holds the run's metrics table, training curves (loss and accuracy, train and
-    validation), confusion matrix, ROC curves per class, reliability diagram, a grid of Grad-CAM
+    validation), confusion matrix, ROC curves per class, reliability diagram, the calibrated
+    decisions of ``best.keras`` once ``xraycls calibrate`` ran (ECE before/after, the COVID
+    operating point on its ROC curve), a grid of Grad-CAM
     overlays of correct and wrong test predictions per class (from ``best.keras`` and the image
     files listed in ``evaluation.json``), the robustness to acquisition shifts when the folder
     holds a ``robustness.json`` (from ``xraycls robustness --out RUN_DIR``), and the run's
@@ -156,6 +198,7 @@ def report(
             html += _save(out_path, name, fig, caption, figures)
         sections.append((anchor, html))
 
+    sections.append(("decisions", _decision_section(run, out_path, figures)))
     sections.append(("cams", _cam_section(run, out_path, data_path, n_cam, figures)))
 
     robustness = robustness_section(run_path, out_path, figures)

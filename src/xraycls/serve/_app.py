@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from xraycls.errors import DependencyError, ImageReadError, XrayclsError
@@ -109,7 +109,7 @@ def create_app(
                 name += ".dcm"  # a DICOM without its 128-byte preamble is known by its type
             return body, name
 
-        async def stream() -> AsyncIterator[bytes]:
+        async def stream() -> AsyncGenerator[bytes, None]:
             yield body
 
         try:
@@ -192,7 +192,9 @@ def _overlay_png(pred: Any) -> str:
     h, w = image.shape[:2]
     if max(h, w) < 256:  # small models: enlarge so the page shows more than a thumbnail
         scale = 256 / max(h, w)
-        image = cv2.resize(image, (round(w * scale), round(h * scale)), cv2.INTER_LINEAR)
+        image = cv2.resize(
+            image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR
+        )
     ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:  # pragma: no cover - encoding an in-memory uint8 image does not fail
         raise RuntimeError("could not encode the overlay PNG")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -69,7 +70,11 @@ class MicroBatcher:
         self._pool.shutdown(wait=True)
 
     async def predict(
-        self, image: np.ndarray, *, source: str | None = None, explain: bool = False,
+        self,
+        image: np.ndarray,
+        *,
+        source: str | None = None,
+        explain: bool = False,
         tta: bool = False,
     ) -> Any:
         """Queue one prepared image and wait for its :class:`xraycls.predict.Prediction`."""
@@ -108,12 +113,14 @@ class MicroBatcher:
             for (explain, tta), group in groups.items():
                 batch = np.stack([j.image for j in group])
                 try:
-                    preds = await loop.run_in_executor(
-                        self._pool,
-                        lambda b=batch, g=group, e=explain, t=tta: self.classifier.predict_prepared(
-                            b, sources=[j.source for j in g], explain=e, tta=t
-                        ),
+                    call = functools.partial(
+                        self.classifier.predict_prepared,
+                        batch,
+                        sources=[j.source for j in group],
+                        explain=explain,
+                        tta=tta,
                     )
+                    preds = await loop.run_in_executor(self._pool, call)
                 except Exception as exc:  # one failing batch must not stop the service
                     for job in group:
                         if not job.future.done():

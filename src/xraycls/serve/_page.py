@@ -41,9 +41,10 @@ PAGE = """<!doctype html>
 <script>
 const $ = id => document.getElementById(id);
 fetch('model').then(r => r.json()).then(m => {
-  const cal = m.calibration ? `calibrated: COVID at p >= ${m.calibration.threshold.toFixed(3)}
-    (sensitivity ${m.calibration.target_sensitivity} target), refer below
-    ${m.calibration.refer_below}` : 'not calibrated: no decision, raw probabilities';
+  const c = m.calibration;
+  const cal = c ? `calibrated: ${c.positive_class} when p >= ${c.threshold.toFixed(3)} (target
+    sensitivity ${c.target_sensitivity}), refer when the top probability is below
+    ${c.refer_below}` : 'not calibrated: no decision, raw probabilities';
   $('model').textContent = `${m.backbone}, ${m.input_size.join('x')} px, classes ` +
     `${m.class_names.join(', ')}; ${cal}`;
 });

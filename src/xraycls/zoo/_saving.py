@@ -209,9 +209,7 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     return info
 
 
-def update_model_info(
-    path: str | os.PathLike[str], extra: Mapping[str, Any]
-) -> dict[str, Any]:
+def update_model_info(path: str | os.PathLike[str], extra: Mapping[str, Any]) -> dict[str, Any]:
     """Add or replace extra keys in the ``xraycls.json`` of an existing model file, atomically.
 
     The weights and every other archive member are copied unchanged; the file is rewritten to a
