@@ -122,3 +122,19 @@ def test_expand_inputs_keeps_order_and_reports_missing(setup) -> None:  # type: 
     got = expand_inputs([root / "extra" / "deep.png", folder, root / "missing.png"])
     assert str(got[0]).endswith("deep.png") and len(got) == 11
     assert got[-1].reason == "no such file or folder"
+
+
+def test_example_embed_runs(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "embed.py"
+    spec = importlib.util.spec_from_file_location("embed", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    data = make_image_folder(tmp_path / "data", per_class=12)
+    assert module.main(["--data", str(data), "--epochs", "2", "--out", str(tmp_path / "w")]) == 0
+    out = capsys.readouterr().out
+    assert "ECE" in out and "decision" in out and "POST /predict" in out
+    assert (tmp_path / "w" / "predictions.csv").is_file()
