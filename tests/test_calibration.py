@@ -111,7 +111,7 @@ def test_update_model_info_keeps_weights_and_other_keys(tmp_path) -> None:  # ty
 @pytest.mark.data
 def test_calibrate_real_images_then_classifier_decides(cxr3_dir, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     from xraycls.cli import main
-    from xraycls.predict import Classifier, Prediction
+    from xraycls.predict import Classifier, ImagePrediction
 
     path = saved_tiny_model(tmp_path / "m.keras")
     val = write_manifest(tmp_path / "val.csv", real_images(cxr3_dir, 8))
@@ -126,7 +126,7 @@ def test_calibrate_real_images_then_classifier_decides(cxr3_dir, tmp_path, capsy
     assert clf.calibration.threshold == pytest.approx(cal.threshold, abs=1e-6)
     files = [f for f, _ in real_images(cxr3_dir, 2, offset=20)]
     preds = clf.predict(files, details=True, explain=True, tta=True)
-    assert len(preds) == 6 and all(isinstance(p, Prediction) for p in preds)
+    assert len(preds) == 6 and all(isinstance(p, ImagePrediction) for p in preds)
     for p in preds:
         assert p.decision in ("COVID", "not COVID", REFER)
         assert sum(p.probabilities.values()) == pytest.approx(1.0, abs=1e-5)

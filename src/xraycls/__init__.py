@@ -57,7 +57,7 @@ _LAZY: dict[str, str] = {
     "compute_metrics": "xraycls.evaluation",
     # inference
     "Classifier": "xraycls.predict",
-    "Prediction": "xraycls.predict",
+    "ImagePrediction": "xraycls.predict",
     # calibrated decisions, batch inference, export
     "Calibration": "xraycls.calibration",
     "calibrate": "xraycls.calibration",
@@ -91,12 +91,12 @@ __all__ = [
     "DatasetLayoutError",
     "DependencyError",
     "EvaluationReport",
+    "ImagePrediction",
     "ImageReadError",
     "InputTransform",
     "LoadReport",
     "ModelFileError",
     "PluginError",
-    "Prediction",
     "Profile",
     "RobustnessReport",
     "TrainConfig",
@@ -169,7 +169,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from xraycls.export import export_model
     from xraycls.io import read_image
     from xraycls.lungs import segment_lungs
-    from xraycls.predict import Classifier, Prediction
+    from xraycls.predict import Classifier, ImagePrediction
     from xraycls.protocols import Profile, reproduce
     from xraycls.reporting import report
     from xraycls.robustness import RobustnessReport, evaluate_robustness

@@ -27,7 +27,7 @@ from xraycls.imaging import input_size, load_fitted
 if TYPE_CHECKING:
     from xraycls.calibration import Calibration
 
-__all__ = ["Classifier", "Prediction", "expand_paths"]
+__all__ = ["Classifier", "ImagePrediction", "expand_paths"]
 
 Input = str | os.PathLike[str] | np.ndarray
 
@@ -63,7 +63,7 @@ def expand_paths(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
 
 
 @dataclass
-class Prediction:
+class ImagePrediction:
     """What :meth:`Classifier.predict` says about one image with ``details=True``.
 
     Attributes:
@@ -264,7 +264,7 @@ class Classifier:
         sources: Sequence[str | None] | None = None,
         explain: bool = False,
         tta: bool = False,
-    ) -> list[Prediction]:
+    ) -> list[ImagePrediction]:
         """Predict a batch already fitted by :meth:`prepare` (one model call; TTA adds views).
 
         Args:
@@ -300,7 +300,7 @@ class Classifier:
             heat = np.asarray(cam(self.model, batch, class_index=top, method="gradcam"))
         names = list(sources) if sources is not None else [None] * n
         return [
-            Prediction(
+            ImagePrediction(
                 source=names[i],
                 label=self.class_names[int(top[i])],
                 probabilities={
@@ -341,7 +341,7 @@ class Classifier:
         details: Literal[True],
         explain: bool = ...,
         tta: bool = ...,
-    ) -> list[Prediction]: ...
+    ) -> list[ImagePrediction]: ...
 
     def predict(
         self,
@@ -352,8 +352,8 @@ class Classifier:
         details: bool = False,
         explain: bool = False,
         tta: bool = False,
-    ) -> np.ndarray | list[Prediction]:
-        """Class probabilities ``(N, C)`` in input order, or one :class:`Prediction` each.
+    ) -> np.ndarray | list[ImagePrediction]:
+        """Class probabilities ``(N, C)`` in input order, or one :class:`ImagePrediction` each.
 
         Probabilities are calibrated when the model file carries a calibration (see
         ``xraycls calibrate``); the argmax never changes.
@@ -364,7 +364,7 @@ class Classifier:
                 pixel values in ``[0, 255]``; folders expand to their image files, sorted.
             batch_size: Images per forward pass.
             progress: Show a progress bar.
-            details: Return :class:`Prediction` objects (class, calibrated probabilities,
+            details: Return :class:`ImagePrediction` objects (class, calibrated probabilities,
                 decision COVID / not COVID / refer, uncertainty, Grad-CAM) instead of an
                 array.
             explain: With ``details``, add the Grad-CAM of the predicted class.
@@ -383,7 +383,7 @@ class Classifier:
             return self._predict_items(items, batch_size, progress)
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
-        results: list[Prediction] = []
+        results: list[ImagePrediction] = []
         for start in range(0, len(items), batch_size):
             chunk = items[start : start + batch_size]
             batch = np.stack([self._prepare(item) for item in chunk])

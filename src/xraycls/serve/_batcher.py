@@ -77,7 +77,7 @@ class MicroBatcher:
         explain: bool = False,
         tta: bool = False,
     ) -> Any:
-        """Queue one prepared image and wait for its :class:`xraycls.predict.Prediction`."""
+        """Queue one prepared image and wait for its :class:`xraycls.predict.ImagePrediction`."""
         if self._queue is None:
             raise RuntimeError("MicroBatcher.start() was not awaited")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
