@@ -78,21 +78,18 @@ def _cam_section(
     return html + _save(out, "cams.png", fig, caption, figures)
 
 
-def _decision_section(run: Run, out: Path, figures: dict[str, Path]) -> str:
-    html = "<h2>Calibrated decisions</h2>"
-    model_path = run.path / "best.keras"
-    if not model_path.is_file():
-        return html + _html.note("skipped: no best.keras in the run folder")
+def _decision_section(run: Run, out: Path, figures: dict[str, Path]) -> str | None:
+    """The calibration of ``best.keras``; ``None`` (no section) when it was not calibrated."""
+    from xraycls.errors import ModelFileError
     from xraycls.zoo import read_model_info
 
     try:
-        cal = read_model_info(model_path).get("calibration")
-    except Exception as exc:  # the page must still be written
-        return html + _html.note(f"skipped: {type(exc).__name__}: {exc}")
+        cal = read_model_info(run.path / "best.keras").get("calibration")
+    except ModelFileError:  # no best.keras, or not an xraycls file: nothing to show
+        return None
     if not cal:
-        return html + _html.note(
-            "best.keras is not calibrated: run `xraycls calibrate RUN/best.keras --data VAL_DIR`"
-        )
+        return None
+    html = "<h2>Calibrated decisions</h2>"
 
     def num(key: str, digits: int = 3) -> str:
         value = cal.get(key)
@@ -129,8 +126,8 @@ def report(
 
     The page holds the run's metrics table, training curves (loss and accuracy, train and
     validation), confusion matrix, ROC curves per class, reliability diagram, the calibrated
-    decisions of ``best.keras`` once ``xraycls calibrate`` ran (ECE before/after, the COVID
-    operating point on its ROC curve), a grid of Grad-CAM
+    decisions of ``best.keras`` when ``xraycls calibrate`` ran on it (ECE before/after, the
+    COVID operating point on its ROC curve), a grid of Grad-CAM
     overlays of correct and wrong test predictions per class (from ``best.keras`` and the image
     files listed in ``evaluation.json``), the robustness to acquisition shifts when the folder
     holds a ``robustness.json`` (from ``xraycls robustness --out RUN_DIR``), and the run's
@@ -198,7 +195,9 @@ def report(
             html += _save(out_path, name, fig, caption, figures)
         sections.append((anchor, html))
 
-    sections.append(("decisions", _decision_section(run, out_path, figures)))
+    decisions = _decision_section(run, out_path, figures)
+    if decisions is not None:
+        sections.append(("decisions", decisions))
     sections.append(("cams", _cam_section(run, out_path, data_path, n_cam, figures)))
 
     robustness = robustness_section(run_path, out_path, figures)

@@ -231,6 +231,7 @@ def update_model_info(path: str | os.PathLike[str], extra: Mapping[str, Any]) ->
 
     Examples:
         >>> import tempfile, pathlib
+        >>> from xraycls.zoo import build_model, save_model, update_model_info
         >>> model = build_model("simple_cnn", num_classes=2, input_shape=(16, 16, 3), width=2)
         >>> path = save_model(model, pathlib.Path(tempfile.mkdtemp()) / "m.keras",
         ...                   class_names=["a", "b"])
