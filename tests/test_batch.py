@@ -53,20 +53,29 @@ def test_every_input_gives_one_row_and_bad_files_are_reported(setup) -> None:  #
     summary = predict_files(clf, inputs, out, batch_size=4, progress=False)
     rows = _read_csv(out)
     assert len(rows) == summary.total == 9 + 1 + 2 + 2 + 2
-    assert list(rows[0]) == ["file", "status", "class", "decision", "uncertainty", *NAMES, "error"]
-    errors = {r["file"].rsplit("/", 1)[-1]: r["error"] for r in rows if r["status"] == "error"}
+    assert list(rows[0]) == [
+        "file",
+        "label",
+        "probability",
+        *NAMES,
+        "decision",
+        "uncertainty",
+        "error",
+    ]
+    errors = {r["file"].rsplit("/", 1)[-1]: r["error"] for r in rows if r["error"]}
     assert set(errors) == {"gone.png", "notes.png", "cut.png", "nothing-here", "*.tif"}
     assert "not an image" in errors["notes.png"] and "truncated" in errors["cut.png"]
     assert "matches no file" in errors["*.tif"]
     assert summary.errors == 5 and summary.predicted == 11 and summary.resumed == 0
-    ok = [r for r in rows if r["status"] == "ok"]
+    ok = [r for r in rows if not r["error"]]
     assert any(r["file"].endswith("scan.dcm") for r in ok)
     # same numbers as predicting the files directly
     files = [r["file"] for r in ok]
     direct = clf.predict(files)
     got = np.array([[float(r[c]) for c in NAMES] for r in ok])
     np.testing.assert_allclose(got, direct, atol=1e-6)
-    assert [r["class"] for r in ok] == [NAMES[i] for i in direct.argmax(1)]
+    assert [r["label"] for r in ok] == [NAMES[i] for i in direct.argmax(1)]
+    assert all(float(r["probability"]) == max(float(r[c]) for c in NAMES) for r in ok)
 
 
 def test_resume_skips_done_rows_and_repairs_a_cut_line(setup) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ Inputs are files, folders (searched recursively), glob patterns and CSV manifest
 ``file``, ``path`` or ``image``, else the first column; paths relative to the CSV), DICOM
 included. Images are decoded by a small thread pool a few batches ahead of the model, so memory
 holds only those batches whatever the number of files. Every input gives exactly one output
-row: a file that cannot be read gets ``status=error`` and the reason, never a crash or a silent
+row: a file that cannot be read gets its reason in the ``error`` column, never a crash or a silent
 skip. Rows are appended and flushed batch by batch; running again on the same output skips the
 inputs it already has (a half-written last line from a crash is dropped and redone).
 
@@ -46,8 +46,8 @@ class BatchSummary:
     Attributes:
         out: The output file.
         total: Inputs found (files, plus entries that could not be found).
-        predicted: Rows written in this run with ``status=ok``.
-        errors: Rows written in this run with ``status=error``.
+        predicted: Rows written in this run with a prediction.
+        errors: Rows written in this run with an error instead.
         resumed: Inputs skipped because the output already had them.
         seconds: Wall time of this run.
     """
@@ -209,17 +209,16 @@ def _rows(
             )
             rows = []
             for entry, x in decoded:
-                row: dict[str, Any] = dict.fromkeys(["file", "status", "class", "decision"])
-                row.update({"file": _key(entry), "uncertainty": None})
+                row: dict[str, Any] = {"file": _key(entry), "label": None, "probability": None}
                 row.update(dict.fromkeys(names))
-                row["error"] = None
+                row.update(decision=None, uncertainty=None, error=None)
                 if isinstance(x, np.ndarray):
                     pred = next(preds)
-                    row.update(status="ok", decision=pred.decision, uncertainty=pred.uncertainty)
-                    row["class"] = pred.label
                     row.update(pred.probabilities)
+                    row.update(label=pred.label, probability=pred.probabilities[pred.label])
+                    row.update(decision=pred.decision, uncertainty=pred.uncertainty)
                 else:
-                    row.update(status="error", error=x)
+                    row["error"] = x
                 rows.append(row)
             yield rows
 
@@ -237,9 +236,10 @@ def predict_files(
 ) -> BatchSummary:
     """Predict every image under ``paths`` into ``out`` (``.csv`` or ``.jsonl``), streaming.
 
-    Columns: ``file``, ``status`` (``ok``/``error``), ``class``, ``decision`` (empty for an
-    uncalibrated model), ``uncertainty`` (with ``tta``), one probability column per class, and
-    ``error`` (the reason a file could not be read).
+    Columns (those of ``xraycls predict`` before streaming, then new ones): ``file``,
+    ``label`` (most probable class), ``probability`` (its probability), one probability column
+    per class, ``decision`` (empty for an uncalibrated model), ``uncertainty`` (with ``tta``)
+    and ``error`` (the reason a file could not be read; empty for a predicted row).
 
     Args:
         model: A model file path or a :class:`xraycls.predict.Classifier`.
@@ -276,7 +276,7 @@ def predict_files(
     else:
         classifier = model
     names = list(classifier.class_names)
-    columns = ["file", "status", "class", "decision", "uncertainty", *names, "error"]
+    columns = ["file", "label", "probability", *names, "decision", "uncertainty", "error"]
     start = time.perf_counter()
     entries = expand_inputs(paths)
     if overwrite and target.exists():
@@ -301,7 +301,7 @@ def predict_files(
                     writer.writerow(row)
                 else:
                     fh.write(json.dumps(row) + "\n")
-                if row["status"] == "ok":
+                if row["error"] is None:
                     predicted += 1
                 else:
                     errors += 1

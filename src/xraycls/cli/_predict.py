@@ -114,7 +114,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(
-        f"{summary.predicted} predicted, {summary.errors} unreadable (status=error rows), "
+        f"{summary.predicted} predicted, {summary.errors} unreadable (rows with an error), "
         f"{summary.resumed} already in the file: {summary.out} "
         f"({summary.images_per_second:.1f} images/s)"
     )

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from xraycls.serve._app import DEFAULT_MAX_UPLOAD, create_app, run_server
 from xraycls.serve._batcher import MicroBatcher
-from xraycls.serve._upload import DEFAULT_MAX_PIXELS, image_dimensions
+from xraycls.serve._upload import DEFAULT_MAX_PIXELS, upload_format
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_UPLOAD",
     "MicroBatcher",
     "create_app",
-    "image_dimensions",
     "run_server",
+    "upload_format",
 ]
