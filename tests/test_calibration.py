@@ -92,10 +92,10 @@ def test_update_model_info_keeps_weights_and_other_keys(tmp_path) -> None:  # ty
 
     path = saved_tiny_model(tmp_path / "m.keras")
     before = load_model(path, compile=False).get_weights()
-    update_model_info(path, {"input_transform": {"name": "clahe"}})
+    update_model_info(path, {"site": {"name": "ward 3"}})
     update_model_info(path, {"calibration": {"temperature": 2.0}})
     info = read_model_info(path)
-    assert info["input_transform"] == {"name": "clahe"} and info["calibration"]["temperature"] == 2
+    assert info["site"] == {"name": "ward 3"} and info["calibration"]["temperature"] == 2
     assert info["class_names"] == NAMES
     after = load_model(path, compile=False).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
@@ -103,6 +103,8 @@ def test_update_model_info_keeps_weights_and_other_keys(tmp_path) -> None:  # ty
     assert "calibration" not in read_model_info(path)
     with pytest.raises(ConfigError, match="reserved"):
         update_model_info(path, {"class_names": ["x"]})
+    with pytest.raises(ConfigError, match="reserved"):  # the lungs helper's key, set by training
+        update_model_info(path, {"input_transform": {"name": "clahe"}})
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
     with zipfile.ZipFile(path) as archive:
         assert archive.testzip() is None
