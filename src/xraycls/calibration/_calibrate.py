@@ -19,12 +19,12 @@ INFO_KEY = "calibration"
 def _validation_predictions(
     model: Any, dataset: Any, batch_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    from xraycls.evaluation import model_image_size
+    from xraycls.imaging import input_size
     from xraycls.transforms import transform_of
 
     batches = dataset.to_tf_dataset(
         batch_size=batch_size,
-        image_size=model_image_size(model),
+        image_size=input_size(model),
         shuffle=False,
         input_transform=transform_of(model),  # what the model was trained with, as evaluate does
     )

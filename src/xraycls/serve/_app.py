@@ -71,7 +71,7 @@ def create_app(
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
 
-    from xraycls import __version__
+    from xraycls._about import __version__
 
     batcher = MicroBatcher(classifier, max_batch=max_batch, max_wait=max_wait)
     cal = classifier.calibration
