@@ -83,12 +83,13 @@ def test_results_are_printed_when_the_write_fails_after_computing(
         raise PermissionError(13, "Permission denied", str(target))
 
     monkeypatch.setattr(xraycls._atomic, "write_text_atomic", refuse)
+    # .json is written in one piece at the end (.csv / .jsonl are streamed row by row instead).
     code = main(
-        ["predict", str(model_file), str(images / "good1.png"), "--out", str(tmp_path / "p.csv")]
+        ["predict", str(model_file), str(images / "good1.png"), "--out", str(tmp_path / "p.json")]
     )
     assert code == 2
     captured = capsys.readouterr()
-    assert "good1.png" in captured.out and "file,label,probability" in captured.out
+    assert "good1.png" in captured.out and '"label"' in captured.out
     assert "printed to stdout" in captured.err and "--out" in captured.err
 
 

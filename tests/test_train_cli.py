@@ -106,7 +106,17 @@ def test_predict_csv_json_and_stdout(trained, tmp_path: Path, capsys) -> None:  
     assert _run(["predict", model, str(data), "--out", str(tmp_path / "p.csv")]) == 0
     rows = list(csv.DictReader((tmp_path / "p.csv").open()))
     assert len(rows) == 18
-    assert list(rows[0]) == ["file", "label", "probability", "COVID", "Normal", "Viral Pneumonia"]
+    # The first columns are stable; streaming (docs/deploy.md) added the ones after the classes.
+    names = ["COVID", "Normal", "Viral Pneumonia"]
+    assert list(rows[0]) == [
+        "file",
+        "label",
+        "probability",
+        *names,
+        "decision",
+        "uncertainty",
+        "error",
+    ]
     assert (
         _run(
             [
@@ -132,7 +142,7 @@ def test_predict_csv_json_and_stdout(trained, tmp_path: Path, capsys) -> None:  
 
 def test_cli_errors_are_xraycls_errors(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data, out = trained
-    with pytest.raises(ConfigError, match=r"\.csv or \.json"):
+    with pytest.raises(ConfigError, match=r"\.csv, \.jsonl or \.json"):
         _run(["predict", str(out / "best.keras"), str(data), "--out", str(tmp_path / "p.txt")])
     with pytest.raises(XrayclsError, match="resume"):
         _run(

@@ -57,6 +57,13 @@ _LAZY: dict[str, str] = {
     "compute_metrics": "xraycls.evaluation",
     # inference
     "Classifier": "xraycls.predict",
+    "ImagePrediction": "xraycls.predict",
+    # calibrated decisions, batch inference, export
+    "Calibration": "xraycls.calibration",
+    "calibrate": "xraycls.calibration",
+    "predict_files": "xraycls.batch",
+    "export_model": "xraycls.export",
+    "update_model_info": "xraycls.zoo",
     # explain
     "cam": "xraycls.explain",
     "overlay": "xraycls.explain",
@@ -77,12 +84,14 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "Augmenter",
     "BackboneSpec",
+    "Calibration",
     "Classifier",
     "ConfigError",
     "Dataset",
     "DatasetLayoutError",
     "DependencyError",
     "EvaluationReport",
+    "ImagePrediction",
     "ImageReadError",
     "InputTransform",
     "LoadReport",
@@ -99,10 +108,12 @@ __all__ = [
     "__version__",
     "balance",
     "build_model",
+    "calibrate",
     "cam",
     "compute_metrics",
     "evaluate",
     "evaluate_robustness",
+    "export_model",
     "find_duplicates",
     "find_target_layer",
     "get_backbone",
@@ -110,6 +121,7 @@ __all__ = [
     "load_dataset",
     "load_model",
     "overlay",
+    "predict_files",
     "read_image",
     "read_model_info",
     "register_backbone",
@@ -117,6 +129,7 @@ __all__ = [
     "reproduce",
     "save_model",
     "segment_lungs",
+    "update_model_info",
 ]
 
 
@@ -127,6 +140,7 @@ _SUBPACKAGES = frozenset(
     | {"lungs", "transforms"}
     | {"imaging"}
     | {"robustness"}
+    | {"batch", "calibration", "export", "serve"}
 )
 
 
@@ -147,12 +161,15 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from xraycls.augment import Augmenter, balance
+    from xraycls.batch import predict_files
+    from xraycls.calibration import Calibration, calibrate
     from xraycls.data import Dataset, LoadReport, find_duplicates, load_dataset
     from xraycls.evaluation import EvaluationReport, compute_metrics, evaluate
     from xraycls.explain import cam, find_target_layer, overlay
+    from xraycls.export import export_model
     from xraycls.io import read_image
     from xraycls.lungs import segment_lungs
-    from xraycls.predict import Classifier
+    from xraycls.predict import Classifier, ImagePrediction
     from xraycls.protocols import Profile, reproduce
     from xraycls.reporting import report
     from xraycls.robustness import RobustnessReport, evaluate_robustness
@@ -167,4 +184,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         read_model_info,
         register_backbone,
         save_model,
+        update_model_info,
     )

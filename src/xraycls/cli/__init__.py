@@ -38,6 +38,9 @@ _COMMANDS = (
     "cam",
     "report",
     "robustness",
+    "calibrate",
+    "export",
+    "serve",
 )
 
 

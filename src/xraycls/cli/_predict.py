@@ -13,12 +13,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "predict",
         help="predict image files or folders with a saved model",
         description="Predict the class probabilities of image files (folders are searched "
-        "recursively) and print them as CSV, or write CSV/JSON with --out.",
+        "recursively) and print them as CSV, or write CSV/JSON with --out. With --out "
+        "FILE.csv or FILE.jsonl the run is streamed: globs and CSV manifests are accepted, "
+        "unreadable files become error rows, and running again resumes the file.",
     )
     parser.add_argument("model", metavar="MODEL.keras", help="model file written by xraycls")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument(
-        "--out", metavar="FILE", help="write .csv or .json (default: CSV to stdout)"
+        "--out",
+        metavar="FILE",
+        help="write .csv, .jsonl (streamed, resumable) or .json (default: CSV to stdout)",
     )
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
     parser.add_argument(
@@ -27,6 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     # A folder of scans with one bad file should still give the other predictions.
     add_on_error(parser, default="skip")
+    parser.add_argument(
+        "--tta", action="store_true", help="test-time augmentation; adds an uncertainty column"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="image decoding threads (default: 2)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="start --out afresh instead of resuming it"
+    )
     parser.set_defaults(func=_run)
 
 
@@ -42,12 +55,14 @@ def _run(args: argparse.Namespace) -> int:
     from xraycls.predict import Classifier, expand_paths
 
     target = Path(args.out) if args.out else None
-    if target is not None and target.suffix.lower() not in (".csv", ".json"):
-        raise ConfigError(f"--out {args.out}: the file name must end with .csv or .json")
+    if target is not None and target.suffix.lower() not in (".csv", ".jsonl", ".json"):
+        raise ConfigError(f"--out {args.out}: the file name must end with .csv, .jsonl or .json")
     if target is not None:
         out_file(args.out)  # before predicting, so a read-only --out loses nothing
     if args.unsafe:
         warn_unsafe(args.model)
+    if target is not None and target.suffix.lower() in (".csv", ".jsonl"):
+        return _run_batch(args)
     clf = Classifier.load(args.model, safe_mode=not args.unsafe)
     inputs = expand_paths(args.paths)
     files, skipped = check_images(inputs, on_error=args.on_error)
@@ -78,4 +93,29 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     write_or_print(target, text)
     print(f"{len(table)} predictions, {len(skipped)} unreadable: {target}")
+    return 0
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    # Streamed: every input is a row (unreadable files with their error), so --on-error does
+    # not apply; an interrupted run resumes from the rows already written.
+    from xraycls.batch import predict_files
+    from xraycls.predict import Classifier
+
+    clf = Classifier.load(args.model, safe_mode=not args.unsafe)
+    summary = predict_files(
+        clf,
+        args.paths,
+        args.out,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        tta=args.tta,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    print(
+        f"{summary.predicted} predicted, {summary.errors} unreadable (rows with an error), "
+        f"{summary.resumed} already in the file: {summary.out} "
+        f"({summary.images_per_second:.1f} images/s)"
+    )
     return 0

@@ -155,6 +155,33 @@ def calibration(ev: Evaluation) -> Figure | None:
     return fig
 
 
+def decision_roc(cal: dict[str, Any]) -> Figure | None:
+    """ROC of the positive class on the calibration data, with the operating point marked."""
+    roc = cal.get("roc") or {}
+    if not roc.get("fpr") or cal.get("specificity") is None or cal.get("sensitivity") is None:
+        return None
+    fig = new_figure(5.2, 4.6)
+    ax = fig.subplots()
+    positive = cal.get("positive_class", "positive")
+    auc = cal.get("auc")
+    label = f"{positive} vs rest" + (f" (AUC {auc:.3f})" if auc is not None else "")
+    ax.plot(roc["fpr"], roc["tpr"], linewidth=1.8, label=label)
+    x, y = 1 - float(cal["specificity"]), float(cal["sensitivity"])
+    ax.plot([x], [y], "o", color="tab:red", markersize=8,
+            label=f"operating point p >= {float(cal['threshold']):.3f}")  # fmt: skip
+    ax.axhline(float(cal.get("target_sensitivity", y)), color="tab:red", linestyle=":",
+               linewidth=1, label="target sensitivity")  # fmt: skip
+    ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=1)
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.set_xlabel("false positive rate (1 - specificity)")
+    ax.set_ylabel("true positive rate (sensitivity)")
+    ax.set_title(f"{positive} operating point (calibration data)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
 def cam_grid(
     rows: Sequence[tuple[str, Sequence[dict[str, Any] | None]]], columns: int, method: str
 ) -> Figure:

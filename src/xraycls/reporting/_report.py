@@ -78,6 +78,43 @@ def _cam_section(
     return html + _save(out, "cams.png", fig, caption, figures)
 
 
+def _decision_section(run: Run, out: Path, figures: dict[str, Path]) -> str | None:
+    """The calibration of ``best.keras``; ``None`` (no section) when it was not calibrated."""
+    from xraycls.errors import ModelFileError
+    from xraycls.zoo import read_model_info
+
+    try:
+        cal = read_model_info(run.path / "best.keras").get("calibration")
+    except ModelFileError:  # no best.keras, or not an xraycls file: nothing to show
+        return None
+    if not cal:
+        return None
+    html = "<h2>Calibrated decisions</h2>"
+
+    def num(key: str, digits: int = 3) -> str:
+        value = cal.get(key)
+        return "n/a" if value is None else f"{float(value):.{digits}f}"
+
+    rows = [
+        ["temperature", num("temperature")],
+        ["expected calibration error before", num("ece_before")],
+        ["expected calibration error after", num("ece_after")],
+        [f"{cal.get('positive_class')} threshold", num("threshold", 4)],
+        ["target sensitivity", num("target_sensitivity", 2)],
+        ["sensitivity at the threshold", num("sensitivity")],
+        ["specificity at the threshold", num("specificity")],
+        ["refer below (top probability)", num("refer_below", 2)],
+        ["referred (calibration images)", num("refer_rate")],
+        ["calibration images", str(cal.get("n_images", "n/a"))],
+    ]
+    html += _html.table(["setting", "value"], rows)
+    fig = _figures.decision_roc(cal)
+    if fig is not None:
+        caption = "ROC of the positive class on the calibration data; red: the operating point"
+        html += _save(out, "operating_point.png", fig, caption, figures)
+    return html
+
+
 def report(
     run_dir: str | os.PathLike[str],
     out: str | os.PathLike[str] | None = None,
@@ -88,7 +125,9 @@ def report(
     """Turn a training run folder into a self-contained HTML report with PNG figures.
 
     The page holds the run's metrics table, training curves (loss and accuracy, train and
-    validation), confusion matrix, ROC curves per class, reliability diagram, a grid of Grad-CAM
+    validation), confusion matrix, ROC curves per class, reliability diagram, the calibrated
+    decisions of ``best.keras`` when ``xraycls calibrate`` ran on it (ECE before/after, the
+    COVID operating point on its ROC curve), a grid of Grad-CAM
     overlays of correct and wrong test predictions per class (from ``best.keras`` and the image
     files listed in ``evaluation.json``), the robustness to acquisition shifts when the folder
     holds a ``robustness.json`` (from ``xraycls robustness --out RUN_DIR``), and the run's
@@ -156,6 +195,9 @@ def report(
             html += _save(out_path, name, fig, caption, figures)
         sections.append((anchor, html))
 
+    decisions = _decision_section(run, out_path, figures)
+    if decisions is not None:
+        sections.append(("decisions", decisions))
     sections.append(("cams", _cam_section(run, out_path, data_path, n_cam, figures)))
 
     robustness = robustness_section(run_path, out_path, figures)

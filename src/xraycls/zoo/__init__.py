@@ -19,7 +19,7 @@ from xraycls.zoo._registry import (
     list_models,
     register_backbone,
 )
-from xraycls.zoo._saving import load_model, read_model_info, save_model
+from xraycls.zoo._saving import load_model, read_model_info, save_model, update_model_info
 
 __all__ = [
     "BackboneSpec",
@@ -32,4 +32,5 @@ __all__ = [
     "read_model_info",
     "register_backbone",
     "save_model",
+    "update_model_info",
 ]

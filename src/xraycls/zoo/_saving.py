@@ -31,7 +31,14 @@ from xraycls._atomic import atomic_target
 from xraycls.errors import ConfigError, ModelFileError
 from xraycls.zoo._text import short_error
 
-__all__ = ["INFO_MEMBER", "MAX_INFO_BYTES", "load_model", "read_model_info", "save_model"]
+__all__ = [
+    "INFO_MEMBER",
+    "MAX_INFO_BYTES",
+    "load_model",
+    "read_model_info",
+    "save_model",
+    "update_model_info",
+]
 
 #: Name of the zip member that holds the xraycls metadata.
 INFO_MEMBER = "xraycls.json"
@@ -199,6 +206,65 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from exc
     if not isinstance(info, dict) or not isinstance(info.get("class_names"), list):
         raise ModelFileError(f"model file {os.fspath(path)!r}: {INFO_MEMBER} has no class_names")
+    return info
+
+
+def update_model_info(path: str | os.PathLike[str], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Add or replace extra keys in the ``xraycls.json`` of an existing model file, atomically.
+
+    The weights and every other archive member are copied unchanged; the file is rewritten to a
+    temporary name and then renamed over the original, so a crash leaves the old file intact.
+    Other keys are kept, so tools adding different keys (calibration, input transforms...) do
+    not overwrite each other. A value of ``None`` removes its key.
+
+    Args:
+        path: A ``.keras`` file written by :func:`save_model`.
+        extra: JSON-serialisable keys to set (not the reserved ``class_names``, ``backbone``,
+            ``input_shape``, ``xraycls_version``).
+
+    Returns:
+        The new metadata.
+
+    Raises:
+        ConfigError: A reserved key or a value that is not JSON-serialisable.
+        ModelFileError: Missing, corrupt or not written by :func:`save_model`; or not writable.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> from xraycls.zoo import build_model, save_model, update_model_info
+        >>> model = build_model("simple_cnn", num_classes=2, input_shape=(16, 16, 3), width=2)
+        >>> path = save_model(model, pathlib.Path(tempfile.mkdtemp()) / "m.keras",
+        ...                   class_names=["a", "b"])
+        >>> update_model_info(path, {"note": "checked"})["note"]
+        'checked'
+    """
+    info = read_model_info(path)
+    for key, value in dict(extra).items():
+        if key in _RESERVED:
+            raise ConfigError(f"extra must not set the reserved key {key!r}")
+        if value is None:
+            info.pop(key, None)
+        else:
+            info[key] = value
+    try:
+        payload = json.dumps(info, indent=2, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"extra must be JSON-serialisable: {exc}") from exc
+    target = Path(path)
+    try:
+        with (
+            atomic_target(target, suffix=".tmp.keras") as tmp,
+            zipfile.ZipFile(target) as src,
+            zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst,
+        ):
+            for member in src.infolist():
+                if member.filename != INFO_MEMBER:
+                    dst.writestr(member, src.read(member))
+            dst.writestr(INFO_MEMBER, payload)
+    except Exception as exc:
+        raise ModelFileError(
+            f"could not update model file {os.fspath(target)!r}: {short_error(exc)}"
+        ) from exc
     return info
 
 

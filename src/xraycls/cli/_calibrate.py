@@ -1,0 +1,64 @@
+"""``xraycls calibrate MODEL --data VAL_DIR``: temperature, operating point, abstain rule."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``calibrate`` command."""
+    parser = subparsers.add_parser(
+        "calibrate",
+        help="calibrate a model on validation data and set its COVID operating point",
+        description="Fit temperature scaling on validation images, choose the COVID threshold "
+        "for a target sensitivity and an abstain (refer) rule, and store them in the model file.",
+    )
+    parser.add_argument("model", metavar="MODEL.keras", help="model file written by xraycls")
+    parser.add_argument(
+        "--data", required=True, metavar="VAL_DIR", help="validation folder or CSV manifest"
+    )
+    parser.add_argument(
+        "--sensitivity", type=float, default=0.95, help="target sensitivity (default: 0.95)"
+    )
+    parser.add_argument(
+        "--refer-below",
+        type=float,
+        default=0.5,
+        help="refer when the top calibrated probability is below this (default: 0.5)",
+    )
+    parser.add_argument(
+        "--max-spread",
+        type=float,
+        default=0.15,
+        help="with test-time augmentation, refer when the spread is above this (default: 0.15)",
+    )
+    parser.add_argument("--positive", help="the positive class (default: the COVID class)")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the calibration without storing it"
+    )
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from xraycls.calibration import calibrate
+
+    cal = calibrate(
+        args.model,
+        args.data,
+        positive_class=args.positive,
+        target_sensitivity=args.sensitivity,
+        refer_below=args.refer_below,
+        max_spread=args.max_spread,
+        batch_size=args.batch_size,
+        save=not args.dry_run,
+    )
+    print(
+        f"temperature {cal.temperature:.3f}; ECE {cal.ece_before:.3f} -> {cal.ece_after:.3f} "
+        f"on {cal.n_images} images\n"
+        f"{cal.positive_class} threshold {cal.threshold:.4f}: sensitivity {cal.sensitivity:.3f} "
+        f"(target {cal.target_sensitivity}), specificity {cal.specificity:.3f}, AUC {cal.auc:.3f}\n"
+        f"refer below {cal.refer_below}: {100 * (cal.refer_rate or 0):.1f}% of these images"
+    )
+    print("not stored (--dry-run)" if args.dry_run else f"stored in {args.model}")
+    return 0

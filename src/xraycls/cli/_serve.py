@@ -1,0 +1,50 @@
+"""``xraycls serve MODEL [--host 127.0.0.1] [--port 8000]``: the HTTP service."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``serve`` command."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve a model over HTTP (predict, explain, web page)",
+        description="Serve a model over HTTP: GET / (web page), /health, /model; POST "
+        "/predict and /explain with an image. No authentication: it binds to 127.0.0.1; put "
+        "a reverse proxy in front to expose it (docs/deploy.md).",
+    )
+    parser.add_argument("model", metavar="MODEL.keras", help="model file written by xraycls")
+    parser.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    parser.add_argument(
+        "--max-upload-mb", type=float, default=32, help="largest upload in MiB (default: 32)"
+    )
+    parser.add_argument(
+        "--max-batch", type=int, default=32, help="most images per model call (default: 32)"
+    )
+    parser.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=10,
+        help="longest wait for a batch to fill, in ms (default: 10)",
+    )
+    parser.add_argument(
+        "--unsafe", action="store_true", help="load a model with Python code (trusted files only)"
+    )
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from xraycls.serve import run_server
+
+    run_server(
+        args.model,
+        host=args.host,
+        port=args.port,
+        max_upload=int(args.max_upload_mb * 1024 * 1024),
+        max_batch=args.max_batch,
+        max_wait=args.max_wait_ms / 1000,
+        safe_mode=not args.unsafe,
+    )
+    return 0

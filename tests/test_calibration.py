@@ -1,0 +1,175 @@
+"""Calibrated decisions: temperature scaling, operating point, abstain rule, stored in the model."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from _helpers_serve import NAMES, real_images, saved_tiny_model, write_manifest
+from xraycls.calibration import (
+    REFER,
+    Calibration,
+    apply_temperature,
+    calibrate,
+    expected_calibration_error,
+    fit_calibration,
+    fit_temperature,
+    operating_point,
+)
+from xraycls.errors import ConfigError, ModelFileError, XrayclsError
+
+
+def _overconfident(n: int = 3000, true_t: float = 2.5, seed: int = 0):  # type: ignore[no-untyped-def]
+    """Labels drawn from softmax(z); the model reports softmax(z * true_t): over-confident."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 1.5, (n, 3))
+    p_true = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    y = np.array([rng.choice(3, p=row) for row in p_true])
+    reported = np.exp(z * true_t) / np.exp(z * true_t).sum(1, keepdims=True)
+    return reported, y
+
+
+def test_temperature_recovers_the_overconfidence_and_lowers_ece() -> None:
+    probs, y = _overconfident()
+    t = fit_temperature(probs, y)
+    assert t == pytest.approx(2.5, rel=0.1)
+    before = expected_calibration_error(probs, y)
+    after = expected_calibration_error(apply_temperature(probs, t), y)
+    assert after < before / 2
+    # the argmax never changes
+    assert (apply_temperature(probs, t).argmax(1) == probs.argmax(1)).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.5, 1.0), st.integers(0, 10_000))
+def test_operating_point_reaches_the_target_sensitivity(target: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    positive = rng.random(80) < 0.4
+    positive[:2] = [True, False]
+    scores = np.clip(rng.normal(0.3 + 0.3 * positive, 0.2), 0, 1)
+    op = operating_point(scores, positive, target)
+    reached = (scores[positive] >= op["threshold"]).mean()
+    assert reached >= target - 1e-9 and reached == pytest.approx(op["sensitivity"])
+    assert (scores[~positive] < op["threshold"]).mean() == pytest.approx(op["specificity"])
+
+
+def test_operating_point_needs_both_classes() -> None:
+    with pytest.raises(ConfigError, match="positive"):
+        operating_point(np.array([0.2, 0.4]), np.array([True, True]), 0.95)
+
+
+def test_decisions_follow_threshold_and_refer_rule() -> None:
+    cal = Calibration(threshold=0.3, refer_below=0.5, max_spread=0.1)
+    probs = np.array([[0.35, 0.6, 0.05], [0.1, 0.85, 0.05], [0.4, 0.35, 0.25], [0.9, 0.05, 0.05]])
+    assert cal.decide(probs, NAMES) == ["COVID", "not COVID", REFER, "COVID"]
+    spread = np.array([0.0, 0.0, 0.0, 0.2])
+    assert cal.decide(probs, NAMES, spread)[3] == REFER
+    with pytest.raises(ConfigError, match="positive class"):
+        cal.decide(probs, ["a", "b", "c"])
+
+
+def test_fit_calibration_and_roundtrip() -> None:
+    probs, y = _overconfident(n=600)
+    cal = fit_calibration(probs, y, NAMES, target_sensitivity=0.9, refer_below=0.45)
+    assert cal.sensitivity is not None and cal.sensitivity >= 0.9
+    assert cal.ece_after is not None and cal.ece_before is not None
+    assert cal.ece_after < cal.ece_before
+    assert len(cal.roc["fpr"]) <= 101 and cal.roc["tpr"][-1] == 1.0
+    again = Calibration.from_json(cal.to_json())
+    assert again == cal and again.roc == cal.roc
+    with pytest.raises(ConfigError, match="unknown calibration keys"):
+        Calibration.from_dict({"temperature": 1.0, "bogus": 1})
+    with pytest.raises(ConfigError, match="positive"):
+        fit_calibration(probs[:, :2], y.clip(0, 1), ["a", "b"])
+
+
+def test_update_model_info_keeps_weights_and_other_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from xraycls.zoo import load_model, read_model_info, update_model_info
+
+    path = saved_tiny_model(tmp_path / "m.keras")
+    before = load_model(path, compile=False).get_weights()
+    update_model_info(path, {"site": {"name": "ward 3"}})
+    update_model_info(path, {"calibration": {"temperature": 2.0}})
+    info = read_model_info(path)
+    assert info["site"] == {"name": "ward 3"} and info["calibration"]["temperature"] == 2
+    assert info["class_names"] == NAMES
+    after = load_model(path, compile=False).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    update_model_info(path, {"calibration": None})
+    assert "calibration" not in read_model_info(path)
+    with pytest.raises(ConfigError, match="reserved"):
+        update_model_info(path, {"class_names": ["x"]})
+    with pytest.raises(ConfigError, match="reserved"):  # the lungs helper's key, set by training
+        update_model_info(path, {"input_transform": {"name": "clahe"}})
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None
+
+
+@pytest.mark.data
+def test_calibrate_real_images_then_classifier_decides(cxr3_dir, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from xraycls.cli import main
+    from xraycls.predict import Classifier, ImagePrediction
+
+    path = saved_tiny_model(tmp_path / "m.keras")
+    val = write_manifest(tmp_path / "val.csv", real_images(cxr3_dir, 8))
+    cal = calibrate(path, val, target_sensitivity=0.9, save=False)
+    assert Classifier.load(path).calibration is None  # save=False stores nothing
+    assert cal.n_images == 24 and cal.sensitivity is not None and cal.sensitivity >= 0.9
+    assert main(["calibrate", str(path), "--data", str(val), "--sensitivity", "0.9"]) == 0
+    out = capsys.readouterr().out
+    assert "ECE" in out and "stored in" in out
+    clf = Classifier.load(path)
+    assert clf.calibration is not None
+    assert clf.calibration.threshold == pytest.approx(cal.threshold, abs=1e-6)
+    files = [f for f, _ in real_images(cxr3_dir, 2, offset=20)]
+    preds = clf.predict(files, details=True, explain=True, tta=True)
+    assert len(preds) == 6 and all(isinstance(p, ImagePrediction) for p in preds)
+    for p in preds:
+        assert p.decision in ("COVID", "not COVID", REFER)
+        assert sum(p.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+        assert p.uncertainty is not None and p.uncertainty >= 0
+        assert p.cam is not None and p.cam.shape == (32, 32) and p.image is not None
+    probs = clf.predict(files)
+    raw = clf.model.predict(np.stack([clf.prepare(f) for f in files]), verbose=0)
+    np.testing.assert_allclose(probs, clf.calibration.probabilities(raw), atol=1e-6)
+
+
+def test_corrupt_stored_calibration_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from xraycls.predict import Classifier
+    from xraycls.zoo import update_model_info
+
+    path = saved_tiny_model(tmp_path / "m.keras")
+    update_model_info(path, {"calibration": {"temperature": 1.0, "nonsense": 3}})
+    with pytest.raises(ModelFileError, match="calibrate"):
+        Classifier.load(path)
+
+
+def test_calibrate_refuses_mismatched_classes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from _helpers_train import make_image_folder
+
+    path = saved_tiny_model(tmp_path / "m.keras")
+    folder = make_image_folder(tmp_path / "imgs", per_class=2, classes=("COVID", "NORMAL"))
+    with pytest.raises(XrayclsError, match="Viral Pneumonia"):
+        calibrate(path, folder)
+
+
+def test_report_shows_ece_and_the_operating_point(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from xraycls.reporting import report
+    from xraycls.zoo import update_model_info
+
+    run = tmp_path / "run"
+    run.mkdir()
+    path = saved_tiny_model(run / "best.keras")
+    html = report(run, n_cam=0).read_text()
+    assert "Calibrated decisions" not in html  # an uncalibrated model adds no section
+    probs, y = _overconfident(n=400)
+    cal = fit_calibration(probs, y, NAMES)
+    update_model_info(path, {"calibration": cal.to_dict()})
+    html = report(run, n_cam=0).read_text()
+    assert f"{cal.ece_before:.3f}" in html and f"{cal.ece_after:.3f}" in html
+    assert f"{cal.threshold:.4f}" in html and (run / "report" / "operating_point.png").is_file()

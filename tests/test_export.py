@@ -1,0 +1,98 @@
+"""Export to SavedModel, ONNX and TFLite: same probabilities as Keras, metadata beside."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from _helpers_serve import NAMES, real_images, saved_tiny_model
+from xraycls.errors import ConfigError, ModelFileError
+from xraycls.export import export_model, read_export_info, sidecar_path
+
+
+@pytest.fixture(scope="module")
+def model_and_images(tmp_path_factory, cxr3_dir):  # type: ignore[no-untyped-def]
+    """A tiny calibrated model and 16 real cxr3 images prepared as the Classifier does."""
+    from xraycls.calibration import Calibration
+    from xraycls.predict import Classifier
+    from xraycls.zoo import update_model_info
+
+    root = tmp_path_factory.mktemp("export")
+    path = saved_tiny_model(root / "m.keras")
+    update_model_info(path, {"calibration": Calibration(temperature=1.7, threshold=0.3).to_dict()})
+    update_model_info(path, {"site": "ward 3"})  # other keys of the model file travel too
+    clf = Classifier.load(path)
+    files = [f for f, _ in real_images(cxr3_dir, 6)][:16]
+    batch = np.stack([clf.prepare(f) for f in files]).astype(np.float32)
+    expected = np.asarray(clf.model.predict(batch, verbose=0))
+    return root, path, batch, expected
+
+
+def _check_metadata(meta: dict, fmt: str) -> None:  # type: ignore[type-arg]
+    assert meta["format"] == fmt and meta["class_names"] == NAMES
+    assert meta["input"]["shape"] == [None, 32, 32, 3] and meta["input"]["range"] == [0, 255]
+    assert meta["resize"] == "pad" and "letterbox" in meta["preprocessing"]
+    assert meta["calibration"]["temperature"] == pytest.approx(1.7)
+    assert meta["site"] == "ward 3"
+
+
+@pytest.mark.data
+def test_onnx_matches_keras_in_onnxruntime(model_and_images) -> None:  # type: ignore[no-untyped-def]
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    root, path, batch, expected = model_and_images
+    out = export_model(path, root / "m.onnx", format="onnx")
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: batch})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    _check_metadata(read_export_info(out), "onnx")
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(props["xraycls"])["class_names"] == NAMES
+
+
+@pytest.mark.data
+def test_savedmodel_matches_keras(model_and_images) -> None:  # type: ignore[no-untyped-def]
+    import tensorflow as tf
+
+    root, path, batch, expected = model_and_images
+    out = export_model(path, root / "sm", format="savedmodel")
+    assert sidecar_path(out) == out / "xraycls.json"
+    loaded = tf.saved_model.load(str(out))
+    got = np.asarray(loaded.serve(tf.constant(batch)))
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    _check_metadata(read_export_info(out), "savedmodel")
+    export_model(path, root / "sm", format="savedmodel")  # replacing an export works
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.data
+def test_tflite_matches_keras(model_and_images) -> None:  # type: ignore[no-untyped-def]
+    import tensorflow as tf
+
+    root, path, batch, expected = model_and_images
+    out = export_model(path, root / "m.tflite", format="tflite")
+    interp = tf.lite.Interpreter(model_path=str(out))
+    inp, outp = interp.get_input_details()[0], interp.get_output_details()[0]
+    interp.resize_tensor_input(inp["index"], batch.shape)
+    interp.allocate_tensors()
+    interp.set_tensor(inp["index"], batch)
+    interp.invoke()
+    got = interp.get_tensor(outp["index"])
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    _check_metadata(read_export_info(out), "tflite")
+
+
+def test_bad_requests_are_clear(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = saved_tiny_model(tmp_path / "m.keras")
+    with pytest.raises(ConfigError, match=r"must end with '\.onnx'"):
+        export_model(path, tmp_path / "m.bin", format="onnx")
+    with pytest.raises(ConfigError, match="not one of"):
+        export_model(path, tmp_path / "m.onnx", format="coreml")
+    with pytest.raises(ConfigError, match="folder"):
+        export_model(path, tmp_path / "m.pb", format="savedmodel")
+    with pytest.raises(ModelFileError, match="does not exist"):
+        export_model(tmp_path / "none.keras", tmp_path / "m.tflite", format="tflite")
+    with pytest.raises(ModelFileError, match="missing"):
+        read_export_info(tmp_path / "m.tflite")

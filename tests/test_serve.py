@@ -1,0 +1,175 @@
+"""The HTTP service on a real uvicorn server on 127.0.0.1: endpoints, hostile input, load."""
+
+from __future__ import annotations
+
+import base64
+import struct
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from _helpers_serve import NAMES, BackgroundServer, saved_tiny_model, write_dicom
+
+uvicorn = pytest.importorskip("uvicorn", reason="the service needs the [serve] extra")
+httpx = pytest.importorskip("httpx", reason="the service tests need httpx ([dev] extra)")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):  # type: ignore[no-untyped-def]
+    from xraycls.calibration import Calibration
+    from xraycls.predict import Classifier
+    from xraycls.serve import create_app
+    from xraycls.zoo import update_model_info
+
+    root = tmp_path_factory.mktemp("serve")
+    path = saved_tiny_model(root / "m.keras")
+    update_model_info(path, {"calibration": Calibration(temperature=1.5, threshold=0.3).to_dict()})
+    clf = Classifier.load(path)
+    app = create_app(clf, max_wait=0.01)
+    server = BackgroundServer(app)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield server, client, clf, root, app
+    server.stop()
+
+
+def _png(size: tuple[int, int] = (60, 50), dtype=np.uint8, value: int = 120) -> bytes:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(value)
+    hi = 255 if dtype == np.uint8 else 4095
+    img = rng.integers(0, hi, size).astype(dtype)
+    return cv2.imencode(".png", img)[1].tobytes()
+
+
+def _rss_mb() -> float:
+    status = Path("/proc/self/status")
+    if not status.exists():
+        pytest.skip("memory is measured from /proc/self/status (Linux only)")
+    for line in status.read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS line")
+
+
+def _pixel_bomb() -> bytes:
+    """A valid 40000 x 40000 1-bit PNG of a few hundred kB (1.6 G pixels once decoded)."""
+    w = h = 40000
+    ihdr = struct.pack(">IIBBBBB", w, h, 1, 0, 0, 0, 0)
+    comp = zlib.compressobj(9)
+    row = b"\0" * (1 + w // 8)
+    idat = b"".join(comp.compress(row) for _ in range(h)) + comp.flush()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_health_model_and_page(served) -> None:  # type: ignore[no-untyped-def]
+    _server, client, _clf, _, _ = served
+    assert client.get("/health").json()["status"] == "ok"
+    info = client.get("/model").json()
+    assert info["class_names"] == NAMES and info["input_size"] == [32, 32]
+    assert info["calibration"]["temperature"] == 1.5
+    assert info["limits"]["max_upload_bytes"] == 32 * 2**20
+    page = client.get("/")
+    assert page.status_code == 200 and "Drop a chest X-ray" in page.text
+
+
+def test_predict_formats_match_the_classifier(served, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _server, client, clf, _, _ = served
+    files = {
+        "a.png": _png(),
+        "b.jpg": cv2.imencode(".jpg", np.full((40, 70, 3), 100, np.uint8))[1].tobytes(),
+        "deep.png": _png(dtype=np.uint16, value=7),
+    }
+    pytest.importorskip("pydicom")
+    dcm = write_dicom(tmp_path / "x.dcm", (np.arange(48 * 40).reshape(48, 40) * 2) % 4096)
+    files["x.dcm"] = dcm.read_bytes()
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        want = clf.predict(str(tmp_path / name), details=True)[0]
+        raw = client.post("/predict", content=data)
+        multi = client.post("/predict", files={"file": (name, data)})
+        for r in (raw, multi):
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["class"] == want.label and body["decision"] == want.decision
+            assert body["calibrated"] is True and body["decision"] in (
+                "COVID",
+                "not COVID",
+                "refer",
+            )
+            for c in NAMES:
+                assert body["probabilities"][c] == pytest.approx(want.probabilities[c], abs=1e-5)
+    tta = client.post("/predict?tta=1", content=files["a.png"]).json()
+    assert tta["uncertainty"] is not None
+
+
+def test_explain_returns_an_overlay_png(served) -> None:  # type: ignore[no-untyped-def]
+    _, client, _, _, _ = served
+    r = client.post("/explain", files={"file": ("a.png", _png())})
+    assert r.status_code == 200, r.text
+    png = base64.b64decode(r.json()["overlay_png"])
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None and img.shape == (256, 256, 3)
+
+
+def test_hostile_input_is_refused_and_the_server_keeps_serving(served) -> None:  # type: ignore[no-untyped-def]
+    _, client, _, _, _ = served
+    big = client.post("/predict", content=b"\0" * (32 * 2**20 + 1))
+    assert big.status_code == 413 and "limit" in big.json()["error"]
+    text = client.post("/predict", content=b"hello, I am not an X-ray")
+    assert text.status_code == 400 and "not a PNG, JPEG or DICOM" in text.json()["error"]
+    good = _png()
+    cut = client.post("/predict", content=good[: len(good) // 2])
+    assert cut.status_code == 400 and "truncated PNG" in cut.json()["error"]
+    empty = client.post("/predict", content=b"")
+    assert empty.status_code == 400 and "empty" in empty.json()["error"]
+    nofile = client.post("/predict", files={"other": ("a.png", good)})
+    assert nofile.status_code == 400 and "'file' field" in nofile.json()["error"]
+    bomb = _pixel_bomb()
+    assert len(bomb) < 2**20
+    before = _rss_mb()
+    t0 = time.perf_counter()
+    r = client.post("/predict", files={"file": ("bomb.png", bomb)})
+    assert r.status_code == 400 and "40000x40000" in r.json()["error"]
+    assert time.perf_counter() - t0 < 5 and _rss_mb() - before < 200  # nothing was decoded
+    assert client.get("/health").json()["status"] == "ok"
+    assert client.post("/predict", content=good).status_code == 200
+
+
+def test_64_concurrent_requests_succeed_in_fewer_model_calls(served) -> None:  # type: ignore[no-untyped-def]
+    server, _client, _, _, app = served
+    batcher = app.state.batcher
+    calls0, images0 = batcher.calls, batcher.images
+    payloads = [_png(value=i) for i in range(64)]
+    with httpx.Client(base_url=server.url, timeout=120) as c, ThreadPoolExecutor(64) as pool:
+        codes = list(pool.map(lambda d: c.post("/predict", content=d).status_code, payloads))
+    assert codes == [200] * 64
+    assert batcher.images - images0 == 64
+    assert batcher.calls - calls0 < 64  # requests were batched together
+
+
+def test_memory_stays_flat_over_1000_requests(served) -> None:  # type: ignore[no-untyped-def]
+    server, _, _, _, _ = served
+    data = _png(value=3)
+    with httpx.Client(base_url=server.url, timeout=120) as c, ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: c.post("/predict", content=data).status_code, range(200)))
+        start = _rss_mb()
+        codes = list(pool.map(lambda _: c.post("/predict", content=data).status_code, range(1000)))
+        grown = _rss_mb() - start
+    assert codes == [200] * 1000
+    assert grown < 40, f"RSS grew by {grown:.1f} MB over 1000 requests"
+
+
+def test_cli_serve_binds_localhost_by_default() -> None:
+    from xraycls.cli import _build_parser
+
+    args = _build_parser().parse_args(["serve", "m.keras"])
+    assert args.host == "127.0.0.1" and args.port == 8000 and args.max_upload_mb == 32
