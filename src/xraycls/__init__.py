@@ -43,6 +43,7 @@ _LAZY: dict[str, str] = {
     "read_image": "xraycls.io",
     "Dataset": "xraycls.data",
     "LoadReport": "xraycls.data",
+    "DatasetDescription": "xraycls.data",
     "load_dataset": "xraycls.data",
     "find_duplicates": "xraycls.data",
     # augment
@@ -88,6 +89,7 @@ __all__ = [
     "Classifier",
     "ConfigError",
     "Dataset",
+    "DatasetDescription",
     "DatasetLayoutError",
     "DependencyError",
     "EvaluationReport",
@@ -163,7 +165,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from xraycls.augment import Augmenter, balance
     from xraycls.batch import predict_files
     from xraycls.calibration import Calibration, calibrate
-    from xraycls.data import Dataset, LoadReport, find_duplicates, load_dataset
+    from xraycls.data import Dataset, DatasetDescription, LoadReport, find_duplicates, load_dataset
     from xraycls.evaluation import EvaluationReport, compute_metrics, evaluate
     from xraycls.explain import cam, find_target_layer, overlay
     from xraycls.export import export_model

@@ -98,7 +98,8 @@ def balance(
 
     Balance the training split only, after splitting: every synthetic image records its source
     in ``origins`` and inherits its patient ``group``, so an augmented copy of a test image can
-    never be trained on (the paper augmented before splitting, which leaks).
+    never be trained on (the paper augmented before splitting, which leaks). It also keeps its
+    original's per-image ``meta`` (its ``sources`` entry, view...).
 
     Args:
         train: The training dataset.
@@ -161,6 +162,9 @@ def balance(
     groups = getattr(train, "groups", None)
     origins = getattr(train, "origins", None)
     images = getattr(train, "images", None)
+    # Per-image columns (source, view...): an augmented copy keeps its original's values.
+    meta = dict(getattr(train, "meta", None) or {})
+    new_meta: dict[str, list[str]] = {k: [] for k in meta}
     counts = np.bincount(labels, minlength=len(class_names))
     selected = _select_classes(counts, class_names, classes)
 
@@ -200,6 +204,8 @@ def balance(
             new_labels.append(int(labels[i]))
             new_groups.append(groups[i] if groups is not None else None)
             new_origins.append(root)
+            for column, values in meta.items():
+                new_meta[column].append(values[i])
             rows.append((name, root, int(labels[i]), class_names[labels[i]]))
 
     if folder is not None:
@@ -219,6 +225,9 @@ def balance(
         out_images = (*images, *([None] * len(new_files)))
     else:
         out_images = None
+    fields: dict[str, Any] = {}
+    if meta:
+        fields["meta"] = {k: (*v, *new_meta[k]) for k, v in meta.items()}
     return _rebuild(
         train,
         files=(*files, *new_files),
@@ -227,4 +236,5 @@ def balance(
         groups=None if groups is None else (*groups, *new_groups),
         origins=(*old_origins, *new_origins),
         images=out_images,
+        **fields,
     )

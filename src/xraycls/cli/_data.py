@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "inspect",
         help="print what load_dataset finds in a folder or CSV manifest",
         description="Print the layout, class counts, patient groups, skipped files, duplicate "
-        "clusters and (with --split) the split sizes of a dataset.",
+        "clusters, the class x source table with confounding warnings and (with --split) the "
+        "split sizes of a dataset.",
     )
     inspect.add_argument("path", metavar="DIR", help="dataset folder or CSV manifest")
     inspect.add_argument(
@@ -50,6 +51,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     inspect.add_argument("--seed", type=int, default=0, help="split seed (default: 0)")
     inspect.add_argument(
+        "--by",
+        default="source",
+        metavar="COLUMN",
+        help="per-image column for the class x column table and confounding warnings "
+        "(default: source)",
+    )
+    inspect.add_argument(
+        "--source-column",
+        metavar="NAME",
+        help="the CSV / MANIFEST.csv column naming each image's source (default: source, "
+        "else source_repo)",
+    )
+    inspect.add_argument(
+        "--hold-out-source",
+        action="append",
+        metavar="NAME",
+        help="with --split: put every image of this source in the test split (repeatable)",
+    )
+    inspect.add_argument(
         "--max-list", type=int, default=20, help="most files listed per section (default: 20)"
     )
     add_on_error(inspect, default="skip")
@@ -77,6 +97,7 @@ def _inspect(args: argparse.Namespace) -> int:
             on_error=args.on_error,
             layout=args.layout,
             verify=args.verify,
+            source_column=args.source_column,
         )
     report = ds.report
     assert report is not None
@@ -99,6 +120,11 @@ def _inspect(args: argparse.Namespace) -> int:
             f"groups:  {len(sizes)} patients (largest {max(sizes.values())} images) "
             f"from {report.groups_source}"
         )
+    if report.meta_source:
+        print(f"columns: {', '.join(sorted(ds.meta))} from {report.meta_source}")
+    else:
+        print("columns: none (no source, view... column in a CSV or MANIFEST.csv)")
+    print(ds.describe(by=args.by).to_text())
     if report.dropped_classes:
         print(
             "dropped by --classes: "
@@ -127,10 +153,16 @@ def _inspect(args: argparse.Namespace) -> int:
     if args.split:
         test, val = args.split
         parts = ds.split(
-            test=test, val=val, seed=args.seed, dedupe=not args.no_duplicates, duplicates=clusters
+            test=test,
+            val=val,
+            seed=args.seed,
+            dedupe=not args.no_duplicates,
+            duplicates=clusters,
+            hold_out_sources=args.hold_out_source,
         )
         split_names = ("train", "val", "test") if len(parts) == 3 else ("train", "test")
-        print(f"split (test={test}, val={val} of train-val, seed={args.seed}):")
+        held = f", held out: {', '.join(args.hold_out_source)}" if args.hold_out_source else ""
+        print(f"split (test={test}, val={val} of train-val, seed={args.seed}{held}):")
         for name, part in zip(split_names, parts, strict=True):
             counts = ", ".join(f"{k} {v}" for k, v in part.counts().items())
             print(f"  {name:<5}  {len(part):>6}  ({counts})")

@@ -24,6 +24,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
     parser.add_argument(
+        "--by",
+        action="append",
+        metavar="COLUMN",
+        help="also break the metrics down by a per-image column: source, or any column of the "
+        "CSV / MANIFEST.csv such as view or sex (repeatable; JSON key by_<COLUMN>)",
+    )
+    parser.add_argument(
+        "--source-column",
+        metavar="NAME",
+        help="the CSV / MANIFEST.csv column naming each image's source (default: source, "
+        "else source_repo)",
+    )
+    parser.add_argument(
         "--unsafe", action="store_true", help="load a model with Python code (trusted files only)"
     )
     add_on_error(parser)
@@ -39,12 +52,22 @@ def _run(args: argparse.Namespace) -> int:
     if args.unsafe:
         warn_unsafe(args.model)
     clf = Classifier.load(args.model, safe_mode=not args.unsafe)
-    dataset = load_dataset(args.data, classes=clf.class_names, on_error=args.on_error)
+    dataset = load_dataset(
+        args.data,
+        classes=clf.class_names,
+        on_error=args.on_error,
+        source_column=args.source_column,
+    )
     assert dataset.report is not None
     skipped_csv = target.with_name(target.stem + ".skipped.csv") if target else None
     report_skipped(dataset.report.skipped, skipped_csv, "evaluate")
     report = evaluate(
-        clf, dataset, batch_size=args.batch_size, n_bootstrap=args.bootstrap, seed=args.seed
+        clf,
+        dataset,
+        batch_size=args.batch_size,
+        n_bootstrap=args.bootstrap,
+        seed=args.seed,
+        by=args.by,
     )
     print(report.to_markdown())
     if target is not None:

@@ -44,6 +44,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also run the robustness suite on the test split (robustness.json per model)",
     )
     parser.add_argument(
+        "--hold-out-source",
+        action="append",
+        metavar="NAME",
+        help="leave-one-source-out: put every image of this source in the test split "
+        "(repeatable; names as 'xraycls data inspect' lists them)",
+    )
+    parser.add_argument(
+        "--external",
+        metavar="DIR",
+        help="also evaluate every model on this folder from other sources (never trained or "
+        "tuned on), overall and per source",
+    )
+    parser.add_argument(
         "--verbose", type=int, default=2, choices=[0, 1, 2], help="0, 1 bar, 2 line/epoch"
     )
     add_on_error(parser, default="skip")
@@ -69,6 +82,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     out_dir(args.out, data=args.data)  # before any data is loaded or model trained
+    if args.hold_out_source:
+        overrides["hold_out_sources"] = tuple(args.hold_out_source)
     result = reproduce(
         args.data,
         profile=profile,
@@ -77,6 +92,7 @@ def _run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         on_error=args.on_error,
         robustness=args.robustness,
+        external=args.external,
         **overrides,
     )
     if args.verbose == 0:  # otherwise reproduce() already printed the table

@@ -7,6 +7,7 @@ Examples:
     {'COVID': 244, 'Normal': 403, 'Viral Pneumonia': 394}
     >>> train, val, test = ds.split(test=0.2, val=0.2, seed=0)  # doctest: +SKIP
     >>> clusters = xraycls.find_duplicates(ds)  # doctest: +SKIP
+    >>> print(ds.describe().to_text())  # class x source table, confounding  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from xraycls.data._classes import CANONICAL_ORDER, canonical_class
 from xraycls.data._dataset import Dataset
+from xraycls.data._describe import DatasetDescription
 from xraycls.data._duplicates import Clusters, find_duplicates
 from xraycls.data._load import load_dataset
 from xraycls.data._report import LoadReport
@@ -24,6 +26,7 @@ __all__ = [
     "CANONICAL_ORDER",
     "Clusters",
     "Dataset",
+    "DatasetDescription",
     "LoadReport",
     "canonical_class",
     "check_split_classes",

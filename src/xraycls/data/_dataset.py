@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xraycls._atomic import write_text_atomic
+from xraycls.data._columns import SOURCE, UNKNOWN
 from xraycls.data._report import LoadReport
 from xraycls.errors import ConfigError
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
+    from xraycls.data._describe import DatasetDescription
     from xraycls.data._duplicates import Clusters
 
 
@@ -28,6 +31,24 @@ def _as_tuple(values: Sequence[Any] | None, n: int, name: str) -> tuple[str, ...
     out = tuple(str(v) for v in values)
     if len(out) != n:
         raise ConfigError(f"Dataset: {name} has {len(out)} entries but there are {n} files")
+    return out
+
+
+_RESERVED = frozenset({"file", "label", "group", "origin"})
+
+
+def _as_meta(meta: Mapping[str, Sequence[Any]] | None, n: int) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for name, values in (meta or {}).items():
+        column = str(name).strip()
+        if not column:
+            raise ConfigError("Dataset: a meta column needs a non-empty name")
+        if column.lower() in _RESERVED:
+            raise ConfigError(
+                f"Dataset: {column!r} cannot be a meta column (it is a Dataset field or a "
+                f"manifest column); reserved: {sorted(_RESERVED)}"
+            )
+        out[column] = _as_tuple(values, n, f"meta column {column!r}") or ()
     return out
 
 
@@ -53,6 +74,10 @@ class Dataset:
             pipeline uses them instead of reading files.
         report: The :class:`LoadReport` of :func:`load_dataset` (only on the loaded dataset,
             not on subsets).
+        meta: Per-image columns (``{"source": (...), "view": (...)}``), one string per file,
+            read from a CSV manifest or a ``MANIFEST.csv`` beside or above the data, or set
+            with :meth:`with_meta` / :meth:`with_sources`. Carried through every operation.
+            :attr:`sources` is the ``"source"`` column.
 
     Examples:
         >>> import numpy as np
@@ -73,6 +98,7 @@ class Dataset:
     root: str | None = None
     images: list[np.ndarray | None] | None = field(default=None, repr=False)
     report: LoadReport | None = field(default=None, repr=False)
+    meta: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         files = tuple(os.fspath(f) for f in self.files)
@@ -100,6 +126,7 @@ class Dataset:
         object.__setattr__(self, "groups", _as_tuple(self.groups, n, "groups"))
         object.__setattr__(self, "origins", _as_tuple(self.origins, n, "origins"))
         object.__setattr__(self, "images", images)
+        object.__setattr__(self, "meta", _as_meta(self.meta, n))
         if self.root is not None:
             object.__setattr__(self, "root", os.fspath(self.root))
 
@@ -116,6 +143,8 @@ class Dataset:
             extra.append("origins=yes")
         if self.images is not None:
             extra.append("images=in memory")
+        if self.meta:
+            extra.append(f"meta={sorted(self.meta)}")
         tail = "".join(f", {e}" for e in extra)
         return f"Dataset(n={len(self)}, counts={self.counts()}{tail}, root={self.root!r})"
 
@@ -128,6 +157,7 @@ class Dataset:
             and self.class_names == other.class_names
             and self.groups == other.groups
             and self.origins == other.origins
+            and dict(self.meta) == dict(other.meta)
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -172,7 +202,75 @@ class Dataset:
             origins=None if self.origins is None else tuple(self.origins[i] for i in pick),
             root=self.root,
             images=None if self.images is None else [self.images[i] for i in pick],
+            meta={k: tuple(v[i] for i in pick) for k, v in self.meta.items()},
         )
+
+    # ------------------------------------------------------------------ per-image columns
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Where each image comes from (collection, hospital, repository), one per file.
+
+        The ``"source"`` column of :attr:`meta`; ``"unknown"`` for every image when nothing
+        says. Read from a CSV ``source`` column (or ``source_column=`` of
+        :func:`load_dataset`), from the ``source_repo`` column of a ``MANIFEST.csv`` beside or
+        above the data, or set with :meth:`with_sources`.
+
+        Examples:
+            >>> import numpy as np
+            >>> from xraycls.data import Dataset
+            >>> ds = Dataset(("a", "b"), np.array([0, 1]), ("x", "y"))
+            >>> ds.sources
+            ('unknown', 'unknown')
+            >>> ds.with_sources(["site-1", "site-2"]).subset([1]).sources
+            ('site-2',)
+        """
+        return self.column(SOURCE)
+
+    def column(self, name: str) -> tuple[str, ...]:
+        """One per-image column of :attr:`meta` (``"unknown"`` everywhere when absent).
+
+        Args:
+            name: Column name, e.g. ``"source"``, ``"view"`` or ``"sex"``.
+        """
+        values = self.meta.get(name)
+        return tuple(values) if values is not None else (UNKNOWN,) * len(self)
+
+    def with_meta(self, name: str, values: Sequence[Any] | str) -> Dataset:
+        """A copy with the per-image column ``name`` set (one value per file, or one for all).
+
+        Examples:
+            >>> import numpy as np
+            >>> from xraycls.data import Dataset
+            >>> ds = Dataset(("a", "b"), np.array([0, 1]), ("x", "y")).with_meta("view", "PA")
+            >>> ds.meta
+            {'view': ('PA', 'PA')}
+        """
+        column = [values] * len(self) if isinstance(values, str) else list(values)
+        meta = {**self.meta, str(name): tuple(str(v) for v in column)}
+        return dataclasses.replace(self, meta=meta)
+
+    def with_sources(self, values: Sequence[Any] | str) -> Dataset:
+        """A copy with :attr:`sources` set by hand (one value per file, or one for all)."""
+        return self.with_meta(SOURCE, values)
+
+    def describe(self, by: str = SOURCE) -> DatasetDescription:
+        """Class x ``by`` table with confounding warnings: a :class:`DatasetDescription`.
+
+        Says when a class comes from a single source, a source gives a single class, and how
+        accurate a classifier that only knew the source would be.
+
+        Examples:
+            >>> import numpy as np
+            >>> from xraycls.data import Dataset
+            >>> ds = Dataset(tuple("abcd"), np.array([0, 0, 1, 1]), ("COVID", "Normal"))
+            >>> d = ds.with_sources(["s1", "s1", "s2", "s2"]).describe()
+            >>> d.source_only_accuracy
+            1.0
+        """
+        from xraycls.data._describe import describe
+
+        return describe(self, by=by)
 
     def limit_per_class(self, n: int, *, seed: int = 0) -> Dataset:
         """At most ``n`` items of each class, drawn at random (seeded), in dataset order.
@@ -235,6 +333,9 @@ class Dataset:
         images = None
         if self.images is not None or other.images is not None:
             images = self._image_list() + other._image_list()
+        meta = {
+            k: self.column(k) + other.column(k) for k in dict.fromkeys([*self.meta, *other.meta])
+        }
         return Dataset(
             files=self.files + other.files,
             labels=np.concatenate([self.labels, other.labels]),
@@ -243,6 +344,7 @@ class Dataset:
             origins=origins,
             root=self.root if self.root == other.root else None,
             images=images,
+            meta=meta,
         )
 
     def __add__(self, other: Dataset) -> Dataset:
@@ -262,6 +364,7 @@ class Dataset:
         by_group: bool = True,
         dedupe: bool | str = True,
         duplicates: Clusters | None = None,
+        hold_out_sources: Sequence[str] | None = None,
     ) -> tuple[Dataset, ...]:
         """Stratified, group-safe, deterministic split into train/val/test.
 
@@ -287,6 +390,10 @@ class Dataset:
                 hash, decodes every image once), ``"sha256"`` only byte-identical files,
                 ``False`` neither.
             duplicates: Precomputed clusters from :func:`find_duplicates` (skips hashing).
+            hold_out_sources: Leave-one-source-out: every image of these :attr:`sources` goes
+                to the test part (with the rest of its patient / duplicate unit, so a unit
+                never straddles parts); ``test`` and ``val`` then split the remaining images
+                as usual (``test=0`` for a test part of the held-out sources only).
 
         Returns:
             ``(train, val, test)``, or ``(train, test)`` when ``val == 0``. Each keeps the
@@ -311,6 +418,7 @@ class Dataset:
             by_group=by_group,
             dedupe=dedupe,
             duplicates=duplicates,
+            hold_out_sources=hold_out_sources,
         )
         return tuple(self.subset(p) for p in parts)
 
@@ -373,6 +481,7 @@ class Dataset:
             "groups": None if self.groups is None else list(self.groups),
             "origins": None if self.origins is None else list(self.origins),
             "root": self.root,
+            "meta": {k: list(v) for k, v in self.meta.items()},
         }
 
     @classmethod
@@ -386,12 +495,13 @@ class Dataset:
                 groups=data.get("groups"),
                 origins=data.get("origins"),
                 root=data.get("root"),
+                meta=data.get("meta") or {},
             )
         except KeyError as exc:
             raise ConfigError(f"Dataset.from_dict: missing key {exc.args[0]!r}") from None
 
     def to_csv(self, path: str | os.PathLike[str]) -> None:
-        """Write a manifest ``file,label[,group][,origin]`` atomically.
+        """Write a manifest ``file,label[,group][,origin][,<meta columns>]`` atomically.
 
         Paths under the CSV's folder are written relative to it, others absolute, so the file
         reads back with ``load_dataset(path)``. Labels are class names.
@@ -430,6 +540,7 @@ class Dataset:
             header.append("group")
         if self.origins is not None:
             header.append("origin")
+        header += list(self.meta)
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(header)
@@ -439,5 +550,6 @@ class Dataset:
                 row.append(self.groups[i])
             if self.origins is not None:
                 row.append(rel(self.origins[i]))
+            row += [values[i] for values in self.meta.values()]
             writer.writerow(row)
         write_text_atomic(target, buf.getvalue())

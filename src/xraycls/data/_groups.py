@@ -12,10 +12,11 @@ _GROUP_COLUMNS = ("patient_id", "group", "patient", "patientid")
 _MANIFEST_NAMES = ("manifest.csv", "metadata.csv")
 
 # Kermany et al. (Guangzhou) names: person123_virus_456 / person123_bacteria_456 (pneumonia),
-# IM-0243-0001 / NORMAL2-IM-0393-0001 (normal). The prefix identifies the patient.
+# IM-0243-0001 / NORMAL2-IM-0393-0001 / IM-0505-0001-0002 (normal). The prefix identifies the
+# patient.
 _KERMANY = (
     re.compile(r"^(person\d+)_(?:virus|bacteria)_\d+$", re.IGNORECASE),
-    re.compile(r"^((?:NORMAL2-)?IM-\d+)-\d+$", re.IGNORECASE),
+    re.compile(r"^((?:NORMAL2-)?IM-\d+)(?:-\d+)+$", re.IGNORECASE),
 )
 
 

@@ -47,6 +47,7 @@ class Listing:
     labels: list[str] = field(default_factory=list)
     groups: dict[str, str] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> file -> value
     ignored: list[str] = field(default_factory=list)
     empty_classes: dict[str, str] = field(default_factory=dict)  # label -> folder
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
@@ -203,6 +204,8 @@ def list_csv(root: Path) -> Listing:
                 )
             gcol = next((cols[c] for c in _GROUP_COLUMNS if c in cols), None)
             ocol = cols.get("origin")
+            # Every other column (source, view, sex, ...) is per-image metadata.
+            used = {"file", "label", "origin", *_GROUP_COLUMNS}
             for lineno, row in enumerate(reader, start=2):
                 rel = (row.get(cols["file"]) or "").strip()
                 label = (row.get(cols["label"]) or "").strip()
@@ -216,6 +219,10 @@ def list_csv(root: Path) -> Listing:
                     out.groups[full] = str(row[gcol]).strip()
                 if ocol and (row.get(ocol) or "").strip():
                     out.origins[full] = os.path.normpath(os.path.join(base, str(row[ocol])))
+                for column, value in row.items():
+                    key = (column or "").strip()
+                    if key.lower() not in used and (value or "").strip():
+                        out.meta.setdefault(key, {})[full] = str(value).strip()
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetLayoutError(f"{path}: cannot read the CSV manifest: {exc}") from None
     return out

@@ -16,6 +16,7 @@ from xraycls.data._classes import canonical_class, default_order
 from xraycls.data._dataset import Dataset
 from xraycls.data._groups import assign_groups
 from xraycls.data._layouts import list_files
+from xraycls.data._meta import assign_meta
 from xraycls.data._report import LoadReport
 from xraycls.errors import ConfigError, DatasetLayoutError, ImageReadError
 from xraycls.io import check_image, read_image
@@ -100,6 +101,7 @@ def load_dataset(
     layout: str = "auto",
     verify: bool | str = True,
     workers: int | None = None,
+    source_column: str | None = None,
 ) -> Dataset:
     """Load a labelled chest X-ray dataset from a folder tree or a CSV manifest.
 
@@ -119,6 +121,11 @@ def load_dataset(
     ``IM-0243-0001`` -> ``IM-0243``). Files no source covers form a group of their own. With
     no source at all, ``groups`` is ``None``.
 
+    Every other column of a CSV manifest, or of a ``MANIFEST.csv`` at the root or up to two
+    folders above it, becomes per-image :attr:`~Dataset.meta` (``view``, ``sex``...). The
+    ``source`` (or ``source_repo``) column becomes :attr:`~Dataset.sources`; images nothing
+    describes are ``"unknown"``.
+
     Args:
         path: Dataset folder or CSV manifest.
         classes: ``None`` for every class found; a list to select and order classes (others
@@ -134,6 +141,8 @@ def load_dataset(
             CRCs and ``IEND``, JPEG end marker; about 20 ms for 1000 images); ``"full"``
             decodes every image in a thread pool; ``False`` checks nothing.
         workers: Threads for verification (default: up to 8).
+        source_column: The column that names each image's source (default: ``source``, else
+            ``source_repo``).
 
     Returns:
         A :class:`Dataset` with absolute file paths and ``ds.report`` (a :class:`LoadReport`).
@@ -143,13 +152,15 @@ def load_dataset(
             ``classes=`` names a class that is not there, or (``on_error="raise"``) bad files
             or empty class folders were found. The error's ``report`` attribute holds the
             :class:`LoadReport`.
-        ConfigError: An invalid argument value.
+        ConfigError: An invalid argument value, or a ``source_column`` that no CSV has.
 
     Examples:
         >>> import xraycls
         >>> ds = xraycls.load_dataset("../shared/data/cxr3")  # doctest: +SKIP
         >>> ds.counts()  # doctest: +SKIP
         {'COVID': 244, 'Normal': 403, 'Viral Pneumonia': 394}
+        >>> sorted(set(ds.sources))  # doctest: +SKIP
+        ['armiro/COVID-CXNet', 'lecuong1502/BTL_Machine_Learning', 's-mostafa-a/covid-...']
     """
     t0 = time.perf_counter()
     if on_error not in ("raise", "skip"):
@@ -232,6 +243,7 @@ def load_dataset(
     origins = None
     if listing.origins:
         origins = tuple(listing.origins.get(f, f) for f in files)
+    meta, meta_source = assign_meta(files, listing.meta, listing.root, source_column)
     ds = Dataset(
         files=tuple(files),
         labels=np.array([index[n] for n in names], dtype=np.int64),
@@ -240,9 +252,11 @@ def load_dataset(
         origins=origins,
         root=str(listing.root),
         report=report,
+        meta=meta,
     )
     report.counts = ds.counts()
     report.groups_source = groups_source
+    report.meta_source = meta_source
     report.seconds = time.perf_counter() - t0
     if on_error == "skip" and (problems or empty):
         warnings.warn(

@@ -20,6 +20,7 @@ class LoadReport:
         dropped_classes: Classes left out by ``classes=``, with their file counts.
         ignored: Non-data files and folders passed over (``.txt``, ``.xlsx``, ``masks/``...).
         groups_source: Where patient groups came from, or ``None`` when unknown.
+        meta_source: Where the per-image columns (source, view...) came from, or ``None``.
         verify: The verification mode used (``"quick"``, ``"full"`` or ``"none"``).
         seconds: Wall time of the whole load.
 
@@ -45,6 +46,7 @@ class LoadReport:
     groups_source: str | None = None
     verify: str = "quick"
     seconds: float = 0.0
+    meta_source: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -74,6 +76,8 @@ class LoadReport:
         lines += [f"  {name}: {n}" for name, n in self.counts.items()]
         if self.groups_source:
             lines.append(f"Patient groups: {self.groups_source}")
+        if self.meta_source:
+            lines.append(f"Per-image columns (source...): {self.meta_source}")
         if self.empty_classes:
             lines.append(f"Empty class folders ({len(self.empty_classes)}), classes left out:")
             lines += [f"  {name}: {folder}" for name, folder in self.empty_classes]

@@ -18,6 +18,7 @@ the paper's 80/20 per-class counts exactly.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -105,16 +106,27 @@ def split_indices(
     by_group: bool = True,
     dedupe: bool | str = True,
     duplicates: Clusters | None = None,
+    hold_out_sources: Sequence[str] | None = None,
 ) -> list[np.ndarray]:
-    """Sorted index arrays ``[train, val, test]`` (``[train, test]`` when ``val == 0``)."""
+    """Sorted index arrays ``[train, val, test]`` (``[train, test]`` when ``val == 0``).
+
+    With ``hold_out_sources``, every unit holding an image of those sources goes to test
+    first; the other units are then split with ``test`` / ``val`` as without it.
+    """
     test = _check_fraction("test", test)
     val = _check_fraction("val", val)
     if dedupe not in (True, False, "phash", "sha256"):
         raise ConfigError(f"split: dedupe must be True, False, 'phash' or 'sha256', not {dedupe!r}")
     n_cls = len(ds.class_names)
     labels = np.asarray(ds.labels)
-    targets = split_targets(np.bincount(labels, minlength=n_cls), test, val)
     units = units_of(ds, by_group=by_group, dedupe=dedupe, duplicates=duplicates)
+    held: list[list[int]] = []
+    if hold_out_sources is not None:
+        held, units = held_out_units(ds, units, hold_out_sources)
+    kept: np.ndarray = np.zeros(0, dtype=np.int64)
+    if units:
+        kept = np.concatenate([np.asarray(u, dtype=np.int64) for u in units])
+    targets = split_targets(np.bincount(labels[kept], minlength=n_cls), test, val)
 
     # Two stages, so the test split does not depend on ``val``: runs with different validation
     # fractions are evaluated on the same test images.
@@ -124,6 +136,8 @@ def split_indices(
     trainval = [u for u, s in zip(units, first, strict=True) if s == 0]
     for u, s in zip(units, first, strict=True):
         assign[u] = 2 * s
+    for u in held:
+        assign[u] = 2
     if val > 0 and trainval:
         tv_idx = np.concatenate([np.asarray(u) for u in trainval])
         tv_counts = np.bincount(labels[tv_idx], minlength=n_cls)
@@ -133,6 +147,41 @@ def split_indices(
             assign[u] = s
     parts = [np.flatnonzero(assign == s) for s in range(3)]
     return parts if val > 0 else [parts[0], parts[2]]
+
+
+def held_out_units(
+    ds: ImageSet, units: list[list[int]], sources: Sequence[str]
+) -> tuple[list[list[int]], list[list[int]]]:
+    """``(held, rest)``: the units holding an image of ``sources``, and the others.
+
+    A unit is held out whole, so a patient or duplicate cluster that spans a held-out and a
+    kept source lands in test with all its images.
+
+    Raises:
+        ConfigError: ``sources`` is empty, names a source the dataset does not have, or would
+            hold out every image.
+    """
+    if isinstance(sources, str):
+        sources = [sources]
+    wanted = [str(s) for s in sources]
+    known = sorted(set(ds.sources))
+    if not wanted:
+        raise ConfigError(f"split: hold_out_sources is empty; known sources: {known}")
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise ConfigError(
+            f"split: hold_out_sources names {unknown}, which the dataset does not have; "
+            f"known sources: {known}"
+        )
+    names = ds.sources
+    picked = set(wanted)
+    held = [u for u in units if any(names[i] in picked for i in u)]
+    rest = [u for u in units if not any(names[i] in picked for i in u)]
+    if not rest:
+        raise ConfigError(
+            f"split: holding out {wanted} leaves no image to train on; known sources: {known}"
+        )
+    return held, rest
 
 
 def _place(

@@ -13,6 +13,7 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -52,6 +53,7 @@ def evaluate(
     class_names: Sequence[str] | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
+    by: str | Sequence[str] | None = None,
 ) -> EvaluationReport:
     """Predict a test set with ``model`` and compute every metric on the result.
 
@@ -68,12 +70,16 @@ def evaluate(
             ``class_0 ...``.
         n_bootstrap: Bootstrap resamples for the F1 / AUC intervals.
         seed: Bootstrap seed.
+        by: Per-image column(s) of the ``Dataset`` to break the metrics down by (``"source"``,
+            ``"view"``...): the report's ``by[column][value]`` holds the same metrics, with
+            intervals, on the images with that value (``"by_source"`` in its JSON).
 
     Returns:
         The :class:`EvaluationReport`.
 
     Raises:
-        ConfigError: The data is empty or malformed, or class names disagree with the model.
+        ConfigError: The data is empty or malformed, class names disagree with the model, or
+            ``by`` is given for data that is not a ``Dataset``.
 
     Examples:
         >>> import xraycls  # doctest: +SKIP
@@ -82,6 +88,19 @@ def evaluate(
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
+    columns = [by] if isinstance(by, str) else list(by or [])
+    if columns and not hasattr(dataset, "column"):
+        raise ConfigError(
+            f"evaluate(by={by!r}) needs an xraycls Dataset (its per-image columns); got "
+            f"{type(dataset).__name__}"
+        )
+    # 'source' always exists ('unknown' where nothing says); another name is likely a typo.
+    missing = [c for c in columns if c != "source" and c not in dataset.meta]
+    if missing:
+        raise ConfigError(
+            f"evaluate(by=...): the dataset has no column {missing}; it has "
+            f"{sorted(dataset.meta) or 'none'} (from its CSV or MANIFEST.csv)"
+        )
     files: Sequence[str] | None = None
     names = list(class_names) if class_names is not None else None
     transform = transform_of(model)  # the one the model was trained with (saved in its file)
@@ -114,4 +133,33 @@ def evaluate(
             f"the model predicts {y_prob.shape[1]} classes but {len(names)} class names were "
             f"given ({names})"
         )
-    return compute_metrics(y_true, y_prob, names, files=files, n_bootstrap=n_bootstrap, seed=seed)
+    report = compute_metrics(y_true, y_prob, names, files=files, n_bootstrap=n_bootstrap, seed=seed)
+    if not columns:
+        return report
+    breakdown = {
+        column: _breakdown(y_true, y_prob, names, dataset.column(column), n_bootstrap, seed)
+        for column in columns
+    }
+    return dataclasses.replace(report, by=breakdown)
+
+
+def _breakdown(
+    y_true: np.ndarray,
+    y_prob: np.ndarray,
+    names: list[str],
+    values: Sequence[str],
+    n_bootstrap: int,
+    seed: int,
+) -> dict[str, EvaluationReport]:
+    """One report per column value (largest group first), without per-image predictions."""
+    if len(values) != len(y_true):
+        raise ConfigError(f"{len(values)} column values for {len(y_true)} predictions")
+    column = np.asarray(values, dtype=object)
+    uniq, counts = np.unique(column, return_counts=True)
+    out: dict[str, EvaluationReport] = {}
+    for value in [str(u) for _, u in sorted(zip(-counts, uniq, strict=True))]:
+        pick = column == value
+        sub = compute_metrics(y_true[pick], y_prob[pick], names, n_bootstrap=n_bootstrap, seed=seed)
+        # The overall report already lists every prediction and ROC curve.
+        out[value] = dataclasses.replace(sub, predictions=[], roc_curves={})
+    return out

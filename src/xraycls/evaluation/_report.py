@@ -11,6 +11,7 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -152,6 +153,9 @@ class EvaluationReport:
         predictions: One :class:`Prediction` per sample, in input order.
         notes: Human-readable remarks (e.g. why an AUC is undefined).
         settings: How the numbers were computed (CI level, bootstrap resamples and seed, bins).
+        by: Breakdowns by per-image column: ``{column: {value: EvaluationReport}}`` (each
+            without per-image predictions and ROC curves). JSON: ``"by_<column>"`` keys, e.g.
+            ``"by_source": {source: {...same metrics with CIs...}}``.
 
     Examples:
         >>> import numpy as np
@@ -174,11 +178,15 @@ class EvaluationReport:
     predictions: list[Prediction] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    by: dict[str, dict[str, EvaluationReport]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (NaN and infinities become ``None``)."""
-        data = asdict(self)
+        """A JSON-ready dict (NaN and infinities become ``None``); breakdowns as ``by_<col>``."""
+        data = asdict(dataclasses.replace(self, by={}))
+        del data["by"]
         data["loss"] = _num(self.loss)
+        for column, groups in self.by.items():
+            data[f"by_{column}"] = {value: rep.to_dict() for value, rep in groups.items()}
         return data
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -206,6 +214,11 @@ class EvaluationReport:
                 predictions=[Prediction.from_dict(p) for p in data.get("predictions", [])],
                 notes=[str(n) for n in data.get("notes", [])],
                 settings=dict(data.get("settings", {})),
+                by={
+                    key[3:]: {str(v): cls.from_dict(r) for v, r in groups.items()}
+                    for key, groups in data.items()
+                    if key.startswith("by_") and isinstance(groups, dict)
+                },
             )
         except KeyError as exc:
             raise ConfigError(f"evaluation report is missing the key {exc.args[0]!r}") from None
@@ -250,4 +263,39 @@ class EvaluationReport:
             lines.append(f"| {name} | " + " | ".join(str(x) for x in row) + " |")
         if self.notes:
             lines += ["", *[f"- {note}" for note in self.notes]]
+        for column in self.by:
+            lines += ["", self.breakdown_markdown(column, digits).rstrip("\n")]
+        return "\n".join(lines) + "\n"
+
+    def breakdown_markdown(self, column: str, digits: int = 3) -> str:
+        """One row per value of ``column``: n, accuracy and each class's sensitivity (95% CI).
+
+        Raises:
+            ConfigError: The report has no breakdown by ``column``.
+        """
+        if column not in self.by:
+            raise ConfigError(
+                f"the report has no breakdown by {column!r}; it has {sorted(self.by) or 'none'} "
+                "(evaluate(..., by=column))"
+            )
+        lines = [
+            f"**By {column}**",
+            "",
+            f"| {column} | n | accuracy | "
+            + " | ".join(f"{c} sens. (n)" for c in self.class_names)
+            + " | macro AUC |",
+            "|---|---:|---|" + "---|" * len(self.class_names) + "---|",
+        ]
+        for value, rep in self.by[column].items():
+            cells = [
+                f"{rep.per_class[c].sensitivity.format(digits)} ({rep.per_class[c].support})"
+                if rep.per_class[c].support
+                else "-"
+                for c in self.class_names
+            ]
+            lines.append(
+                f"| {value} | {rep.n} | {rep.accuracy.format(digits)} | "
+                + " | ".join(cells)
+                + f" | {rep.macro['auc'].format(digits)} |"
+            )
         return "\n".join(lines) + "\n"

@@ -46,6 +46,8 @@ class Profile:
         train: `xraycls.TrainConfig` fields that differ from its (the paper's) defaults.
         limit_per_class: Use at most this many images of each class (``None``: all).
         seed: Seed of the split, the augmentation and the weights.
+        hold_out_sources: Leave-one-source-out: every image of these sources goes to the test
+            split (``Dataset.split(hold_out_sources=...)``); empty for none.
 
     Examples:
         >>> from xraycls.protocols import get_profile
@@ -69,6 +71,7 @@ class Profile:
     train: dict[str, Any] = field(default_factory=dict)
     limit_per_class: int | None = None
     seed: int = 0
+    hold_out_sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -82,6 +85,9 @@ class Profile:
             )
         if self.balance_factor < 1:
             raise ConfigError(f"profile {self.name!r}: balance_factor must be >= 1")
+        held = self.hold_out_sources
+        held = (held,) if isinstance(held, str) else tuple(str(s) for s in held)
+        object.__setattr__(self, "hold_out_sources", held)
 
     def replace(self, **changes: Any) -> Profile:
         """Return a copy with some fields changed (validated again).
@@ -98,7 +104,7 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (lists instead of tuples), ready for JSON."""
         data = dataclasses.asdict(self)
-        for key in ("models", "classes", "balance_classes"):
+        for key in ("models", "classes", "balance_classes", "hold_out_sources"):
             data[key] = list(data[key])
         return data
 
@@ -110,7 +116,7 @@ class Profile:
         if unknown:
             raise ConfigError(f"unknown profile field(s): {', '.join(unknown)}")
         values = dict(data)
-        for key in ("models", "classes", "balance_classes"):
+        for key in ("models", "classes", "balance_classes", "hold_out_sources"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)

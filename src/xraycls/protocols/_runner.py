@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -39,6 +40,8 @@ class ModelResult:
         workdir: The model's run folder (``xraycls report`` reads it).
         mean_corruption_accuracy: Test accuracy averaged over the robustness suite's shifts
             and severities (``reproduce(..., robustness=True)``), else ``None``.
+        external_accuracy: Accuracy on the external set (``reproduce(external=...)``), else
+            ``None``.
     """
 
     model: str
@@ -55,6 +58,7 @@ class ModelResult:
     seconds: float
     workdir: str
     mean_corruption_accuracy: float | None = None
+    external_accuracy: float | None = None
 
 
 @dataclass
@@ -71,6 +75,13 @@ class ReproductionResult:
     profile: Profile
     rows: list[ModelResult] = field(default_factory=list)
     splits: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Model -> ``"test"`` / ``"external"`` -> ``{"overall": summary, "by_source": {source:
+    #: summary}}``; a summary is ``{"n", "accuracy", "sensitivity": {class: value},
+    #: "macro_auc"}`` (per source also ``"in_training"``: the source gave training images).
+    #: Full reports are in each run folder.
+    by_source: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: The external folder evaluated (never trained or tuned on), or ``None``.
+    external: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for JSON."""
@@ -78,6 +89,8 @@ class ReproductionResult:
             "profile": self.profile.to_dict(),
             "splits": self.splits,
             "results": [asdict(row) for row in self.rows],
+            "external": self.external,
+            "by_source": self.by_source,
         }
 
     def to_json(self) -> str:
@@ -113,11 +126,63 @@ class ReproductionResult:
                 + f" | {r.best_epoch if r.best_epoch is not None else 'n/a'} "
                 + f"| {r.seconds / 60:.1f} |"
             )
+        if self.by_source:
+            lines += ["", self.by_source_markdown(digits=3)]
         return "\n".join(lines)
+
+    def by_source_markdown(self, digits: int = 3) -> str:
+        """Dev test and external metrics, overall and per source, one row each."""
+        names = list(self.profile.classes)
+        lines = [
+            "| model | set | source | in training | n | accuracy | "
+            + " | ".join(f"{c} sens." for c in names)
+            + " | macro AUC |",
+            "|---|---|---|---|---:|---:|" + "---:|" * len(names) + "---:|",
+        ]
+
+        def cell(value: float | None) -> str:
+            return "-" if value is None else f"{value:.{digits}f}"
+
+        for model, sets in self.by_source.items():
+            for set_name, parts in sets.items():
+                rows = [("**all**", parts["overall"]), *parts["by_source"].items()]
+                for source, m in rows:
+                    sens = " | ".join(cell(m["sensitivity"].get(c)) for c in names)
+                    seen = {True: "yes", False: "no"}.get(m.get("in_training"), "")
+                    lines.append(
+                        f"| {model} | {set_name} | {source} | {seen} | {m['n']} | "
+                        f"{cell(m['accuracy'])} | {sens} | {cell(m['macro_auc'])} |"
+                    )
+        note = (
+            f"External set: {self.external} (never trained or tuned on). " if self.external else ""
+        )
+        return (
+            "\n".join(lines)
+            + f"\n\n{note}A '-' sensitivity: no image of that class. 'in training': the "
+            "source gave training images (of any class).\n"
+        )
 
 
 def _value(estimate: Any) -> float | None:
     return None if estimate is None else estimate.value
+
+
+def _summary(report: Any) -> dict[str, Any]:
+    return {
+        "n": report.n,
+        "accuracy": _value(report.accuracy),
+        "sensitivity": {
+            c: _value(m.sensitivity) if m.support else None for c, m in report.per_class.items()
+        },
+        "macro_auc": _value(report.macro.get("auc")),
+    }
+
+
+def _by_source(report: Any, trained_on: set[str]) -> dict[str, Any]:
+    parts = {v: _summary(r) for v, r in report.by.get("source", {}).items()}
+    for value, summary in parts.items():
+        summary["in_training"] = value in trained_on
+    return {"overall": _summary(report), "by_source": parts}
 
 
 def _row(
@@ -154,6 +219,7 @@ def reproduce(
     verbose: int = 1,
     on_error: str = "skip",
     robustness: bool = False,
+    external: str | os.PathLike[str] | None = None,
     **overrides: Any,
 ) -> ReproductionResult:
     """Run a protocol end to end and write a Table-2-style results table.
@@ -178,7 +244,13 @@ def reproduce(
             ``out/skipped.csv``; ``"raise"`` stops with an error naming them all.
         robustness: Also run the robustness suite (`xraycls.robustness`) on the test split and
             write ``robustness.json`` and its figures into each model's run folder.
-        **overrides: Profile fields to change (e.g. ``image_size=96``, ``limit_per_class=50``).
+        external: A dataset folder from other sources (e.g. ``cxr3-shift``) that every trained
+            model is evaluated on, overall and per source, next to its test metrics; it is never
+            trained or tuned on. Reports go to ``<model>/external.json``.
+        **overrides: Profile fields to change (e.g. ``image_size=96``, ``limit_per_class=50``,
+            ``hold_out_sources=("armiro/COVID-CXNet",)`` for leave-one-source-out).
+
+    The test split is also evaluated per source (``<model>/test_by_source.json``).
 
     Returns:
         The `ReproductionResult` (also written to ``out``).
@@ -219,7 +291,15 @@ def reproduce(
         write_skipped(out_dir / "skipped.csv", ds.report.skipped)
     if prof.limit_per_class is not None:
         ds = ds.limit_per_class(prof.limit_per_class, seed=prof.seed)
-    train, val, test = ds.split(test=prof.test, val=prof.val, seed=prof.seed)
+    train, val, test = ds.split(
+        test=prof.test,
+        val=prof.val,
+        seed=prof.seed,
+        hold_out_sources=list(prof.hold_out_sources) or None,
+    )
+    ext = None
+    if external is not None:
+        ext = load_dataset(external, classes=list(prof.classes), on_error=on_error)
     check_split_classes({"train": train, "val": val, "test": test})
     for split_name, split in (("train", train), ("val", val), ("test", test)):
         split.to_csv(out_dir / f"{split_name}.csv")
@@ -238,7 +318,9 @@ def reproduce(
             "train (balanced)": train.counts(),
             "val": val.counts(),
             "test": test.counts(),
+            **({"external": ext.counts()} if ext is not None else {}),
         },
+        external=None if external is None else str(external),
     )
     if verbose:
         for split_name, counts in result.splits.items():
@@ -266,7 +348,19 @@ def reproduce(
             "test": trainer.evaluate(test),
         }
         best_epoch = _best_epoch(history, train_config.monitor)
+        # Per-source metrics of the test split and of the external set: where the model meets
+        # sources (hospitals, populations) it was or was not trained on.
+        sets = {"test": evaluate(trainer.model, test, by="source", seed=prof.seed)}
+        if ext is not None:
+            sets["external"] = evaluate(trainer.model, ext, by="source", seed=prof.seed)
+        files = {"test": "test_by_source.json", "external": "external.json"}
+        for set_name, rep in sets.items():
+            write_text_atomic(workdir / files[set_name], rep.to_json() + "\n")
+        trained_on = set(train.sources)
+        result.by_source[name] = {k: _by_source(v, trained_on) for k, v in sets.items()}
         row = _row(name, reports, best_epoch, time.perf_counter() - started, workdir)
+        if "external" in sets:
+            row = dataclasses.replace(row, external_accuracy=_value(sets["external"].accuracy))
         if robustness:
             mca = _robustness(trainer.model, test, workdir, prof.seed, verbose)
             row = replace(row, mean_corruption_accuracy=mca)

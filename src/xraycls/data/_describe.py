@@ -1,0 +1,274 @@
+"""Confounding report: the class x source table of a dataset and what it lets a model cheat on.
+
+A classifier can score well by recognising where an image comes from (hospital, scanner, age
+of the patients) instead of the disease. When a class comes from sources that give no other
+class, the source alone predicts the class; :func:`describe` measures how far.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xraycls.data._columns import SOURCE, UNKNOWN
+from xraycls.data._groups import kermany_patient
+from xraycls.errors import ConfigError
+
+if TYPE_CHECKING:
+    from xraycls.data._types import ImageSet
+
+__all__ = ["DatasetDescription", "describe"]
+
+_KERMANY_NOTE = (
+    "Kermany et al. file names: paediatric films (children aged 1-5) from Guangzhou Women and "
+    "Children's Medical Center"
+)
+
+
+@dataclass(frozen=True)
+class DatasetDescription:
+    """The class x ``column`` table of a dataset with its confounding warnings.
+
+    Attributes:
+        column: The per-image column described (``"source"`` by default).
+        class_names: Class names in label order.
+        n: Number of images.
+        table: Column value -> class name -> image count (values by decreasing count).
+        source_only_accuracy: Accuracy of a classifier that only knew the column value
+            (the majority class of each value); ``None`` when the value is unknown everywhere.
+        majority_accuracy: Accuracy of always answering the largest class, for comparison.
+        separable: Class name -> one-vs-rest accuracy of telling that class from the rest by
+            the column value alone (1.0: the value gives the class away).
+        notes: Column value -> what the data says about its population (e.g. Kermany file
+            names: paediatric films).
+        warnings: Plain sentences with numbers, most important first.
+
+    Examples:
+        >>> import numpy as np
+        >>> from xraycls.data import Dataset
+        >>> ds = Dataset(tuple("abcdef"), np.array([0, 0, 1, 1, 2, 2]), ("COVID", "N", "V"))
+        >>> d = ds.with_sources(["h1", "h2", "kids", "kids", "kids", "kids"]).describe()
+        >>> d.source_only_accuracy, d.separable["COVID"]
+        (0.6666666666666666, 1.0)
+        >>> print(d.warnings[0])  # doctest: +NORMALIZE_WHITESPACE
+        N and V share one source (kids) and come from no other;
+        COVID comes from 2 other sources (h1 and h2).
+    """
+
+    column: str
+    class_names: list[str]
+    n: int
+    table: dict[str, dict[str, int]]
+    source_only_accuracy: float | None
+    majority_accuracy: float
+    separable: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return {
+            "column": self.column,
+            "class_names": list(self.class_names),
+            "n": self.n,
+            "table": {k: dict(v) for k, v in self.table.items()},
+            "source_only_accuracy": self.source_only_accuracy,
+            "majority_accuracy": self.majority_accuracy,
+            "separable": dict(self.separable),
+            "notes": dict(self.notes),
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetDescription:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as JSON text."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_text(self) -> str:
+        """The table and the warnings as plain text (what ``xraycls data inspect`` prints)."""
+        names = self.class_names
+        first = max([len(self.column), 5, *(len(v) for v in self.table)])
+        widths = [max(len(c), 6) for c in names]
+        head = f"{self.column:<{first}}  " + "  ".join(
+            f"{c:>{w}}" for c, w in zip(names, widths, strict=True)
+        )
+        lines = [f"class x {self.column} ({self.n} images):", "  " + head + "   total"]
+        for value, row in self.table.items():
+            cells = "  ".join(f"{row.get(c, 0):>{w}}" for c, w in zip(names, widths, strict=True))
+            lines.append(f"  {value:<{first}}  {cells}  {sum(row.values()):>6}")
+        totals = [sum(r.get(c, 0) for r in self.table.values()) for c in names]
+        cells = "  ".join(f"{t:>{w}}" for t, w in zip(totals, widths, strict=True))
+        lines.append(f"  {'total':<{first}}  {cells}  {self.n:>6}")
+        for value, note in self.notes.items():
+            lines.append(f"  note: {value}: {note}")
+        if self.source_only_accuracy is not None:
+            lines.append(
+                f"{self.column}-only accuracy: {self.source_only_accuracy:.3f} "
+                f"(majority class everywhere: {self.majority_accuracy:.3f})"
+            )
+        if self.warnings:
+            lines.append("warnings:")
+            lines += [f"  - {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _population_notes(ds: ImageSet, values: tuple[str, ...]) -> dict[str, str]:
+    """What the file names say about each value's population (Kermany: paediatric)."""
+    paths = ds.meta.get("source_path")
+    hits: Counter[str] = Counter()
+    for i, value in enumerate(values):
+        names = [ds.files[i]] + ([paths[i]] if paths is not None else [])
+        if any(kermany_patient(p) is not None for p in names):
+            hits[value] += 1
+    sizes = Counter(values)
+    return {
+        v: f"{k} of {sizes[v]} images have {_KERMANY_NOTE}"
+        for v, k in hits.items()
+        if k * 2 >= sizes[v]
+    }
+
+
+def describe(ds: ImageSet, by: str = SOURCE) -> DatasetDescription:
+    """The class x ``by`` table of ``ds`` and its confounding warnings.
+
+    Args:
+        ds: The dataset.
+        by: A per-image column of ``ds.meta`` (default ``"source"``).
+
+    Returns:
+        A :class:`DatasetDescription`.
+
+    Raises:
+        ConfigError: ``by`` is not a column of the dataset (``"source"`` always is).
+    """
+    if by != SOURCE and by not in ds.meta:
+        raise ConfigError(
+            f"describe(by={by!r}): the dataset has no such column; it has "
+            f"{sorted(ds.meta) or 'none'} (from its CSV or MANIFEST.csv)"
+        )
+    values = ds.column(by)
+    names = list(ds.class_names)
+    labels = np.asarray(ds.labels)
+    n = len(ds)
+    counts: dict[str, Counter[str]] = {}
+    for value, label in zip(values, labels.tolist(), strict=True):
+        counts.setdefault(value, Counter())[names[label]] += 1
+    order = sorted(counts, key=lambda v: (-sum(counts[v].values()), v))
+    table = {v: {c: counts[v][c] for c in names if counts[v][c]} for v in order}
+    class_totals = Counter(names[k] for k in labels.tolist())
+    majority = max(class_totals.values()) / n if n else 0.0
+    notes = _population_notes(ds, values) if by == SOURCE else {}
+
+    known = [v for v in order if v != UNKNOWN]
+    if not known:
+        warning = (
+            f"no image says its {by}: the class x {by} confound cannot be checked. Give a "
+            f"'{by}' column in the CSV or MANIFEST.csv, or set it with ds.with_meta()."
+        )
+        return DatasetDescription(by, names, n, table, None, majority, warnings=[warning])
+
+    right = sum(max(counts[v].values()) for v in order)
+    source_only = right / n
+    separable = {
+        c: sum(max(counts[v][c], sum(counts[v].values()) - counts[v][c]) for v in order) / n
+        for c in names
+        if class_totals[c]
+    }
+    warnings = _warnings(by, names, table, class_totals, notes, source_only, majority, n)
+    for c, acc in separable.items():
+        if acc == 1.0 and len(known) > 1:
+            warnings.append(
+                f"the {by} alone tells {c} from the rest without a single error "
+                f"(one-vs-rest accuracy {acc:.3f})."
+            )
+    return DatasetDescription(
+        by, names, n, table, source_only, majority, separable, notes, warnings
+    )
+
+
+def _warnings(
+    by: str,
+    names: list[str],
+    table: dict[str, dict[str, int]],
+    class_totals: Counter[str],
+    notes: dict[str, str],
+    source_only: float,
+    majority: float,
+    n: int,
+) -> list[str]:
+    present = [c for c in names if class_totals[c]]
+    sources_of = {c: [v for v, row in table.items() if row.get(c)] for c in present}
+    # Classes linked by a shared source form a component; a component's sources give no image
+    # of any other component's classes, so the source predicts the component.
+    parent = {c: c for c in present}
+
+    def find(c: str) -> str:
+        while parent[c] != c:
+            c = parent[c]
+        return c
+
+    for row in table.values():
+        cls = [c for c in row if row[c]]
+        for c in cls[1:]:
+            parent[find(c)] = find(cls[0])
+    components: dict[str, list[str]] = {}
+    for c in present:
+        components.setdefault(find(c), []).append(c)
+    out: list[str] = []
+    # Components with several classes first: "Normal and Viral Pneumonia share one source".
+    groups = sorted(components.values(), key=lambda cls: -len(cls))
+    if len(groups) > 1:
+        described: list[str] = []
+        for k, cls in enumerate(groups):
+            srcs = sorted({v for c in cls for v in sources_of[c]}, key=list(table).index)
+            label = _join(srcs) + "".join(f"; {notes[s]}" for s in srcs if s in notes)
+            other = "" if k == 0 else "other "
+            count = f"one {other}{by}" if len(srcs) == 1 else f"{len(srcs)} {other}{by}s"
+            if len(cls) > 1:
+                described.append(f"{_join(cls)} share {count} ({label}) and come from no other")
+            else:
+                described.append(f"{cls[0]} comes from {count} ({label})")
+        out.append("; ".join(described) + ".")
+    else:
+        for c in present:
+            if len(sources_of[c]) == 1:
+                out.append(
+                    f"{c}: all {class_totals[c]} images come from one {by} ({sources_of[c][0]})."
+                )
+    if len(groups) > 1:
+        only = "; ".join(
+            f"every {_join(cls)} image comes from "
+            + _join(sorted({v for c in cls for v in sources_of[c]}, key=list(table).index))
+            for cls in groups
+        )
+        out.append(
+            f"what preprocessing cannot fix: {only}. Each {by} is its own population, scanner "
+            "and hospital, so age, body size and acquisition are confounded with the label. "
+            "Lung crops, masks, equalisation or text removal take away borders and burned-in "
+            "text, not the patients; only images of the missing (class, "
+            f"{by}) pairs remove the confound. Measure it with leave-one-source-out "
+            "(split(hold_out_sources=...)) and an external set."
+        )
+    right = round(source_only * n)
+    out.append(
+        f"a classifier that only knew the {by} (majority class of each) would be right on "
+        f"{right} of {n} images: accuracy {source_only:.3f}, against {majority:.3f} for always "
+        "answering the largest class."
+    )
+    for v, row in table.items():
+        if v != UNKNOWN and len(row) == 1 and len(present) > 1:
+            ((c, k),) = row.items()
+            out.append(f"{by} {v}: all {k} images are {c}.")
+    return out
