@@ -123,7 +123,7 @@ def test_manifest_with_a_non_utf8_name_round_trips(latin1_data: Path, tmp_path: 
     assert any(f.endswith(name) for f in ds.files)
     ds.to_csv(tmp_path / "m.csv")  # raised UnicodeEncodeError before
     assert _RAW in (tmp_path / "m.csv").read_bytes()
-    back = Dataset.from_csv(tmp_path / "m.csv")
+    back = load_dataset(tmp_path / "m.csv", layout="csv")
     assert back.files == ds.files
 
 
