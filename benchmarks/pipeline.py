@@ -1,4 +1,4 @@
-"""Input-pipeline throughput: a plain per-image Python loop vs ``make_tf_dataset``.
+"""Input-pipeline throughput: a plain per-image Python loop vs ``make_tf_dataset`` vs ``PyDataset``.
 
 Measures images/s for one pass over a dataset folder (default ``../shared/data/cxr3`` beside
 the repository) at 128x128, batch 32:
@@ -7,6 +7,9 @@ the repository) at 128x128, batch 32:
   ``imgaug`` per image, then ``np.stack`` per batch and ``float32``.
 * ``xraycls``: :func:`xraycls.data._pipeline.make_tf_dataset` (parallel decode + resize, batched
   augmentation, prefetch), cold (decodes every file) and cached (epoch 2+ with ``cache=True``).
+* ``pydataset``: :func:`xraycls.data.make_py_dataset`, the backend-neutral path (JAX, PyTorch),
+  read the way ``model.fit`` reads it (Keras's ``PyDataset`` adapter with its worker threads),
+  cold and cached, side by side with the ``tf.data`` path in the same run.
 * ``tf-decode``: a reference pipeline decoding with ``tf.io.decode_image`` + ``tf.image`` ops
   (no augmentation), the alternative to decoding through ``read_image`` that was measured.
 
@@ -36,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from xraycls.augment import Augmenter
+from xraycls.data import make_py_dataset
 from xraycls.data._pipeline import make_tf_dataset
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cxr3"
@@ -91,6 +95,17 @@ def xraycls_pass(ds: tf.data.Dataset) -> int:
     return seen
 
 
+def pydataset_pass(ds: object) -> int:
+    """One epoch the way ``model.fit`` reads a PyDataset: Keras's adapter and worker threads."""
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    adapter = PyDatasetAdapter(ds, shuffle=False)
+    adapter.on_epoch_begin()
+    seen = sum(int(x.shape[0]) for x, _ in adapter.get_numpy_iterator())
+    adapter.on_epoch_end()
+    return seen
+
+
 def tf_decode_dataset(files: list[str], size: int, batch: int) -> tf.data.Dataset:
     def load(path: tf.Tensor) -> tf.Tensor:
         img = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
@@ -111,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--limit", type=int, default=0, help="use only the first N files")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="PyDataset")
+    parser.add_argument(
+        "--only", default="", help="comma-separated variant name prefixes to run (default all)"
+    )
     args = parser.parse_args(argv)
 
     if not args.data.is_dir():
@@ -138,8 +157,24 @@ def main(argv: list[str] | None = None) -> int:
             cache=cache,
         )
 
+    def py_pipeline(augment: bool, cache: bool = False) -> object:
+        return make_py_dataset(
+            files,
+            labels,
+            n_classes,
+            batch_size=batch,
+            image_size=size,
+            augmenter=Augmenter.paper(seed=0) if augment else None,
+            shuffle=True,
+            seed=0,
+            cache=cache,
+            workers=args.workers,
+        )
+
     cached = pipeline(True, cache=True)
     xraycls_pass(cached)  # fill the cache once; timed passes below are epochs 2+
+    py_cached = py_pipeline(True, cache=True)
+    pydataset_pass(py_cached)
 
     variants: dict[str, tuple[str, Callable[[], int]]] = {
         "loop, no aug": ("loop, no aug", lambda: loop_pass(files, size, batch, False)),
@@ -147,11 +182,17 @@ def main(argv: list[str] | None = None) -> int:
         "xraycls, no aug": ("loop, no aug", lambda: xraycls_pass(pipeline(False))),
         "xraycls, aug": ("loop, aug", lambda: xraycls_pass(pipeline(True))),
         "xraycls, aug, cached (epoch 2+)": ("loop, aug", lambda: xraycls_pass(cached)),
+        "pydataset, no aug": ("loop, no aug", lambda: pydataset_pass(py_pipeline(False))),
+        "pydataset, aug": ("loop, aug", lambda: pydataset_pass(py_pipeline(True))),
+        "pydataset, aug, cached (epoch 2+)": ("loop, aug", lambda: pydataset_pass(py_cached)),
         "tf-decode ref, no aug": (
             "loop, no aug",
             lambda: xraycls_pass(tf_decode_dataset(files, size, batch)),
         ),
     }
+    if args.only:
+        keep = tuple(p.strip() for p in args.only.split(","))
+        variants = {k: v for k, v in variants.items() if k.startswith(keep) or k.startswith("loop")}
     # Warm-up: imports, graph tracing, thread pools, page cache.
     for _, run in variants.values():
         run()
@@ -192,6 +233,14 @@ def main(argv: list[str] | None = None) -> int:
             f"| {name:<33} | {medians[name]:>14.0f} | {f'{lo:.0f}-{hi:.0f}':>11} "
             f"| {ratio:>6.2f}x | {statistics.median(cpu_ms[name]):>10.2f} |"
         )
+    if "pydataset, aug" in medians and "xraycls, aug" in medians:
+        print(
+            f"\npydataset / tf.data: {medians['pydataset, aug'] / medians['xraycls, aug']:.2f}x "
+            f"with augmentation, "
+            f"{medians['pydataset, no aug'] / medians['xraycls, no aug']:.2f}x without"
+        )
+    if "xraycls, aug" not in medians:
+        return 0
     print(
         f"\n(b)/(a) with augmentation: {medians['xraycls, aug'] / medians['loop, aug']:.2f}x cold, "
         f"{medians['xraycls, aug, cached (epoch 2+)'] / medians['loop, aug']:.2f}x cached; "

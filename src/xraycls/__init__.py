@@ -15,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from xraycls._about import __version__
+from xraycls._keras_backend import choose_backend as _choose_backend
 from xraycls.errors import (
     ConfigError,
     DatasetLayoutError,
@@ -27,6 +28,9 @@ from xraycls.errors import (
     WeightsError,
     XrayclsError,
 )
+
+# Before anything imports Keras: with TensorFlow absent, use the JAX or PyTorch that is there.
+_choose_backend()
 
 # name -> module that defines it; resolved on first attribute access (PEP 562).
 _LAZY: dict[str, str] = {

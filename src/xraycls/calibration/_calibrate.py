@@ -22,7 +22,7 @@ def _validation_predictions(
     from xraycls.imaging import input_size
     from xraycls.transforms import transform_of
 
-    batches = dataset.to_tf_dataset(
+    batches = dataset.batches(  # tf.data on TensorFlow, a PyDataset on JAX/PyTorch
         batch_size=batch_size,
         image_size=input_size(model),
         shuffle=False,

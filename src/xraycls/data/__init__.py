@@ -18,21 +18,27 @@ from xraycls.data._classes import CANONICAL_ORDER, canonical_class
 from xraycls.data._dataset import Dataset
 from xraycls.data._describe import DatasetDescription
 from xraycls.data._duplicates import Clusters, find_duplicates
+from xraycls.data._input import PIPELINES, make_batches, resolve_pipeline
 from xraycls.data._load import load_dataset
 from xraycls.data._report import LoadReport
 from xraycls.data._split import check_split_classes
 
 __all__ = [
     "CANONICAL_ORDER",
+    "PIPELINES",
     "Clusters",
     "Dataset",
     "DatasetDescription",
+    "ImageBatches",
     "LoadReport",
     "canonical_class",
     "check_split_classes",
     "find_duplicates",
     "load_dataset",
+    "make_batches",
+    "make_py_dataset",
     "make_tf_dataset",
+    "resolve_pipeline",
 ]
 
 
@@ -42,8 +48,13 @@ def __getattr__(name: str) -> Any:
         from xraycls.data._pipeline import make_tf_dataset
 
         return make_tf_dataset
+    if name in ("make_py_dataset", "ImageBatches"):
+        from xraycls.data import _pydataset
+
+        return getattr(_pydataset, name)
     raise AttributeError(f"module 'xraycls.data' has no attribute {name!r}")
 
 
 if TYPE_CHECKING:  # pragma: no cover
     from xraycls.data._pipeline import make_tf_dataset
+    from xraycls.data._pydataset import ImageBatches, make_py_dataset

@@ -462,6 +462,46 @@ class Dataset:
             **kwargs,
         )
 
+    def batches(
+        self,
+        batch_size: int,
+        image_size: int | tuple[int, int],
+        augmenter: Any = None,
+        shuffle: bool = False,
+        seed: int = 0,
+        *,
+        pipeline: str = "auto",
+        **kwargs: Any,
+    ) -> Any:
+        """``(float32 images in [0, 255] NHWC, one-hot labels)`` batches for any Keras backend.
+
+        ``pipeline="auto"`` gives :meth:`to_tf_dataset`'s ``tf.data.Dataset`` under TensorFlow
+        and a ``keras.utils.PyDataset`` (:func:`xraycls.data.make_py_dataset`) under JAX or
+        PyTorch; both yield the same batches. Extra keyword arguments go to the chosen
+        pipeline. In-memory ``images`` are used when present.
+
+        Examples:
+            >>> import xraycls
+            >>> ds = xraycls.load_dataset("../shared/data/cxr3")  # doctest: +SKIP
+            >>> batches = ds.batches(16, 128, shuffle=True, pipeline="pydataset")  # doctest: +SKIP
+            >>> images, onehot = batches[0]  # doctest: +SKIP
+        """
+        from xraycls.data._input import make_batches
+
+        return make_batches(
+            list(self.files),
+            self.labels,
+            len(self.class_names),
+            pipeline=pipeline,
+            batch_size=batch_size,
+            image_size=image_size,
+            augmenter=augmenter,
+            shuffle=shuffle,
+            seed=seed,
+            images=self.images,
+            **kwargs,
+        )
+
     # ------------------------------------------------------------------ persistence
 
     def to_dict(self) -> dict[str, Any]:

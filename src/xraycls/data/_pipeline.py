@@ -27,71 +27,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from xraycls.data._batching import BatchMaker, as_augmenter, check_inputs, image_size_of
 from xraycls.errors import ConfigError
-from xraycls.imaging import RESIZE_MODES, load_fitted
-from xraycls.transforms import as_transform
 
 __all__ = ["make_tf_dataset"]
-
-
-def _image_size(image_size: Any) -> tuple[int, int]:
-    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
-        size = (int(image_size), int(image_size))
-    else:
-        try:
-            h, w = image_size
-            size = (int(h), int(w))
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"image_size: expected an int or (height, width), got {image_size!r}"
-            ) from None
-    if min(size) < 1:
-        raise ConfigError(f"image_size: height and width must be >= 1, got {size}")
-    return size
-
-
-def _check_inputs(
-    files: Sequence[Any],
-    labels: Any,
-    num_classes: int,
-    batch_size: int,
-    resize: str,
-    images: Sequence[Any] | None,
-) -> tuple[list[str], np.ndarray]:
-    paths = [os.fspath(f) for f in files]
-    if not paths:
-        raise ConfigError("files: the dataset is empty; nothing to feed the model")
-    label_arr = np.asarray(labels)
-    if label_arr.shape != (len(paths),):
-        raise ConfigError(
-            f"labels: expected one label per file ({len(paths)}), got shape {label_arr.shape}"
-        )
-    if not np.issubdtype(label_arr.dtype, np.integer):
-        raise ConfigError(f"labels: expected integer class indices, got dtype {label_arr.dtype}")
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, (int, np.integer))
-        or (num_classes < 1)
-    ):
-        raise ConfigError(f"num_classes: expected an int >= 1, got {num_classes!r}")
-    if label_arr.min() < 0 or label_arr.max() >= num_classes:
-        raise ConfigError(
-            f"labels: class indices must be in [0, {num_classes}), got "
-            f"{int(label_arr.min())}..{int(label_arr.max())}"
-        )
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or (batch_size < 1)
-    ):
-        raise ConfigError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-    if resize not in RESIZE_MODES:
-        raise ConfigError(f"resize: expected one of {RESIZE_MODES}, got {resize!r}")
-    if images is not None and len(images) != len(paths):
-        raise ConfigError(
-            f"images: expected one entry (array or None) per file ({len(paths)}), got {len(images)}"
-        )
-    return paths, label_arr.astype(np.int64)
 
 
 def make_tf_dataset(
@@ -171,35 +110,25 @@ def make_tf_dataset(
         >>> float(x[1, 16, 16, 0]), y.numpy().tolist()
         (50.0, [[1.0, 0.0], [0.0, 1.0]])
     """
-    paths, label_arr = _check_inputs(files, labels, num_classes, batch_size, resize, images)
-    height, width = _image_size(image_size)
+    paths, label_arr = check_inputs(files, labels, num_classes, batch_size, resize, images)
+    height, width = image_size_of(image_size)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise ConfigError(f"seed: expected an int or None, got {seed!r}")
-    if augmenter is not None:
-        augmenter = _as_augmenter(augmenter, seed)
-    memory = list(images) if images is not None else None
+    maker = BatchMaker(
+        paths,
+        height,
+        width,
+        resize,
+        images=images,
+        augmenter=None if augmenter is None else as_augmenter(augmenter, seed),
+        input_transform=input_transform,
+    )
     n = len(paths)
-    transform = as_transform(input_transform)
-
-    def load(index: np.ndarray) -> np.ndarray:
-        i = int(index)
-        name = f"images[{i}] ({paths[i]})"
-        source: str | np.ndarray = paths[i]
-        if memory is not None and memory[i] is not None:
-            source = np.asarray(memory[i])
-            # Training images in memory come from augmentation/balancing as uint8; anything
-            # else (floats in [0, 1]...) is a mistake that clipping would hide.
-            if source.dtype != np.uint8:
-                raise ConfigError(f"{name}: expected a uint8 image, got dtype {source.dtype}")
-        return load_fitted(source, height, width, resize, name=name, transform=transform)[0]
-
-    def load_batch(indices: np.ndarray) -> np.ndarray:
-        return np.stack([load(i) for i in indices])
 
     def load_tf(indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         # One Python call per batch, not per image: the per-call cost of tf.numpy_function
         # (GIL, conversions) was ~25% of the decode time per image on the 2-core CI machine.
-        batch = tf.numpy_function(load_batch, [indices], tf.uint8, stateful=False)
+        batch = tf.numpy_function(maker.load_batch, [indices], tf.uint8, stateful=False)
         batch.set_shape((None, height, width, 3))
         return batch, indices
 
@@ -228,22 +157,12 @@ def make_tf_dataset(
     label_table = tf.constant(label_arr)
     depth = int(num_classes)
 
-    if augmenter is not None:
-        aug = augmenter
-
-        def augment(batch: np.ndarray, batch_seed: np.ndarray) -> np.ndarray:
-            out = np.asarray(aug(batch, seed=int(batch_seed) & 0x7FFFFFFF))
-            if out.shape != batch.shape or out.dtype != np.uint8:
-                raise ConfigError(
-                    f"augmenter: returned {out.shape} {out.dtype} for a {batch.shape} uint8 "
-                    "batch; it must keep shape and dtype"
-                )
-            return out
+    if maker.augmenter is not None:
 
         def augment_tf(
             batch: tf.Tensor, index: tf.Tensor, batch_seed: tf.Tensor
         ) -> tuple[tf.Tensor, tf.Tensor]:
-            out = tf.numpy_function(augment, [batch, batch_seed], tf.uint8, stateful=False)
+            out = tf.numpy_function(maker.augment, [batch, batch_seed], tf.uint8, stateful=False)
             out.set_shape(batch.shape)
             return out, index
 
@@ -265,30 +184,3 @@ def make_tf_dataset(
     options = tf.data.Options()
     options.deterministic = deterministic
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
-
-
-class _SeededImgaug:
-    """Per-call seeded wrapper for a bare imgaug augmenter (``data`` may not import ``augment``)."""
-
-    def __init__(self, augmenter: Any, seed: int) -> None:
-        self._template = augmenter.deepcopy()
-        self._seed = seed
-
-    def __call__(self, batch: np.ndarray, *, seed: int) -> np.ndarray:
-        local = self._template.deepcopy()
-        local.seed_(int(np.random.SeedSequence([self._seed, seed]).generate_state(1)[0]))
-        return np.asarray(local.augment_images(batch))
-
-
-def _as_augmenter(augmenter: Any, seed: int | None) -> Callable[..., np.ndarray]:
-    import imgaug.augmenters as iaa
-
-    if isinstance(augmenter, iaa.Augmenter):
-        return _SeededImgaug(augmenter, seed or 0)
-    if callable(augmenter):
-        # xraycls.augment.Augmenter, or anything called as augmenter(uint8 NHWC, seed=int).
-        return augmenter
-    raise ConfigError(
-        f"augmenter: expected an xraycls Augmenter, an imgaug augmenter or a callable "
-        f"f(uint8 NHWC batch, seed=int) -> batch, got {type(augmenter).__name__}"
-    )

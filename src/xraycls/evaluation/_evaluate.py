@@ -107,10 +107,11 @@ def evaluate(
     if hasattr(model, "class_names") and hasattr(model, "model"):  # a Classifier
         names = names or list(model.class_names)
         model = model.model
-    if hasattr(dataset, "to_tf_dataset"):  # an xraycls.data.Dataset
+    if hasattr(dataset, "batches") and hasattr(dataset, "files"):  # an xraycls.data.Dataset
         names = names or list(dataset.class_names)
         files = [str(f) for f in dataset.files]
-        batches: Iterable[Any] = dataset.to_tf_dataset(
+        # tf.data under TensorFlow, a PyDataset under JAX/PyTorch (no TensorFlow needed).
+        batches: Iterable[Any] = dataset.batches(
             batch_size=batch_size,
             image_size=input_size(model),
             shuffle=False,

@@ -1,7 +1,9 @@
-"""The gradient seam: the only place in ``xraycls.explain`` that talks to TensorFlow.
+"""The gradient seam: the only place in ``xraycls.explain`` that talks to a backend's autodiff.
 
-Everything else in the package uses ``keras.ops``. A JAX or PyTorch seam would add one function
-with the same signature to :data:`_SEAMS`.
+Everything else in the package uses ``keras.ops``. Keras 3 has no backend-neutral gradient op,
+so each backend gets one small function with the same signature in :data:`_SEAMS`:
+TensorFlow's ``GradientTape``, JAX's ``jax.grad`` and PyTorch's ``torch.autograd.grad``. Each
+imports its framework inside the function, so this module imports under any backend.
 """
 
 from __future__ import annotations
@@ -49,8 +51,52 @@ def _tf_gradients(
     return features, grads, logits, chosen
 
 
+def _jax_gradients(
+    features_fn: FeatureFn, head_fn: HeadFn, images: Tensor, class_index: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    import jax
+    import jax.numpy as jnp
+
+    features = features_fn(images)
+
+    def total(maps: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        # A pure function of the feature maps: in inference mode the head reads its weights
+        # and moving statistics but writes no state, so tracing it under jax.grad is safe.
+        logits = head_fn(maps)
+        scores, chosen = _select_scores(logits, class_index)
+        return jnp.sum(scores), (logits, chosen)
+
+    grads, (logits, chosen) = jax.grad(total, has_aux=True)(features)
+    return features, grads, logits, chosen
+
+
+def _torch_gradients(
+    features_fn: FeatureFn, head_fn: HeadFn, images: Tensor, class_index: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    import torch
+
+    with torch.no_grad():
+        features = features_fn(images)
+    # A leaf that requires grad: the backward pass stops at the target layer, as with TF's
+    # tape.watch(features), and works for frozen backbones.
+    features = features.detach().requires_grad_(True)
+    with torch.enable_grad():
+        logits = head_fn(features)
+        scores, chosen = _select_scores(logits, class_index)
+        total = torch.sum(scores)
+    if total.requires_grad:
+        (grads,) = torch.autograd.grad(total, features, allow_unused=True)
+    else:  # the head does not depend on the features at all
+        grads = None
+    if grads is None:
+        grads = torch.zeros_like(features)
+    return features.detach(), grads, logits.detach(), chosen
+
+
 _SEAMS: dict[str, Callable[..., tuple[Tensor, Tensor, Tensor, Tensor]]] = {
     "tensorflow": _tf_gradients,
+    "jax": _jax_gradients,
+    "torch": _torch_gradients,
 }
 
 

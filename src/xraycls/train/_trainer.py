@@ -165,11 +165,10 @@ class Trainer:
         _strategy.enable_determinism(cfg.deterministic)
         keras.utils.set_random_seed(cfg.seed)
         self._strategy = _strategy.resolve_strategy(self._strategy_spec)
-        mp = cfg.mixed_precision
-        self._mixed = mp == "on" or (mp == "auto" and _strategy.gpu_available())
-        model = _strategy.build_in_scope(
-            self._strategy, self._source, dtype_policy="mixed_float16" if self._mixed else None
-        )
+        # Asks the active backend (TensorFlow, JAX or PyTorch) about the device.
+        policy = _strategy.mixed_precision_policy(cfg.mixed_precision)
+        self._mixed = policy is not None
+        model = _strategy.build_in_scope(self._strategy, self._source, dtype_policy=policy)
         with self._strategy.scope():
             try:
                 optimizer = keras.optimizers.get(
@@ -183,7 +182,7 @@ class Trainer:
                     f"TrainConfig.optimizer={cfg.optimizer!r} with optimizer_kwargs="
                     f"{cfg.optimizer_arguments} is not a valid Keras optimizer: {exc}"
                 ) from None
-            if self._mixed:
+            if policy == "mixed_float16":  # bfloat16 has float32's range: no loss scaling
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             model.compile(
                 optimizer=optimizer,

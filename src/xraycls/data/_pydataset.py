@@ -1,0 +1,278 @@
+"""The backend-neutral input pipeline: a ``keras.utils.PyDataset`` with worker threads.
+
+``model.fit``/``evaluate``/``predict`` accept it under every Keras backend (TensorFlow, JAX,
+PyTorch), so this is the pipeline used when TensorFlow is not the backend (or not installed).
+It makes batches with the same :class:`~xraycls.data._batching.BatchMaker` as the ``tf.data``
+pipeline: same read and fit (:func:`xraycls.imaging.load_fitted`), same batch augmenter.
+
+Design:
+
+* One ``__getitem__`` call makes one batch (decode + resize + augment in NumPy/OpenCV, which
+  release the GIL), and Keras runs ``workers`` of them at once in a thread pool, keeping
+  ``max_queue_size`` batches ahead of the model.
+* Order and augmentation depend only on ``(seed, epoch, batch index)``, never on which worker
+  ran first: the permutation of epoch ``e`` is drawn from ``SeedSequence([seed, e])`` and batch
+  ``b``'s augmentation seed from ``SeedSequence([seed, e, b])``. Keras calls
+  :meth:`ImageBatches.on_epoch_end` after every epoch, which moves to the next epoch, so one
+  ``fit`` call sees a new order and new augmentations every epoch; with
+  :meth:`ImageBatches.epoch_callback` the epoch is fit's own epoch index (exact resume).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import keras
+import numpy as np
+
+from xraycls.data._batching import (
+    BatchMaker,
+    as_augmenter,
+    check_inputs,
+    image_size_of,
+)
+from xraycls.errors import ConfigError
+
+__all__ = ["ImageBatches", "make_py_dataset"]
+
+
+def _default_workers() -> int:
+    # Decoding and augmenting release the GIL for most of their time; one thread per core.
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+class ImageBatches(keras.utils.PyDataset):
+    """``(float32 NHWC images in [0, 255], float32 one-hot labels)`` batches for ``model.fit``.
+
+    Build it with :func:`make_py_dataset` (which checks the arguments).
+
+    Attributes:
+        epoch: The epoch whose order and augmentation the next ``__getitem__`` calls use.
+    """
+
+    def __init__(
+        self,
+        maker: BatchMaker,
+        labels: np.ndarray,
+        num_classes: int,
+        *,
+        batch_size: int,
+        preprocess: Callable[[np.ndarray], Any] | None,
+        shuffle: bool,
+        seed: int,
+        drop_remainder: bool,
+        cache: bool,
+        epoch: int,
+        workers: int,
+        use_multiprocessing: bool,
+        max_queue_size: int,
+    ) -> None:
+        super().__init__(
+            workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size
+        )
+        self._maker = maker
+        self._onehot = np.eye(num_classes, dtype=np.float32)[labels]
+        self._batch_size = batch_size
+        self._preprocess = preprocess
+        self._shuffle = shuffle
+        self._seed = seed
+        self._drop_remainder = drop_remainder
+        self._cache: dict[int, np.ndarray] | None = {} if cache else None
+        self.epoch = epoch
+        self._order = self._order_of(epoch)
+
+    def _order_of(self, epoch: int) -> np.ndarray:
+        n = len(self._onehot)
+        if not self._shuffle:
+            return np.arange(n)
+        return np.random.default_rng(np.random.SeedSequence([self._seed, epoch])).permutation(n)
+
+    def __len__(self) -> int:
+        n, size = len(self._onehot), self._batch_size
+        return n // size if self._drop_remainder else -(-n // size)
+
+    def _images(self, indices: np.ndarray) -> np.ndarray:
+        if self._cache is None:
+            return self._maker.load_batch(indices)
+        # Decoded, resized images are small and never change: keep each after its first use.
+        # dict reads and writes are atomic, and two workers decoding one image agree.
+        missing = [int(i) for i in indices if int(i) not in self._cache]
+        for i in missing:
+            self._cache[i] = self._maker.load(i)
+        return np.stack([self._cache[int(i)] for i in indices])
+
+    def __getitem__(self, index: int) -> tuple[Any, np.ndarray]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} out of range: there are {len(self)} batches")
+        rows = self._order[index * self._batch_size : (index + 1) * self._batch_size]
+        batch = self._images(rows)
+        seed = int(np.random.SeedSequence([self._seed, self.epoch, index]).generate_state(1)[0])
+        x = self._maker.augment(batch, seed).astype(np.float32)
+        if self._preprocess is not None:
+            x = self._preprocess(x)
+        return x, self._onehot[rows]
+
+    def __iter__(self) -> Iterator[tuple[Any, np.ndarray]]:
+        """The batches in order, made ``workers`` at a time (for loops outside ``fit``)."""
+        n = len(self)
+        if self.workers <= 1:
+            yield from (self[i] for i in range(n))
+            return
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="xraycls-batches") as pool:
+            ahead: collections.deque[Future[tuple[Any, np.ndarray]]] = collections.deque()
+            submitted = 0
+            for _ in range(n):
+                while submitted < n and len(ahead) < max(self.workers, self.max_queue_size):
+                    ahead.append(pool.submit(self.__getitem__, submitted))
+                    submitted += 1
+                yield ahead.popleft().result()
+
+    def on_epoch_end(self) -> None:
+        """Move to the next epoch: a new order (when shuffling) and new augmentations."""
+        self.set_epoch(self.epoch + 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use epoch ``epoch``'s order and augmentation from the next batch on."""
+        self.epoch = int(epoch)
+        self._order = self._order_of(self.epoch)
+
+    def epoch_callback(self) -> keras.callbacks.Callback:
+        """A callback for ``model.fit`` that keeps :attr:`epoch` equal to fit's epoch index.
+
+        Keras also calls :meth:`on_epoch_end` when ``fit`` starts (after peeking at a batch to
+        build the model, on JAX and PyTorch), so counting calls drifts by one per ``fit``
+        call. With this callback the batches of epoch ``e`` depend only on ``(seed, e)``,
+        which is what makes a resumed run (``initial_epoch=e``) see the batches an
+        uninterrupted run saw. :class:`xraycls.Trainer` adds it.
+        """
+        return _EpochSync(self)
+
+
+class _EpochSync(keras.callbacks.Callback):
+    """Sets an :class:`ImageBatches`' epoch at the start of every ``fit`` epoch."""
+
+    def __init__(self, batches: ImageBatches) -> None:
+        super().__init__()
+        self._batches = batches
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        # Runs before Keras starts the epoch's worker threads, so no batch of the epoch is
+        # made with the previous epoch's order.
+        self._batches.set_epoch(epoch)
+
+
+def make_py_dataset(
+    files: Sequence[str | os.PathLike[str]],
+    labels: Sequence[int] | np.ndarray,
+    num_classes: int,
+    *,
+    batch_size: int,
+    image_size: int | tuple[int, int],
+    augmenter: Any = None,
+    preprocess: Callable[[np.ndarray], Any] | None = None,
+    shuffle: bool = False,
+    seed: int | None = 0,
+    resize: str = "pad",
+    images: Sequence[np.ndarray | None] | None = None,
+    input_transform: Any = None,
+    drop_remainder: bool = False,
+    cache: bool = False,
+    epoch: int = 0,
+    workers: int | None = None,
+    use_multiprocessing: bool = False,
+    max_queue_size: int = 10,
+) -> ImageBatches:
+    """Build an :class:`ImageBatches` ``PyDataset``: the same batches as ``make_tf_dataset``.
+
+    The arguments mean what they mean for :func:`xraycls.data.make_tf_dataset` (same checks,
+    same errors), plus:
+
+    Args:
+        files: Image paths.
+        labels: One class index per file.
+        num_classes: Width of the one-hot labels.
+        batch_size: Images per batch.
+        image_size: Output size, ``int`` for square or ``(height, width)``.
+        augmenter: Optional :class:`xraycls.augment.Augmenter`, imgaug augmenter or callable
+            ``f(uint8 NHWC batch, seed=int)``.
+        preprocess: Optional callable applied to each ``float32`` NumPy batch.
+        shuffle: Shuffle the whole dataset, again in every epoch.
+        seed: Seed of the order and the augmentation (``None``: a fresh random seed).
+        resize: ``"pad"``, ``"stretch"`` or ``"crop"``.
+        images: Optional in-memory ``uint8`` images aligned with ``files``.
+        input_transform: Optional :class:`xraycls.transforms.InputTransform` (or its dict)
+            applied to every image after it is read and before it is fitted.
+        drop_remainder: Drop the last partial batch.
+        cache: Keep decoded, resized images in memory after their first use.
+        epoch: The first epoch's number (a resumed run starts at its next epoch, so it gets
+            the order and augmentation an uninterrupted run would).
+        workers: Threads making batches in parallel (default: one per CPU core, at most 8).
+        use_multiprocessing: Processes instead of threads (the augmenter must pickle).
+        max_queue_size: Batches made ahead of the model.
+
+    Returns:
+        The ``PyDataset``; ``len()`` is the number of batches per epoch.
+
+    Raises:
+        ConfigError: Inconsistent arguments. While iterating, an unreadable image raises
+            :class:`xraycls.errors.ImageReadError` naming the file.
+
+    Examples:
+        >>> import os, tempfile, cv2, numpy as np
+        >>> from xraycls.data import make_py_dataset
+        >>> folder = tempfile.mkdtemp()
+        >>> files = [os.path.join(folder, f"{i}.png") for i in range(3)]
+        >>> for i, f in enumerate(files):
+        ...     _ = cv2.imwrite(f, np.full((40, 30), 50 * i, np.uint8))
+        >>> ds = make_py_dataset(files, [0, 1, 1], 2, batch_size=2, image_size=32)
+        >>> [x.shape for x, y in (ds[0], ds[1])]
+        [(2, 32, 32, 3), (1, 32, 32, 3)]
+        >>> x, y = ds[0]
+        >>> float(x[1, 16, 16, 0]), y.tolist()
+        (50.0, [[1.0, 0.0], [0.0, 1.0]])
+    """
+    paths, label_arr = check_inputs(files, labels, num_classes, batch_size, resize, images)
+    height, width = image_size_of(image_size)
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ConfigError(f"seed: expected an int or None, got {seed!r}")
+    if workers is None:
+        workers = _default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers: expected an int >= 1, got {workers!r}")
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+        raise ConfigError(f"epoch: expected an int >= 0, got {epoch!r}")
+    if drop_remainder and len(paths) < batch_size:
+        raise ConfigError(
+            f"drop_remainder: {len(paths)} files make no full batch of {batch_size}; lower "
+            "batch_size or keep the remainder"
+        )
+    maker = BatchMaker(
+        paths,
+        height,
+        width,
+        resize,
+        images=images,
+        augmenter=None if augmenter is None else as_augmenter(augmenter, int(seed)),
+        input_transform=input_transform,
+    )
+    return ImageBatches(
+        maker,
+        label_arr,
+        int(num_classes),
+        batch_size=int(batch_size),
+        preprocess=preprocess,
+        shuffle=shuffle,
+        seed=int(seed),
+        drop_remainder=drop_remainder,
+        cache=cache,
+        epoch=int(epoch),
+        workers=workers,
+        use_multiprocessing=use_multiprocessing,
+        max_queue_size=max_queue_size,
+    )
