@@ -205,6 +205,25 @@ def test_models_lists_without_importing_tensorflow() -> None:
     assert "TF False False" in done.stdout and "xception" in done.stdout
 
 
+def test_data_inspect_runs_without_importing_keras(tmp_path: Path) -> None:
+    # `data` is a light command: it must not pay for (or print the start-up lines of) TensorFlow.
+    import cv2
+    import numpy as np
+
+    for cls in ("COVID", "NORMAL"):
+        (tmp_path / cls).mkdir()
+        for i in range(2):
+            cv2.imwrite(str(tmp_path / cls / f"{i}.png"), np.full((24, 24), 40 * i, np.uint8))
+    code = (
+        "import sys; from xraycls.cli import main; "
+        f"main(['data', 'inspect', {str(tmp_path)!r}]); "
+        "print('TF', 'tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_ENV)
+    assert done.returncode == 0, done.stderr
+    assert "TF False False" in done.stdout, done.stdout[-500:]
+
+
 def test_static_models_table_matches_the_registry() -> None:
     from xraycls.cli._models import _BUILTIN
     from xraycls.zoo import get_backbone, list_models

@@ -11,7 +11,6 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 import numpy as np
 
 from xraycls.errors import ConfigError
@@ -36,6 +35,8 @@ def resolve_pipeline(pipeline: str = "auto") -> str:
     if pipeline not in PIPELINES:
         raise ConfigError(f"pipeline: expected one of {PIPELINES}, got {pipeline!r}")
     if pipeline == "auto":
+        import keras  # here, not at the top: loading and splitting data must not import Keras
+
         return "tf.data" if keras.backend.backend() == "tensorflow" else "pydataset"
     if pipeline == "tf.data":
         import importlib.util
