@@ -57,6 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "tuned on), overall and per source",
     )
     parser.add_argument(
+        "--audit",
+        action="store_true",
+        help="also run the shortcut audit on the test split (audit.json in each run folder)",
+    )
+    parser.add_argument(
         "--verbose", type=int, default=2, choices=[0, 1, 2], help="0, 1 bar, 2 line/epoch"
     )
     add_on_error(parser, default="skip")
@@ -93,6 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         on_error=args.on_error,
         robustness=args.robustness,
         external=args.external,
+        audit=args.audit,
         **overrides,
     )
     if args.verbose == 0:  # otherwise reproduce() already printed the table

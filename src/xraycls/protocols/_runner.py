@@ -220,6 +220,7 @@ def reproduce(
     on_error: str = "skip",
     robustness: bool = False,
     external: str | os.PathLike[str] | None = None,
+    audit: bool = False,
     **overrides: Any,
 ) -> ReproductionResult:
     """Run a protocol end to end and write a Table-2-style results table.
@@ -247,6 +248,9 @@ def reproduce(
         external: A dataset folder from other sources (e.g. ``cxr3-shift``) that every trained
             model is evaluated on, overall and per source, next to its test metrics; it is never
             trained or tuned on. Reports go to ``<model>/external.json``.
+        audit: Also run the shortcut audit (`xraycls.audit`) of each model on the test split;
+            it writes ``audit.json``, ``audit.html`` and figures into the model's run folder,
+            where ``xraycls report`` finds them.
         **overrides: Profile fields to change (e.g. ``image_size=96``, ``limit_per_class=50``,
             ``hold_out_sources=("armiro/COVID-CXNet",)`` for leave-one-source-out).
 
@@ -347,6 +351,12 @@ def reproduce(
             "val": evaluate(trainer.model, val, n_bootstrap=0, seed=prof.seed),
             "test": trainer.evaluate(test),
         }
+        if audit:
+            from xraycls.auditing import audit as run_audit
+
+            found = run_audit(trainer.model, test, seed=prof.seed, out=workdir)
+            if verbose:
+                print(found.to_markdown())
         best_epoch = _best_epoch(history, train_config.monitor)
         # Per-source metrics of the test split and of the external set: where the model meets
         # sources (hospitals, populations) it was or was not trained on.
