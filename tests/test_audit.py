@@ -227,7 +227,7 @@ def test_cli_audit_writes_the_report(lung_model, tmp_path, monkeypatch, capsys) 
     assert json.loads((out / "audit.json").read_text())["n"] == 20
     assert (
         main(["audit", str(tmp_path / "missing.keras"), "--data", str(data), "--out", str(out)])
-        == 1
+        == 2
     )
     assert "error:" in capsys.readouterr().err
 
