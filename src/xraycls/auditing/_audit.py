@@ -53,15 +53,17 @@ def _default_text_remover() -> TextRemover:
     return remove
 
 
-def _unwrap(model: Any) -> tuple[Any, list[str] | None]:
-    """A Keras model and its class names (when known) from a model, Classifier or file."""
+def _unwrap(model: Any) -> tuple[Any, list[str] | None, Any]:
+    """The Keras model, its class names (when known) and its stored input transform."""
+    from xraycls.transforms import transform_of
+
     if isinstance(model, (str, os.PathLike)):
         from xraycls.predict import Classifier
 
         model = Classifier.load(model)
     if hasattr(model, "class_names") and hasattr(model, "model"):
-        return model.model, list(model.class_names)
-    return model, None
+        return model.model, list(model.class_names), transform_of(model)
+    return model, None, transform_of(model)
 
 
 def _rgb(image: np.ndarray, where: str) -> np.ndarray:
@@ -147,11 +149,13 @@ def audit(
 ) -> AuditReport:
     """Test whether a classifier decides from the lungs or from what surrounds them.
 
-    Each image is decoded once and fitted to the model's input the way evaluation does
-    (letterbox). The model then sees it as is (``full``), with the lung field blacked out
-    (``border_only``), with everything outside the lung field plus ``margin`` blacked out
-    (``lung_only``), and with burned-in text and markers inpainted (``text_inpainted``; the
-    share of flipped predictions is reported). Grad-CAM of the predicted class gives the share
+    Each image is decoded once, passed through the model's stored input transform (lung crop,
+    contrast, text removal; `xraycls.transforms.InputTransform`) and fitted to the model's input
+    the way evaluation does (letterbox); the lung field is found on that transformed image. The
+    model then sees it as is (``full``), with the lung field blacked out (``border_only``), with
+    everything outside the lung field plus ``margin`` blacked out (``lung_only``), and with
+    burned-in text and markers inpainted (``text_inpainted``; the share of flipped predictions
+    is reported). Grad-CAM of the predicted class gives the share
     of attention inside the lungs (``cam_lung_share``). Where a class has images from two or
     more sources, a cross-validated linear probe on the penultimate features measures how well
     they encode the source (``source_probe_auc``). Findings beyond the documented thresholds
@@ -205,7 +209,7 @@ def audit(
     if not 0 <= margin < 0.5:
         raise ConfigError(f"margin={margin} must be a fraction of the image side in [0, 0.5)")
     thresholds = thresholds or Thresholds()
-    keras_model, model_names = _unwrap(model)
+    keras_model, model_names, transform = _unwrap(model)
     if not hasattr(dataset, "files") or not hasattr(dataset, "labels"):
         raise ConfigError(
             f"dataset must be an xraycls.Dataset; got {type(dataset).__name__} "
@@ -251,14 +255,16 @@ def audit(
     for start in range(0, n, batch_size):
         idx = list(range(start, min(n, start + batch_size)))
         files = [dataset.files[i] for i in idx]
-        originals = [
-            _rgb(
-                in_memory[i]
-                if in_memory is not None and in_memory[i] is not None
-                else read_image(dataset.files[i]),
-                dataset.files[i],
-            )
+        # What the model sees before resizing: the file through its stored input transform
+        # (lung crop, contrast, text removal), so the audit tests the model as it is used.
+        decoded = [
+            in_memory[i]
+            if in_memory is not None and in_memory[i] is not None
+            else read_image(dataset.files[i])
             for i in idx
+        ]
+        originals = [
+            _rgb(img, file) for img, file in zip(transform.apply_many(decoded), files, strict=True)
         ]
         masks = _masks_for(segment, originals, files)
         cleaned = [
@@ -369,6 +375,7 @@ def audit(
         settings={
             "image_size": [h, w],
             "resize": "pad",
+            "input_transform": transform.to_dict(),
             "margin": margin,
             "margin_pixels": pixels,
             "cam_method": cam_method,
