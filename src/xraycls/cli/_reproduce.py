@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--profile",
         default="quick",
         metavar="NAME|FILE",
-        help="paper, quick (default) or a profile JSON file",
+        help="paper, quick (default), robust (quick with the shortcut mitigations) or a "
+        "profile JSON file",
     )
     parser.add_argument(
         "--models",
@@ -38,6 +39,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", help="none, imagenet or a weights file (overrides profile)")
     parser.add_argument("--seed", type=int, help="override the profile's seed")
     parser.add_argument("--resume", action="store_true", help="continue interrupted runs in --out")
+    mit = parser.add_argument_group(
+        "shortcut mitigations (stored with the model; see docs/audit.md)"
+    )
+    mit.add_argument(
+        "--lung-crop", action="store_true", help="crop every image to its lung field + 10%%"
+    )
+    mit.add_argument(
+        "--soft-mask",
+        type=float,
+        metavar="F",
+        help="dim everything outside the lung field to F times its brightness",
+    )
+    mit.add_argument(
+        "--contrast", choices=["none", "clahe", "equalize"], help="contrast normalisation"
+    )
+    mit.add_argument(
+        "--remove-text", action="store_true", help="find and inpaint burned-in text and markers"
+    )
+    mit.add_argument(
+        "--shift-augment",
+        type=int,
+        metavar="SEVERITY",
+        help="add one copy of every training image shifted by the robustness suite "
+        "(a random kind at severity 1..SEVERITY)",
+    )
+    mit.add_argument(
+        "--balance-sources",
+        action="store_true",
+        help="oversample each class's smaller sources to the size of its largest",
+    )
     parser.add_argument(
         "--robustness",
         action="store_true",
@@ -89,6 +120,24 @@ def _run(args: argparse.Namespace) -> int:
     out_dir(args.out, data=args.data)  # before any data is loaded or model trained
     if args.hold_out_source:
         overrides["hold_out_sources"] = tuple(args.hold_out_source)
+    transform = dict(profile.input_transform)
+    if args.lung_crop:
+        transform["lung_crop"] = True
+    if args.soft_mask is not None:
+        transform["soft_mask"] = args.soft_mask
+    if args.contrast is not None:
+        transform["contrast"] = args.contrast
+    if args.remove_text:
+        transform["remove_text"] = True
+    if transform != profile.input_transform:
+        overrides["input_transform"] = transform
+    if args.shift_augment is not None:
+        overrides["shift_augment"] = {
+            **(profile.shift_augment or {}),
+            "max_severity": args.shift_augment,
+        }
+    if args.balance_sources:
+        overrides["balance_sources"] = True
     result = reproduce(
         args.data,
         profile=profile,
