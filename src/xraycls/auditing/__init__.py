@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from xraycls.auditing._audit import audit
 from xraycls.auditing._flags import Thresholds, find_flags
+from xraycls.auditing._page import save_audit
 from xraycls.auditing._report import AuditReport, Flag
 
-__all__ = ["AuditReport", "Flag", "Thresholds", "audit", "find_flags"]
+__all__ = ["AuditReport", "Flag", "Thresholds", "audit", "find_flags", "save_audit"]

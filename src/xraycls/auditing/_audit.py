@@ -16,6 +16,7 @@ import numpy as np
 
 from xraycls.auditing._flags import Thresholds, find_flags
 from xraycls.auditing._masks import black_out_lungs, keep_lungs, lung_share, margin_pixels
+from xraycls.auditing._page import save_audit
 from xraycls.auditing._probe import source_probe
 from xraycls.auditing._report import AuditReport
 from xraycls.errors import ConfigError, DependencyError
@@ -179,7 +180,7 @@ def audit(
         batch_size: Images decoded, segmented and predicted together.
         seed: Seed of the probe's fold assignment.
         examples_per_class: Images per class kept for the figures.
-        out: When given, `AuditReport.save` writes ``audit.json``, ``audit.html`` and the
+        out: When given, `save_audit` writes ``audit.json``, ``audit.html`` and the
             figures there.
         progress: Show a progress bar.
 
@@ -199,9 +200,8 @@ def audit(
         >>> [flag.code for flag in rep.flags]  # doctest: +SKIP
         ['border_only_above_chance', 'cam_outside_lungs', 'features_encode_source']
     """
-    from xraycls.data._pipeline import fit_image
-    from xraycls.evaluation import model_image_size
     from xraycls.explain import cam
+    from xraycls.imaging import fit_image, input_size
     from xraycls.io import read_image
 
     if batch_size < 1:
@@ -234,7 +234,7 @@ def audit(
         raise ConfigError(f"sources has {len(srcs)} entries for {n} images; give one per image")
     segment = lung_masks or _default_lung_masks()
     remove = text_remover or _default_text_remover()
-    h, w = model_image_size(keras_model)
+    h, w = input_size(keras_model)
     pixels = margin_pixels(margin, (h, w))
     twin = _feature_model(keras_model)
     labels = np.asarray(dataset.labels, dtype=np.int64)
@@ -274,16 +274,19 @@ def audit(
             int(c.shape != o.shape or bool(np.any(c != o)))
             for c, o in zip(cleaned, originals, strict=True)
         )
-        full = np.stack([fit_image(img, h, w, "pad") for img in originals])
+        full = np.stack([fit_image(img, h, w, "pad")[0] for img in originals])
         fitted = np.stack(
-            [fit_image(np.repeat(m[:, :, None] * np.uint8(255), 3, 2), h, w, "pad") for m in masks]
+            [
+                fit_image(np.repeat(m[:, :, None] * np.uint8(255), 3, 2), h, w, "pad")[0]
+                for m in masks
+            ]
         )
         lungs = fitted[..., 0] >= 128
         batch = {
             "full": full,
             "border_only": black_out_lungs(full, lungs),
             "lung_only": keep_lungs(full, lungs, pixels),
-            "text_inpainted": np.stack([fit_image(img, h, w, "pad") for img in cleaned]),
+            "text_inpainted": np.stack([fit_image(img, h, w, "pad")[0] for img in cleaned]),
         }
         p_full, feats = twin.predict_on_batch(full.astype(np.float32))
         probs["full"].append(np.asarray(p_full, np.float64))
@@ -389,5 +392,5 @@ def audit(
         examples=examples,
     )
     if out is not None:
-        report.save(out)
+        save_audit(report, out)
     return report

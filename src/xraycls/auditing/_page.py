@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from xraycls._atomic import write_bytes_atomic, write_text_atomic
 from xraycls.auditing._report import AuditReport
 from xraycls.reporting import _figures, _html
 
-__all__ = ["write_page"]
+__all__ = ["save_audit"]
 
 _TITLES = {
     "full": "full image",
@@ -127,8 +128,23 @@ def _numbers(report: AuditReport) -> str:
     return html
 
 
-def write_page(report: AuditReport, out: Path) -> Path:
-    """Write ``audit.json``, the figures and ``audit.html`` into ``out``; return the page."""
+def save_audit(report: AuditReport, out: str | os.PathLike[str]) -> Path:
+    """Write ``audit.json``, the figures (PNG) and ``audit.html`` into the folder ``out``.
+
+    The figures of masked inputs and CAMs need ``report.examples``, which only a report fresh
+    from `xraycls.audit` has; a report read back from JSON gets the bar chart only.
+
+    Returns:
+        The path of ``audit.html``.
+
+    Examples:
+        >>> from xraycls.auditing import AuditReport, save_audit
+        >>> rep = AuditReport(["a", "b"], 4, 0.5, {"accuracy": 1.0}, {"accuracy": 0.5},
+        ...                   {"accuracy": 1.0}, 0.9, {"accuracy": 1.0, "flip_share": 0.0})
+        >>> save_audit(rep, "runs/audit").name  # doctest: +SKIP
+        'audit.html'
+    """
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "audit.json", report.to_json() + "\n")
 
@@ -175,7 +191,7 @@ def write_page(report: AuditReport, out: Path) -> Path:
             + _html.table(["setting", "value"], _html.flatten(report.settings), numeric_from=2),
         )
     )
-    from xraycls import __version__
+    from xraycls._about import __version__
 
     text = _html.page("xraycls shortcut audit", sections, __version__)
     return write_text_atomic(out / "audit.html", text)

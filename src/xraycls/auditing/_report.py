@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from xraycls.errors import ConfigError
@@ -105,7 +103,7 @@ class AuditReport:
         notes: Remarks (e.g. why the probe was not run).
         settings: How the numbers were computed (margin, thresholds, seed, CAM method...).
         examples: A few audited images with their masked versions, lung mask and CAM, for the
-            figures of `save`; not part of the JSON.
+            figures of `save_audit`; not part of the JSON.
     """
 
     class_names: list[str]
@@ -174,19 +172,6 @@ class AuditReport:
     def from_json(cls, text: str) -> AuditReport:
         """Inverse of `to_json`."""
         return cls.from_dict(json.loads(text))
-
-    def save(self, out: str | os.PathLike[str]) -> Path:
-        """Write ``audit.json``, the figures (PNG) and ``audit.html`` into the folder ``out``.
-
-        The figures of masked inputs and CAMs need `examples`, which only a report fresh from
-        `xraycls.audit` has; a report read back from JSON gets the bar chart only.
-
-        Returns:
-            The path of ``audit.html``.
-        """
-        from xraycls.auditing._page import write_page
-
-        return write_page(self, Path(out))
 
     def to_markdown(self, digits: int = 3) -> str:
         """A short table of the audit numbers followed by the flags.
