@@ -86,9 +86,8 @@ def _mca(robustness: dict[str, Any], severities: tuple[int, ...]) -> float | Non
 
 
 def _run(name: str, data: Path, shift: Path, out: Path) -> dict[str, Any]:
-    from xraycls.robustness import evaluate_robustness, save_robustness
-
     import xraycls
+    from xraycls.robustness import evaluate_robustness, save_robustness
 
     profile = _profile(name)
     started = time.perf_counter()
