@@ -150,6 +150,9 @@ def test_single_source_classes_are_named() -> None:
     assert "every Normal image comes from one source (kids)" in flags[0].message
     assert "also supplies Viral Pneumonia" in flags[0].message
     assert "no COVID image" in flags[0].message and "adult" in flags[0].message
+    named = find_flags(rep, Thresholds(), labels=labels, sources=sources,
+                       populations={"kids": "paediatric films"})  # fmt: skip
+    assert "(kids; paediatric films)" in named[0].message
     assert find_flags(rep, Thresholds(), labels=labels, sources=["unknown"] * 6) == []
 
 

@@ -358,8 +358,15 @@ def audit(
         "source_probe_auc": max((p["auc"] for p in probe.values()), default=None),
         "source_probe": probe,
     }
+    populations: dict[str, str] = {}
+    if srcs is not None and sources is None and hasattr(dataset, "describe"):
+        populations = dict(dataset.describe().notes)  # e.g. Kermany file names: paediatric
     flags = find_flags(
-        data, thresholds, labels=labels, sources=None if srcs is None else list(srcs)
+        data,
+        thresholds,
+        labels=labels,
+        sources=None if srcs is None else list(srcs),
+        populations=populations,
     )
     report = AuditReport(
         class_names=names,

@@ -72,7 +72,10 @@ class Thresholds:
 
 
 def _single_source_flags(
-    labels: Sequence[int] | np.ndarray, sources: Sequence[str], class_names: Sequence[str]
+    labels: Sequence[int] | np.ndarray,
+    sources: Sequence[str],
+    class_names: Sequence[str],
+    populations: dict[str, str],
 ) -> list[Flag]:
     """A class whose every image comes from one source: that source can stand in for it."""
     by_class: dict[int, set[str]] = {}
@@ -87,16 +90,17 @@ def _single_source_flags(
         (source,) = found
         shared = [class_names[j] for j, s in sorted(by_class.items()) if j != k and source in s]
         others = [class_names[j] for j, s in sorted(by_class.items()) if source not in s]
-        message = f"every {class_names[k]} image comes from one source ({source})"
+        known = f"; {populations[source]}" if source in populations else ""
+        message = f"every {class_names[k]} image comes from one source ({source}{known})"
         if shared:
             message += f", which also supplies {', '.join(shared)}"
         if others:
             message += f" and no {', '.join(others)} image"
         message += (
             ": anything that marks this source (patient age, scanner, export path, burned-in "
-            "text) can stand in for the class. No crop or filter removes that: if the source "
-            "is, say, paediatric, the model never sees what an adult's film of this class looks "
-            "like. Add images of this class from other sources."
+            "text) can stand in for the class. No crop or filter removes that: the model never "
+            "sees what a film of this class from another population (adults, if the source is "
+            "paediatric) looks like. Add images of this class from other sources."
         )
         flags.append(
             Flag(
@@ -116,6 +120,7 @@ def find_flags(
     *,
     labels: Sequence[int] | np.ndarray | None = None,
     sources: Sequence[str] | None = None,
+    populations: dict[str, str] | None = None,
 ) -> list[Flag]:
     """The flags raised by an audit's numbers (an `AuditReport.to_dict`-shaped dict).
 
@@ -125,6 +130,8 @@ def find_flags(
         thresholds: The thresholds.
         labels: True class index per image (for the single-source check).
         sources: Source per image; with ``labels``, classes from a single source are flagged.
+        populations: Source -> what is known of its patients (`Dataset.describe` notes, e.g.
+            paediatric films), quoted in the single-source findings.
 
     Returns:
         The flags in a fixed order; empty when nothing is suspicious.
@@ -225,5 +232,5 @@ def find_flags(
             )
         )
     if labels is not None and sources is not None:
-        flags += _single_source_flags(labels, sources, report["class_names"])
+        flags += _single_source_flags(labels, sources, report["class_names"], populations or {})
     return flags
