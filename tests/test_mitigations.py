@@ -53,7 +53,7 @@ def test_balance_sources_evens_out_the_sources_of_each_class() -> None:
 
 def test_mitigation_fields_are_profile_data() -> None:
     robust = get_profile("robust")
-    assert robust.input_transform and robust.shift_augment is not None
+    assert robust.shift_augment is not None and robust.balance_sources
     assert Profile.from_json(robust.to_json()) == robust
     custom = get_profile("quick").replace(
         input_transform={"contrast": "clahe"}, balance_sources=True, shift_copies=2,

@@ -184,16 +184,18 @@ PROFILES: dict[str, Profile] = {
     "robust": Profile(
         name="robust",
         description=(
-            "quick with the shortcut mitigations: lung crop, CLAHE and text removal stored with "
-            "the model, one shifted copy of every training image (robustness suite, severity 1-3) "
-            "and source-balanced classes; as many training steps as quick (15 epochs over twice "
-            "the images). See docs/audit.md for what it fixes and what it cannot."
+            "quick trained on the robustness suite's shifts: one shifted copy of every training "
+            "image (a random kind at severity 1-3) and source-balanced classes; as many training "
+            "steps as quick (15 epochs over twice the images). See docs/audit.md for what it "
+            "fixes and what it cannot."
         ),
         models=("simple_cnn",),
         image_size=64,
         weights=None,
+        # Chosen from docs/benchmarks.md (shortcut mitigations): shifted copies gave the best
+        # dev accuracy, mean corruption accuracy and border-only accuracy; the lung crop cost
+        # accuracy and robustness without moving Grad-CAM into the lungs, so it stays a switch.
         train={"epochs": 15, "lr_schedule": "cosine"},
-        input_transform={"lung_crop": True, "contrast": "clahe", "remove_text": True},
         shift_augment={"max_severity": 3},
         balance_sources=True,
     ),
