@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Load, split (patient- and duplicate-safe), oversample COVID x5 with the "
         "paper's augmentation, train each backbone, evaluate it and write results.md and "
         "results.json to --out. Profiles: 'paper' (the published protocol; needs a GPU and "
-        "ImageNet weights) and 'quick' (a CPU-sized reduction that runs in minutes).",
+        "ImageNet weights), 'quick' (a CPU-sized reduction that runs in minutes) and 'robust' "
+        "(quick trained on the robustness suite's shifts; docs/audit.md).",
     )
     parser.add_argument("--data", required=True, metavar="DIR", help="dataset folder or CSV")
     parser.add_argument(
