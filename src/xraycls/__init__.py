@@ -75,6 +75,9 @@ _LAZY: dict[str, str] = {
     "find_target_layer": "xraycls.explain",
     # report
     "report": "xraycls.reporting",
+    # shortcut audit
+    "audit": "xraycls.auditing",
+    "AuditReport": "xraycls.auditing",
     # protocols
     "Profile": "xraycls.protocols",
     "reproduce": "xraycls.protocols",
@@ -87,6 +90,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "AuditReport",
     "Augmenter",
     "BackboneSpec",
     "Calibration",
@@ -112,6 +116,7 @@ __all__ = [
     "WeightsError",
     "XrayclsError",
     "__version__",
+    "audit",
     "balance",
     "build_model",
     "calibrate",
@@ -147,6 +152,7 @@ _SUBPACKAGES = frozenset(
     | {"imaging"}
     | {"robustness"}
     | {"batch", "calibration", "export", "serve"}
+    | {"auditing"}
 )
 
 
@@ -166,6 +172,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from xraycls.auditing import AuditReport, audit
     from xraycls.augment import Augmenter, balance
     from xraycls.batch import predict_files
     from xraycls.calibration import Calibration, calibrate

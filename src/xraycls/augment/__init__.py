@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from xraycls.augment._augmenter import Augmenter, PaperAugmentation
 from xraycls.augment._balance import balance
+from xraycls.augment._sources import balance_sources
 from xraycls.augment._weights import class_weights
 
-__all__ = ["Augmenter", "PaperAugmentation", "balance", "class_weights"]
+__all__ = ["Augmenter", "PaperAugmentation", "balance", "balance_sources", "class_weights"]

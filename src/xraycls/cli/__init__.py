@@ -41,6 +41,7 @@ _COMMANDS = (
     "calibrate",
     "export",
     "serve",
+    "audit",
 )
 
 

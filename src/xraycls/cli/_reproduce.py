@@ -16,14 +16,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Load, split (patient- and duplicate-safe), oversample COVID x5 with the "
         "paper's augmentation, train each backbone, evaluate it and write results.md and "
         "results.json to --out. Profiles: 'paper' (the published protocol; needs a GPU and "
-        "ImageNet weights) and 'quick' (a CPU-sized reduction that runs in minutes).",
+        "ImageNet weights), 'quick' (a CPU-sized reduction that runs in minutes) and 'robust' "
+        "(quick trained on the robustness suite's shifts; docs/audit.md).",
     )
     parser.add_argument("--data", required=True, metavar="DIR", help="dataset folder or CSV")
     parser.add_argument(
         "--profile",
         default="quick",
         metavar="NAME|FILE",
-        help="paper, quick (default) or a profile JSON file",
+        help="paper, quick (default), robust (quick with the shortcut mitigations) or a "
+        "profile JSON file",
     )
     parser.add_argument(
         "--models",
@@ -38,6 +40,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", help="none, imagenet or a weights file (overrides profile)")
     parser.add_argument("--seed", type=int, help="override the profile's seed")
     parser.add_argument("--resume", action="store_true", help="continue interrupted runs in --out")
+    mit = parser.add_argument_group(
+        "shortcut mitigations (stored with the model; see docs/audit.md)"
+    )
+    mit.add_argument(
+        "--lung-crop", action="store_true", help="crop every image to its lung field + 10%%"
+    )
+    mit.add_argument(
+        "--soft-mask",
+        type=float,
+        metavar="F",
+        help="dim everything outside the lung field to F times its brightness",
+    )
+    mit.add_argument(
+        "--contrast", choices=["none", "clahe", "equalize"], help="contrast normalisation"
+    )
+    mit.add_argument(
+        "--remove-text", action="store_true", help="find and inpaint burned-in text and markers"
+    )
+    mit.add_argument(
+        "--shift-augment",
+        type=int,
+        metavar="SEVERITY",
+        help="add one copy of every training image shifted by the robustness suite "
+        "(a random kind at severity 1..SEVERITY)",
+    )
+    mit.add_argument(
+        "--balance-sources",
+        action="store_true",
+        help="oversample each class's smaller sources to the size of its largest",
+    )
     parser.add_argument(
         "--robustness",
         action="store_true",
@@ -55,6 +87,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="also evaluate every model on this folder from other sources (never trained or "
         "tuned on), overall and per source",
+    )
+    parser.add_argument(
+        "--audit",
+        action="store_true",
+        help="also run the shortcut audit on the test split (audit.json in each run folder)",
     )
     parser.add_argument(
         "--verbose", type=int, default=2, choices=[0, 1, 2], help="0, 1 bar, 2 line/epoch"
@@ -84,6 +121,24 @@ def _run(args: argparse.Namespace) -> int:
     out_dir(args.out, data=args.data)  # before any data is loaded or model trained
     if args.hold_out_source:
         overrides["hold_out_sources"] = tuple(args.hold_out_source)
+    transform = dict(profile.input_transform)
+    if args.lung_crop:
+        transform["lung_crop"] = True
+    if args.soft_mask is not None:
+        transform["soft_mask"] = args.soft_mask
+    if args.contrast is not None:
+        transform["contrast"] = args.contrast
+    if args.remove_text:
+        transform["remove_text"] = True
+    if transform != profile.input_transform:
+        overrides["input_transform"] = transform
+    if args.shift_augment is not None:
+        overrides["shift_augment"] = {
+            **(profile.shift_augment or {}),
+            "max_severity": args.shift_augment,
+        }
+    if args.balance_sources:
+        overrides["balance_sources"] = True
     result = reproduce(
         args.data,
         profile=profile,
@@ -93,6 +148,7 @@ def _run(args: argparse.Namespace) -> int:
         on_error=args.on_error,
         robustness=args.robustness,
         external=args.external,
+        audit=args.audit,
         **overrides,
     )
     if args.verbose == 0:  # otherwise reproduce() already printed the table

@@ -220,6 +220,7 @@ def reproduce(
     on_error: str = "skip",
     robustness: bool = False,
     external: str | os.PathLike[str] | None = None,
+    audit: bool = False,
     **overrides: Any,
 ) -> ReproductionResult:
     """Run a protocol end to end and write a Table-2-style results table.
@@ -247,6 +248,9 @@ def reproduce(
         external: A dataset folder from other sources (e.g. ``cxr3-shift``) that every trained
             model is evaluated on, overall and per source, next to its test metrics; it is never
             trained or tuned on. Reports go to ``<model>/external.json``.
+        audit: Also run the shortcut audit (`xraycls.audit`) of each model on the test split;
+            it writes ``audit.json``, ``audit.html`` and figures into the model's run folder,
+            where ``xraycls report`` finds them.
         **overrides: Profile fields to change (e.g. ``image_size=96``, ``limit_per_class=50``,
             ``hold_out_sources=("armiro/COVID-CXNet",)`` for leave-one-source-out).
 
@@ -280,7 +284,12 @@ def reproduce(
         prof = prof.replace(**overrides)
     for name in prof.models:
         get_backbone(name)  # fail on a typo before spending minutes on data and training
-    train_config = TrainConfig.from_dict({**prof.train, "seed": prof.seed, "verbose": verbose})
+    extra: dict[str, Any] = {}
+    if prof.input_transform:
+        extra["input_transform"] = prof.input_transform
+    train_config = TrainConfig.from_dict(
+        {**prof.train, **extra, "seed": prof.seed, "verbose": verbose}
+    )
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -312,6 +321,25 @@ def reproduce(
             classes=list(prof.balance_classes),
             seed=prof.seed,
         )
+    if prof.balance_sources:
+        from xraycls.augment import balance_sources
+
+        augmenter = Augmenter.paper(seed=prof.seed, **prof.augmenter)
+        train = balance_sources(train, augmenter=augmenter, seed=prof.seed)
+    if prof.shift_augment is not None:
+        from xraycls.robustness import ShiftAugment
+
+        # Offline: one fixed shifted copy per image and copy index, so the training set (and a
+        # resumed run) is data; the shift comes before the model's input transform, as at a
+        # hospital that exports differently.
+        shift = ShiftAugment.from_dict({"p": 1.0, **prof.shift_augment, "seed": prof.seed})
+        train = balance(
+            train,
+            factor=1 + prof.shift_copies,
+            augmenter=shift,
+            classes=list(train.class_names),
+            seed=prof.seed,
+        )
     result = ReproductionResult(
         prof,
         splits={
@@ -340,6 +368,8 @@ def reproduce(
             seed=prof.seed,
             **prof.model_kwargs.get(name, {}),
         )
+        if prof.input_transform:
+            _warm_transform(prof.input_transform, (train, val, test))
         trainer = Trainer(model, train_config, workdir=workdir, class_names=ds.class_names)
         history = trainer.fit(train, val, resume=resume)
         reports = {
@@ -347,6 +377,12 @@ def reproduce(
             "val": evaluate(trainer.model, val, n_bootstrap=0, seed=prof.seed),
             "test": trainer.evaluate(test),
         }
+        if audit:
+            from xraycls.auditing import audit as run_audit
+
+            found = run_audit(trainer.model, test, seed=prof.seed, out=workdir)
+            if verbose:
+                print(found.to_markdown())
         best_epoch = _best_epoch(history, train_config.monitor)
         # Per-source metrics of the test split and of the external set: where the model meets
         # sources (hospitals, populations) it was or was not trained on.
@@ -380,6 +416,31 @@ def _robustness(model: Any, test: Any, workdir: Path, seed: int, verbose: int) -
     if verbose:
         print(report.to_markdown())
     return report.mean_corruption_accuracy
+
+
+def _warm_transform(transform: dict[str, Any], datasets: Sequence[Any]) -> None:
+    """Transform every image once, in batches, before training.
+
+    The pipeline applies the input transform per image and per epoch; its results are
+    remembered, so computing them here in batches (one segmenter call per 64 images) makes
+    every epoch a memory look-up.
+    """
+    from xraycls.io import read_image
+    from xraycls.transforms import as_transform
+
+    warm = as_transform(transform)
+    for ds in datasets:
+        memory = ds.images
+        for start in range(0, len(ds), 64):
+            stop = min(len(ds), start + 64)
+            warm.apply_many(
+                [
+                    memory[i]
+                    if memory is not None and memory[i] is not None
+                    else read_image(ds.files[i])
+                    for i in range(start, stop)
+                ]
+            )
 
 
 def _best_epoch(history: dict[str, list[Any]], monitor: str) -> int | None:

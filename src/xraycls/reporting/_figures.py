@@ -213,3 +213,54 @@ def cam_grid(
                 ax.set_ylabel(f"true: {label}", fontsize=9)
     fig.suptitle(f"{method} maps of the predicted class - green: correct, red: wrong", fontsize=10)
     return fig
+
+
+def audit_bars(audit: dict[str, Any]) -> Figure:
+    """Bar chart of an ``audit.json``: accuracy per input variant against chance, and the
+    Grad-CAM lung share and source-probe AUC against their flag thresholds."""
+    thresholds = audit.get("settings", {}).get("thresholds", {})
+    fig = new_figure(9.0, 3.4)
+    left, right = fig.subplots(1, 2, width_ratios=[2, 1])
+    names = ["full", "border_only", "lung_only", "text_inpainted"]
+    labels = [
+        "full image",
+        "border only\n(lungs black)",
+        "lung only\n(outside black)",
+        "text\ninpainted",
+    ]
+    colours = ["tab:blue", "tab:red", "tab:green", "tab:purple"]
+    for i, (key, colour) in enumerate(zip(names, colours, strict=True)):
+        part = audit.get(key) or {}
+        acc = part.get("accuracy")
+        if acc is None:
+            continue
+        low, high = (part.get("accuracy_ci") or [None, None])[:2]
+        err = None
+        if low is not None and high is not None:
+            err = [[max(0.0, acc - low)], [max(0.0, high - acc)]]
+        left.bar(i, acc, color=colour, yerr=err, capsize=4)
+        left.text(i, min(acc + 0.03, 1.02), f"{acc:.2f}", ha="center", fontsize=9)
+    chance = audit.get("chance")
+    if chance is not None:
+        left.axhline(chance, color="black", linestyle="--", linewidth=1)
+        left.text(-0.45, chance + 0.015, f"chance {chance:.2f}", ha="left", fontsize=8)
+    left.set_xticks(range(len(names)), labels, fontsize=8)
+    left.set_ylim(0, 1.08)
+    left.set_ylabel("accuracy (95% Wilson interval)")
+    left.set_title("Accuracy by input", fontsize=10)
+    items = [
+        ("Grad-CAM\nlung share", audit.get("cam_lung_share"), thresholds.get("cam_lung_share")),
+        ("source probe\nAUC", audit.get("source_probe_auc"), thresholds.get("probe_auc")),
+    ]
+    for i, (_, value, limit) in enumerate(items):
+        if value is not None:
+            right.bar(i, value, color="tab:grey")
+            right.text(i, min(value + 0.03, 1.02), f"{value:.2f}", ha="center", fontsize=9)
+        else:
+            right.text(i, 0.05, "n/a", ha="center", fontsize=9, color="grey")
+        if limit is not None:
+            right.hlines(limit, i - 0.4, i + 0.4, color="black", linestyle="--", linewidth=1)
+    right.set_xticks(range(len(items)), [t for t, _, _ in items], fontsize=8)
+    right.set_ylim(0, 1.08)
+    right.set_title("Dashed: flag threshold", fontsize=9)
+    return fig

@@ -9,6 +9,7 @@ from typing import Any
 from xraycls._atomic import write_bytes_atomic, write_text_atomic
 from xraycls.errors import ConfigError
 from xraycls.reporting import _figures, _html
+from xraycls.reporting._audit import audit_section
 from xraycls.reporting._cams import cam_tiles, tile_count
 from xraycls.reporting._robustness import robustness_section
 from xraycls.reporting._run import Run, read_run
@@ -134,6 +135,8 @@ def report(
     configuration. Figures are embedded in the page (it opens offline, no scripts) and also
     written as PNG files next to it. A missing piece (no ``evaluation.json`` yet, image files
     moved) skips its section with a visible note.
+    When the folder holds an ``audit.json`` (``xraycls audit``, ``reproduce --audit``), a
+    shortcut-audit section follows the CAMs.
 
     Args:
         run_dir: A :class:`xraycls.Trainer` workdir.
@@ -199,6 +202,9 @@ def report(
     if decisions is not None:
         sections.append(("decisions", decisions))
     sections.append(("cams", _cam_section(run, out_path, data_path, n_cam, figures)))
+    audit_html = audit_section(run_path, out_path, figures)
+    if audit_html is not None:
+        sections.append(("audit", audit_html))
 
     robustness = robustness_section(run_path, out_path, figures)
     if robustness is not None:

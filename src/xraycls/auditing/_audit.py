@@ -1,0 +1,403 @@
+"""`audit`: does a chest X-ray classifier look at the lungs, or at the source?
+
+One pass over the data decodes each file once, finds its lung field and its burned-in text,
+and runs the model on four versions of it (as is, lungs blacked out, everything but the lungs
+blacked out, text inpainted), plus Grad-CAM and the penultimate features for the source probe.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from xraycls.auditing._flags import Thresholds, find_flags
+from xraycls.auditing._masks import black_out_lungs, keep_lungs, lung_share, margin_pixels
+from xraycls.auditing._page import save_audit
+from xraycls.auditing._probe import source_probe
+from xraycls.auditing._report import AuditReport
+from xraycls.errors import ConfigError, DependencyError
+
+__all__ = ["audit"]
+
+LungMasks = Callable[[list[np.ndarray]], Any]
+TextRemover = Callable[[np.ndarray], np.ndarray]
+
+# The four versions of every image the model is run on, in report order.
+VARIANTS = ("full", "border_only", "lung_only", "text_inpainted")
+
+
+def _default_lung_masks() -> LungMasks:
+    # Imported here (and by name) so the audit works, with injected masks, in an install
+    # that lacks the segmenter, and so `import xraycls.auditing` stays light.
+    try:
+        segment: LungMasks = importlib.import_module("xraycls.lungs").segment
+    except (ImportError, AttributeError) as exc:
+        raise DependencyError(
+            "the default lung segmenter xraycls.lungs.segment is not available "
+            f"({exc}); pass lung_masks= a function images -> boolean masks"
+        ) from None
+    return segment
+
+
+def _default_text_remover() -> TextRemover:
+    try:
+        remove: TextRemover = importlib.import_module("xraycls.transforms").remove_text
+    except (ImportError, AttributeError) as exc:
+        raise DependencyError(
+            "the default text remover xraycls.transforms.remove_text is not available "
+            f"({exc}); pass text_remover= a function image -> image"
+        ) from None
+    return remove
+
+
+def _unwrap(model: Any) -> tuple[Any, list[str] | None, Any]:
+    """The Keras model, its class names (when known) and its stored input transform."""
+    from xraycls.transforms import transform_of
+
+    if isinstance(model, (str, os.PathLike)):
+        from xraycls.predict import Classifier
+
+        model = Classifier.load(model)
+    if hasattr(model, "class_names") and hasattr(model, "model"):
+        return model.model, list(model.class_names), transform_of(model)
+    return model, None, transform_of(model)
+
+
+def _rgb(image: np.ndarray, where: str) -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        raise ConfigError(f"{where}: expected a uint8 image, got dtype {arr.dtype}")
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3):
+        raise ConfigError(f"{where}: expected (H, W) or (H, W, 3), got shape {arr.shape}")
+    return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
+
+
+def _masks_for(segment: LungMasks, images: list[np.ndarray], files: Sequence[str]) -> list[Any]:
+    found = segment(images)
+    masks = list(found) if not isinstance(found, np.ndarray) or found.ndim == 3 else [found]
+    if len(masks) != len(images):
+        raise ConfigError(
+            f"lung_masks returned {len(masks)} masks for {len(images)} images; it must return "
+            "one (H, W) mask per image"
+        )
+    out = []
+    for mask, image, file in zip(masks, images, files, strict=True):
+        arr = np.asarray(mask)
+        if arr.shape != image.shape[:2]:
+            raise ConfigError(
+                f"lung_masks returned a {arr.shape} mask for {file}, an image of "
+                f"{image.shape[:2]}; it must return masks of the image's size"
+            )
+        out.append(arr.astype(bool))
+    return out
+
+
+def _metrics(y: np.ndarray, prob: np.ndarray, names: Sequence[str], level: float) -> dict[str, Any]:
+    from xraycls.evaluation import compute_metrics
+
+    rep = compute_metrics(y, prob, names, n_bootstrap=0, ci_level=level)
+    sens = {c: rep.per_class[c].sensitivity.value for c in names}
+    present = [v for c, v in sens.items() if v is not None and rep.per_class[c].support > 0]
+    return {
+        "accuracy": rep.accuracy.value,
+        "accuracy_ci": [rep.accuracy.low, rep.accuracy.high],
+        "balanced_accuracy": float(np.mean(present)) if present else None,
+        "sensitivity": sens,
+        "confusion_matrix": rep.confusion_matrix,
+        "n": rep.n,
+    }
+
+
+def _feature_model(model: Any) -> Any:
+    """The model with a second output: the input of its last (``predictions``) layer."""
+    import keras
+
+    try:
+        last = model.get_layer("predictions")
+    except ValueError:
+        last = model.layers[-1]
+    return keras.Model(model.inputs, [model.outputs[0], last.input])
+
+
+def _pick_examples(labels: np.ndarray, per_class: int) -> set[int]:
+    chosen: set[int] = set()
+    for k in np.unique(labels):
+        chosen.update(np.flatnonzero(labels == k)[:per_class].tolist())
+    return chosen
+
+
+def audit(
+    model: Any,
+    dataset: Any,
+    *,
+    lung_masks: LungMasks | None = None,
+    text_remover: TextRemover | None = None,
+    sources: Sequence[str] | None = None,
+    thresholds: Thresholds | None = None,
+    margin: float = 0.05,
+    cam_method: str = "gradcam",
+    batch_size: int = 32,
+    seed: int = 0,
+    examples_per_class: int = 2,
+    out: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+) -> AuditReport:
+    """Test whether a classifier decides from the lungs or from what surrounds them.
+
+    Each image is decoded once, passed through the model's stored input transform (lung crop,
+    contrast, text removal; `xraycls.transforms.InputTransform`) and fitted to the model's input
+    the way evaluation does (letterbox); the lung field is found on that transformed image. The
+    model then sees it as is (``full``), with the lung field blacked out (``border_only``), with
+    everything outside the lung field plus ``margin`` blacked out (``lung_only``), and with
+    burned-in text and markers inpainted (``text_inpainted``; the share of flipped predictions
+    is reported). Grad-CAM of the predicted class gives the share
+    of attention inside the lungs (``cam_lung_share``). Where a class has images from two or
+    more sources, a cross-validated linear probe on the penultimate features measures how well
+    they encode the source (``source_probe_auc``). Findings beyond the documented thresholds
+    (``docs/audit.md``) become plain-language `Flag` entries.
+
+    Args:
+        model: A Keras model taking raw ``[0, 255]`` RGB batches, a
+            `xraycls.predict.Classifier`, or the path of a ``.keras`` file written by xraycls.
+        dataset: An `xraycls.Dataset` (files, or in-memory ``images``) with the model's classes.
+        lung_masks: ``images -> masks``: called with a list of uint8 ``(H, W, 3)`` images,
+            returns one boolean ``(H, W)`` lung-field mask per image. Default:
+            ``xraycls.lungs.segment``.
+        text_remover: ``image -> image`` that finds and inpaints burned-in text and markers.
+            Default: ``xraycls.transforms.remove_text``.
+        sources: Source (hospital, collection) per image; default ``dataset.sources`` when the
+            dataset has them. Without two sources in some class the probe is skipped.
+        thresholds: When findings become flags; default `Thresholds()`.
+        margin: Border kept around the lung field in ``lung_only``, as a fraction of the longer
+            input side.
+        cam_method: Any `xraycls.cam` method.
+        batch_size: Images decoded, segmented and predicted together.
+        seed: Seed of the probe's fold assignment.
+        examples_per_class: Images per class kept for the figures.
+        out: When given, `save_audit` writes ``audit.json``, ``audit.html`` and the
+            figures there.
+        progress: Show a progress bar.
+
+    Returns:
+        The `AuditReport`.
+
+    Raises:
+        ConfigError: Bad arguments, class names that differ from the model's, or masks of the
+            wrong size.
+        DependencyError: A default (segmenter, text remover) is not installed.
+        ImageReadError: A file cannot be read.
+
+    Examples:
+        >>> import xraycls
+        >>> test = xraycls.load_dataset("../shared/data/cxr3").split(seed=0)[2]  # doctest: +SKIP
+        >>> rep = xraycls.audit("runs/quick/simple_cnn/best.keras", test)  # doctest: +SKIP
+        >>> [flag.code for flag in rep.flags]  # doctest: +SKIP
+        ['border_only_above_chance', 'cam_outside_lungs', 'features_encode_source']
+    """
+    from xraycls.explain import cam
+    from xraycls.imaging import fit_image, input_size
+    from xraycls.io import read_image
+
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
+    if not 0 <= margin < 0.5:
+        raise ConfigError(f"margin={margin} must be a fraction of the image side in [0, 0.5)")
+    thresholds = thresholds or Thresholds()
+    keras_model, model_names, transform = _unwrap(model)
+    if not hasattr(dataset, "files") or not hasattr(dataset, "labels"):
+        raise ConfigError(
+            f"dataset must be an xraycls.Dataset; got {type(dataset).__name__} "
+            "(load one with xraycls.load_dataset)"
+        )
+    n = len(dataset.files)
+    if n == 0:
+        raise ConfigError("the dataset to audit is empty")
+    names = list(dataset.class_names)
+    if model_names is not None and model_names != names:
+        raise ConfigError(
+            f"the model's classes {model_names} differ from the dataset's {names}; load the "
+            "data with load_dataset(path, classes=<the model's class names>)"
+        )
+    if int(keras_model.output_shape[-1]) != len(names):
+        raise ConfigError(
+            f"the model predicts {keras_model.output_shape[-1]} classes but the dataset has "
+            f"{len(names)} ({names})"
+        )
+    srcs = sources if sources is not None else getattr(dataset, "sources", None)
+    if srcs is not None and len(srcs) != n:
+        raise ConfigError(f"sources has {len(srcs)} entries for {n} images; give one per image")
+    segment = lung_masks or _default_lung_masks()
+    remove = text_remover or _default_text_remover()
+    h, w = input_size(keras_model)
+    pixels = margin_pixels(margin, (h, w))
+    twin = _feature_model(keras_model)
+    labels = np.asarray(dataset.labels, dtype=np.int64)
+    keep = _pick_examples(labels, examples_per_class)
+    in_memory = getattr(dataset, "images", None)
+
+    probs: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}
+    features: list[np.ndarray] = []
+    shares: list[np.ndarray] = []
+    areas: list[np.ndarray] = []
+    changed = 0
+    examples: list[dict[str, Any]] = []
+    bar = None
+    if progress:
+        import keras
+
+        bar = keras.utils.Progbar(n, unit_name="image")
+    for start in range(0, n, batch_size):
+        idx = list(range(start, min(n, start + batch_size)))
+        files = [dataset.files[i] for i in idx]
+        # What the model sees before resizing: the file through its stored input transform
+        # (lung crop, contrast, text removal), so the audit tests the model as it is used.
+        decoded = [
+            in_memory[i]
+            if in_memory is not None and in_memory[i] is not None
+            else read_image(dataset.files[i])
+            for i in idx
+        ]
+        originals = [
+            _rgb(img, file) for img, file in zip(transform.apply_many(decoded), files, strict=True)
+        ]
+        masks = _masks_for(segment, originals, files)
+        cleaned = [
+            _rgb(remove(img), f"text_remover({f})") for img, f in zip(originals, files, strict=True)
+        ]
+        changed += sum(
+            int(c.shape != o.shape or bool(np.any(c != o)))
+            for c, o in zip(cleaned, originals, strict=True)
+        )
+        full = np.stack([fit_image(img, h, w, "pad")[0] for img in originals])
+        fitted = np.stack(
+            [
+                fit_image(np.repeat(m[:, :, None] * np.uint8(255), 3, 2), h, w, "pad")[0]
+                for m in masks
+            ]
+        )
+        lungs = fitted[..., 0] >= 128
+        batch = {
+            "full": full,
+            "border_only": black_out_lungs(full, lungs),
+            "lung_only": keep_lungs(full, lungs, pixels),
+            "text_inpainted": np.stack([fit_image(img, h, w, "pad")[0] for img in cleaned]),
+        }
+        p_full, feats = twin.predict_on_batch(full.astype(np.float32))
+        probs["full"].append(np.asarray(p_full, np.float64))
+        features.append(np.asarray(feats, np.float64).reshape(len(idx), -1))
+        for variant in VARIANTS[1:]:
+            p = keras_model.predict_on_batch(batch[variant].astype(np.float32))
+            probs[variant].append(np.asarray(p, np.float64))
+        cams = cam(keras_model, full, method=cam_method)
+        shares.append(lung_share(cams, lungs))
+        areas.append(lungs.mean(axis=(1, 2)))
+        for j, i in enumerate(idx):
+            if i in keep:
+                examples.append(
+                    {
+                        "file": str(dataset.files[i]),
+                        "true": names[labels[i]],
+                        "images": {v: batch[v][j] for v in VARIANTS},
+                        "predicted": {v: names[int(np.argmax(probs[v][-1][j]))] for v in VARIANTS},
+                        "mask": lungs[j],
+                        "margin_mask": keep_lungs(
+                            np.full((1, h, w, 3), 255, np.uint8), lungs[j : j + 1], pixels
+                        )[0, ..., 0]
+                        > 0,
+                        "cam": cams[j],
+                        "cam_lung_share": float(shares[-1][j]),
+                    }
+                )
+        if bar is not None:
+            bar.add(len(idx))
+
+    level = thresholds.ci_level
+    stacked = {v: np.concatenate(p) for v, p in probs.items()}
+    metrics = {v: _metrics(labels, stacked[v], names, level) for v in VARIANTS}
+    flipped = int(np.sum(stacked["text_inpainted"].argmax(1) != stacked["full"].argmax(1)))
+    metrics["text_inpainted"].update(
+        flip_share=flipped / n, flipped=flipped, changed_images=changed
+    )
+    share_all = np.concatenate(shares)
+    valid = np.isfinite(share_all)
+    notes: list[str] = []
+    if not valid.all():
+        notes.append(
+            f"{int((~valid).sum())} of {n} images had an all-zero Grad-CAM map and are left out "
+            "of cam_lung_share"
+        )
+    probe: dict[str, dict[str, Any]] = {}
+    if srcs is None:
+        notes.append("no sources given: the source probe was not run")
+    else:
+        probe = source_probe(
+            np.concatenate(features),
+            labels,
+            [str(s) for s in srcs],
+            names,
+            groups=getattr(dataset, "groups", None),
+            seed=seed,
+        )
+        if not probe:
+            notes.append(
+                "no class has images from two or more sources (at least 5 images each): the "
+                "source probe was not run"
+            )
+    counts = np.bincount(labels, minlength=len(names))
+    data: dict[str, Any] = {
+        "class_names": names,
+        "chance": float(counts.max() / n),
+        **metrics,
+        "cam_lung_share": float(share_all[valid].mean()) if valid.any() else None,
+        "source_probe_auc": max((p["auc"] for p in probe.values()), default=None),
+        "source_probe": probe,
+    }
+    populations: dict[str, str] = {}
+    if srcs is not None and sources is None and hasattr(dataset, "describe"):
+        populations = dict(dataset.describe().notes)  # e.g. Kermany file names: paediatric
+    flags = find_flags(
+        data,
+        thresholds,
+        labels=labels,
+        sources=None if srcs is None else list(srcs),
+        populations=populations,
+    )
+    report = AuditReport(
+        class_names=names,
+        n=n,
+        chance=data["chance"],
+        full=metrics["full"],
+        border_only=metrics["border_only"],
+        lung_only=metrics["lung_only"],
+        cam_lung_share=data["cam_lung_share"],
+        text_inpainted=metrics["text_inpainted"],
+        source_probe_auc=data["source_probe_auc"],
+        source_probe=probe,
+        lung_area_share=float(np.concatenate(areas).mean()),
+        flags=flags,
+        notes=notes,
+        settings={
+            "image_size": [h, w],
+            "resize": "pad",
+            "input_transform": transform.to_dict(),
+            "margin": margin,
+            "margin_pixels": pixels,
+            "cam_method": cam_method,
+            "seed": seed,
+            "thresholds": thresholds.to_dict(),
+            "lung_masks": getattr(segment, "__qualname__", type(segment).__name__),
+            "text_remover": getattr(remove, "__qualname__", type(remove).__name__),
+            "probe": "StandardScaler + LogisticRegression(C=1), stratified 5-fold (grouped by "
+            "patient when known), sources with >= 5 images per class",
+        },
+        examples=examples,
+    )
+    if out is not None:
+        save_audit(report, out)
+    return report

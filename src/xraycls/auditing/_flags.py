@@ -1,0 +1,236 @@
+"""The audit's documented thresholds (`Thresholds`) and the findings they raise (`find_flags`).
+
+The reasoning behind each default is in ``docs/audit.md``; change a threshold by passing a
+`Thresholds` to `xraycls.audit`, never by editing the numbers here.
+
+Examples:
+    >>> from xraycls.auditing import Thresholds
+    >>> Thresholds().cam_lung_share
+    0.5
+    >>> Thresholds.from_dict(Thresholds(probe_auc=0.8).to_dict()).probe_auc
+    0.8
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from xraycls.auditing._report import Flag
+from xraycls.errors import ConfigError
+
+__all__ = ["Thresholds", "find_flags"]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a finding becomes a flag (see ``docs/audit.md`` for why these values).
+
+    Attributes:
+        ci_level: Confidence level of the Wilson interval of border-only accuracy.
+        border_excess: Border-only accuracy is flagged when the lower end of its Wilson
+            interval exceeds chance by more than this (room for lung-mask edge errors and for
+            the little a heart or diaphragm outline tells).
+        border_over_lung: Flag when border-only accuracy beats lung-only accuracy by more than
+            this.
+        cam_lung_share: Flag when the mean Grad-CAM mass inside the lung field is below this.
+        text_flip_share: Flag when inpainting text and markers flips more than this share of
+            predictions.
+        probe_auc: Flag when the linear source probe's cross-validated AUC exceeds this.
+    """
+
+    ci_level: float = 0.95
+    border_excess: float = 0.05
+    border_over_lung: float = 0.05
+    cam_lung_share: float = 0.5
+    text_flip_share: float = 0.05
+    probe_auc: float = 0.7
+
+    def __post_init__(self) -> None:
+        if not 0 < self.ci_level < 1:
+            raise ConfigError(f"Thresholds.ci_level={self.ci_level} must be in (0, 1)")
+        for name in ("cam_lung_share", "text_flip_share", "probe_auc"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ConfigError(f"Thresholds.{name}={value} must be in [0, 1]")
+
+    def to_dict(self) -> dict[str, float]:
+        """Plain-data form."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Thresholds:
+        """Inverse of `to_dict`; unknown keys are an error."""
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown audit threshold(s): {', '.join(unknown)}")
+        return cls(**{k: float(v) for k, v in data.items()})
+
+
+def _single_source_flags(
+    labels: Sequence[int] | np.ndarray,
+    sources: Sequence[str],
+    class_names: Sequence[str],
+    populations: dict[str, str],
+) -> list[Flag]:
+    """A class whose every image comes from one source: that source can stand in for it."""
+    by_class: dict[int, set[str]] = {}
+    for label, source in zip(labels, sources, strict=True):
+        by_class.setdefault(int(label), set()).add(str(source))
+    if len(by_class) < 2 or all(s == {"unknown"} for s in by_class.values()):
+        return []
+    flags = []
+    for k, found in sorted(by_class.items()):
+        if len(found) != 1 or found == {"unknown"}:
+            continue
+        (source,) = found
+        shared = [class_names[j] for j, s in sorted(by_class.items()) if j != k and source in s]
+        others = [class_names[j] for j, s in sorted(by_class.items()) if source not in s]
+        known = f"; {populations[source]}" if source in populations else ""
+        message = f"every {class_names[k]} image comes from one source ({source}{known})"
+        if shared:
+            message += f", which also supplies {', '.join(shared)}"
+        if others:
+            message += f" and no {', '.join(others)} image"
+        message += (
+            ": anything that marks this source (patient age, scanner, export path, burned-in "
+            "text) can stand in for the class. No crop or filter removes that: the model never "
+            "sees what a film of this class from another population (adults, if the source is "
+            "paediatric) looks like. Add images of this class from other sources."
+        )
+        flags.append(
+            Flag(
+                code="single_source_class",
+                message=message,
+                value=1.0,
+                threshold=2.0,
+                rule="sources of the class < 2",
+            )
+        )
+    return flags
+
+
+def find_flags(
+    report: dict[str, Any],
+    thresholds: Thresholds,
+    *,
+    labels: Sequence[int] | np.ndarray | None = None,
+    sources: Sequence[str] | None = None,
+    populations: dict[str, str] | None = None,
+) -> list[Flag]:
+    """The flags raised by an audit's numbers (an `AuditReport.to_dict`-shaped dict).
+
+    Args:
+        report: Needs ``chance``, ``full``, ``border_only``, ``lung_only``,
+            ``cam_lung_share``, ``text_inpainted``, ``source_probe_auc`` and ``class_names``.
+        thresholds: The thresholds.
+        labels: True class index per image (for the single-source check).
+        sources: Source per image; with ``labels``, classes from a single source are flagged.
+        populations: Source -> what is known of its patients (`Dataset.describe` notes, e.g.
+            paediatric films), quoted in the single-source findings.
+
+    Returns:
+        The flags in a fixed order; empty when nothing is suspicious.
+
+    Examples:
+        >>> rep = {"chance": 0.34, "class_names": ["a", "b", "c"],
+        ...        "full": {"accuracy": 0.95}, "lung_only": {"accuracy": 0.5},
+        ...        "border_only": {"accuracy": 0.81, "accuracy_ci": [0.75, 0.86]},
+        ...        "cam_lung_share": 0.7, "text_inpainted": {"flip_share": 0.0},
+        ...        "source_probe_auc": None}
+        >>> [f.code for f in find_flags(rep, Thresholds())]
+        ['border_only_above_chance', 'border_beats_lungs']
+    """
+    flags: list[Flag] = []
+    chance = float(report["chance"])
+    border = report["border_only"]
+    b_acc, b_ci = border.get("accuracy"), border.get("accuracy_ci") or [None, None]
+    bar = chance + thresholds.border_excess
+    if b_acc is not None and b_ci[0] is not None and b_ci[0] > bar:
+        flags.append(
+            Flag(
+                code="border_only_above_chance",
+                message=(
+                    f"border-only accuracy {b_acc:.2f} (lungs blacked out; "
+                    f"{thresholds.ci_level:.0%} interval {b_ci[0]:.2f}-{b_ci[1]:.2f}) is far "
+                    f"above chance {chance:.2f}: the model does not need the lungs to decide"
+                ),
+                value=float(b_acc),
+                threshold=bar,
+                rule=(
+                    f"lower end of the Wilson {thresholds.ci_level:.0%} interval > chance + "
+                    f"{thresholds.border_excess}"
+                ),
+            )
+        )
+    l_acc = report["lung_only"].get("accuracy")
+    if b_acc is not None and l_acc is not None and b_acc - l_acc > thresholds.border_over_lung:
+        flags.append(
+            Flag(
+                code="border_beats_lungs",
+                message=(
+                    f"border-only accuracy {b_acc:.2f} is higher than lung-only accuracy "
+                    f"{l_acc:.2f}: what lies outside the lungs tells this model more than the "
+                    "lungs do"
+                ),
+                value=float(b_acc - l_acc),
+                threshold=thresholds.border_over_lung,
+                rule=f"border-only minus lung-only accuracy > {thresholds.border_over_lung}",
+            )
+        )
+    share = report.get("cam_lung_share")
+    if share is not None and share < thresholds.cam_lung_share:
+        flags.append(
+            Flag(
+                code="cam_outside_lungs",
+                message=(
+                    f"only {share:.0%} of the Grad-CAM mass lies inside the lung field: the "
+                    "model mostly looks elsewhere (borders, text, shoulders, background)"
+                ),
+                value=float(share),
+                threshold=thresholds.cam_lung_share,
+                rule=f"mean Grad-CAM share inside the lungs < {thresholds.cam_lung_share}",
+            )
+        )
+    flip = report["text_inpainted"].get("flip_share")
+    if flip is not None and flip > thresholds.text_flip_share:
+        flags.append(
+            Flag(
+                code="text_changes_predictions",
+                message=(
+                    f"inpainting burned-in text and markers flips {flip:.0%} of the predictions: "
+                    "the model reads the labels burned into the films"
+                ),
+                value=float(flip),
+                threshold=thresholds.text_flip_share,
+                rule=f"share of flipped predictions > {thresholds.text_flip_share}",
+            )
+        )
+    auc = report.get("source_probe_auc")
+    if auc is not None and auc > thresholds.probe_auc:
+        worst = max(
+            (item for item in report.get("source_probe", {}).items() if item[1].get("auc")),
+            key=lambda item: item[1]["auc"],
+            default=None,
+        )
+        where = f" within {worst[0]}" if worst else ""
+        flags.append(
+            Flag(
+                code="features_encode_source",
+                message=(
+                    f"a linear probe on the model's penultimate features tells the image source "
+                    f"apart{where} with AUC {auc:.2f}: the features carry the hospital or "
+                    "collection, which can stand in for the class"
+                ),
+                value=float(auc),
+                threshold=thresholds.probe_auc,
+                rule=f"cross-validated probe AUC > {thresholds.probe_auc}",
+            )
+        )
+    if labels is not None and sources is not None:
+        flags += _single_source_flags(labels, sources, report["class_names"], populations or {})
+    return flags

@@ -1,0 +1,57 @@
+"""The masked variants of an input batch and the share of a map inside the lung field.
+
+Everything here works on images already fitted to the model's input size (``(N, H, W, 3)``
+uint8) and on boolean lung masks of the same size.
+
+Examples:
+    >>> import numpy as np
+    >>> from xraycls.auditing._masks import black_out_lungs, keep_lungs, lung_share
+    >>> images = np.full((1, 8, 8, 3), 200, np.uint8)
+    >>> masks = np.zeros((1, 8, 8), bool); masks[:, 2:6, 2:6] = True
+    >>> int(black_out_lungs(images, masks)[0, 3, 3, 0])
+    0
+    >>> int(keep_lungs(images, masks, 0)[0, 0, 0, 0])
+    0
+    >>> cams = masks.astype("float32")
+    >>> float(lung_share(cams, masks)[0])
+    1.0
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = ["black_out_lungs", "dilate", "keep_lungs", "lung_share", "margin_pixels"]
+
+
+def margin_pixels(margin: float, shape: tuple[int, int]) -> int:
+    """A margin given as a fraction of the longer image side, in whole pixels."""
+    return max(0, round(margin * max(shape)))
+
+
+def dilate(masks: np.ndarray, pixels: int) -> np.ndarray:
+    """Grow each ``(H, W)`` boolean mask by ``pixels`` (a disc-shaped structuring element)."""
+    if pixels <= 0:
+        return masks.astype(bool)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    return np.stack([cv2.dilate(m.astype(np.uint8), kernel) > 0 for m in masks])
+
+
+def black_out_lungs(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Set every pixel inside the lung field to black (Maguolo & Nanni's border-only test)."""
+    return np.where(masks[..., None], np.uint8(0), images).astype(np.uint8)
+
+
+def keep_lungs(images: np.ndarray, masks: np.ndarray, pixels: int) -> np.ndarray:
+    """Set every pixel farther than ``pixels`` from the lung field to black."""
+    return np.where(dilate(masks, pixels)[..., None], images, np.uint8(0)).astype(np.uint8)
+
+
+def lung_share(cams: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Per image, the share of the map's mass inside the mask; NaN for an all-zero map."""
+    cams = np.asarray(cams, dtype=np.float64)
+    total = cams.sum(axis=(1, 2))
+    inside = (cams * masks).sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, inside / np.where(total > 0, total, 1.0), np.nan)

@@ -1,0 +1,208 @@
+"""`AuditReport` and `Flag`: what a shortcut audit found, as data that round-trips through JSON.
+
+Examples:
+    >>> from xraycls.auditing import AuditReport
+    >>> rep = AuditReport(class_names=["a", "b"], n=10, chance=0.5,
+    ...                   full={"accuracy": 0.9}, border_only={"accuracy": 0.5},
+    ...                   lung_only={"accuracy": 0.9}, cam_lung_share=0.8,
+    ...                   text_inpainted={"accuracy": 0.9, "flip_share": 0.0})
+    >>> AuditReport.from_json(rep.to_json()) == rep
+    True
+    >>> rep.flags
+    []
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from xraycls.errors import ConfigError
+
+__all__ = ["AuditReport", "Flag"]
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: non-finite floats become ``None``, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One suspicious finding, with the number behind it and the rule that raised it.
+
+    Attributes:
+        code: Stable identifier (``"border_only_above_chance"``, ``"cam_outside_lungs"``...;
+            the list is in ``docs/audit.md``).
+        message: The finding in plain language, for a person.
+        value: The measured number.
+        threshold: The documented threshold it was compared with.
+        rule: How ``value`` and ``threshold`` were compared, in words.
+
+    Examples:
+        >>> Flag("cam_outside_lungs", "CAM mostly outside the lungs", 0.3, 0.5, "value < 0.5")
+        ... # doctest: +ELLIPSIS
+        Flag(code='cam_outside_lungs', ...)
+    """
+
+    code: str
+    message: str
+    value: float | None
+    threshold: float | None
+    rule: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Flag:
+        """Inverse of ``dataclasses.asdict``."""
+        return cls(
+            code=str(data["code"]),
+            message=str(data["message"]),
+            value=None if data.get("value") is None else float(data["value"]),
+            threshold=None if data.get("threshold") is None else float(data["threshold"]),
+            rule=str(data.get("rule", "")),
+        )
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """Everything `xraycls.audit` measured; what ``audit.json`` holds.
+
+    The metric dicts (``full``, ``border_only``, ``lung_only``, ``text_inpainted``) share one
+    shape: ``accuracy`` with its Wilson 95% interval ``accuracy_ci``, ``balanced_accuracy``,
+    ``sensitivity`` per class, ``confusion_matrix`` (``[true][predicted]``) and ``n``.
+
+    Attributes:
+        class_names: Class names in label order.
+        n: Images audited.
+        chance: Accuracy of always answering the most frequent class (the bar the masked
+            variants are compared with).
+        full: Metrics on the images as they are.
+        border_only: Metrics with everything inside the lung field blacked out.
+        lung_only: Metrics with everything outside the lung field (plus ``settings["margin"]``)
+            blacked out.
+        cam_lung_share: Mean share of Grad-CAM mass inside the lung field, in ``[0, 1]``
+            (``None`` when no image had a non-empty map).
+        text_inpainted: Metrics after burned-in text and markers were found and inpainted, plus
+            ``flip_share`` (share of predictions that changed), ``flipped`` and ``changed_images``
+            (images in which the remover changed any pixel).
+        source_probe_auc: Largest cross-validated AUC, over classes with two or more sources, of a
+            linear probe that predicts the source from the model's penultimate features; ``None``
+            when no class has two sources.
+        source_probe: Per class: ``auc``, ``n``, ``folds`` and image ``sources`` counts.
+        lung_area_share: Mean share of the input covered by the lung field: what a uniform CAM
+            would score as ``cam_lung_share``.
+        flags: Suspicious findings; empty when nothing is suspicious.
+        notes: Remarks (e.g. why the probe was not run).
+        settings: How the numbers were computed (margin, thresholds, seed, CAM method...).
+        examples: A few audited images with their masked versions, lung mask and CAM, for the
+            figures of `save_audit`; not part of the JSON.
+    """
+
+    class_names: list[str]
+    n: int
+    chance: float
+    full: dict[str, Any]
+    border_only: dict[str, Any]
+    lung_only: dict[str, Any]
+    cam_lung_share: float | None
+    text_inpainted: dict[str, Any]
+    source_probe_auc: float | None = None
+    source_probe: dict[str, Any] = field(default_factory=dict)
+    lung_area_share: float | None = None
+    flags: list[Flag] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    examples: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (NaN becomes ``None``)."""
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "examples"}
+        plain["flags"] = [asdict(flag) for flag in self.flags]
+        data: dict[str, Any] = _finite(plain)
+        return data
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The report as strict JSON text."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditReport:
+        """Rebuild a report from `to_dict` output (e.g. an ``audit.json``).
+
+        Raises:
+            ConfigError: A required key is missing.
+        """
+        try:
+            return cls(
+                class_names=[str(c) for c in data["class_names"]],
+                n=int(data["n"]),
+                chance=float(data["chance"]),
+                full=dict(data["full"]),
+                border_only=dict(data["border_only"]),
+                lung_only=dict(data["lung_only"]),
+                cam_lung_share=(
+                    None if data.get("cam_lung_share") is None else float(data["cam_lung_share"])
+                ),
+                text_inpainted=dict(data["text_inpainted"]),
+                source_probe_auc=(
+                    None
+                    if data.get("source_probe_auc") is None
+                    else float(data["source_probe_auc"])
+                ),
+                source_probe=dict(data.get("source_probe", {})),
+                lung_area_share=(
+                    None if data.get("lung_area_share") is None else float(data["lung_area_share"])
+                ),
+                flags=[Flag.from_dict(f) for f in data.get("flags", [])],
+                notes=[str(n) for n in data.get("notes", [])],
+                settings=dict(data.get("settings", {})),
+            )
+        except KeyError as exc:
+            raise ConfigError(f"audit report is missing the key {exc.args[0]!r}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> AuditReport:
+        """Inverse of `to_json`."""
+        return cls.from_dict(json.loads(text))
+
+    def to_markdown(self, digits: int = 3) -> str:
+        """A short table of the audit numbers followed by the flags.
+
+        Examples:
+            >>> rep = AuditReport(["a", "b"], 4, 0.5, {"accuracy": 1.0}, {"accuracy": 0.5},
+            ...                   {"accuracy": 1.0}, 0.9, {"accuracy": 1.0, "flip_share": 0.0})
+            >>> print(rep.to_markdown().splitlines()[2])
+            | full image accuracy | 1.000 |
+        """
+
+        def num(value: Any) -> str:
+            return "n/a" if value is None else f"{float(value):.{digits}f}"
+
+        rows = [
+            ("full image accuracy", self.full.get("accuracy")),
+            ("border-only accuracy (lungs blacked out)", self.border_only.get("accuracy")),
+            ("lung-only accuracy (outside blacked out)", self.lung_only.get("accuracy")),
+            ("chance (most frequent class)", self.chance),
+            ("text-inpainted accuracy", self.text_inpainted.get("accuracy")),
+            ("predictions flipped by text inpainting", self.text_inpainted.get("flip_share")),
+            ("Grad-CAM mass inside the lungs", self.cam_lung_share),
+            ("lung field share of the image", self.lung_area_share),
+            ("source probe AUC", self.source_probe_auc),
+        ]
+        lines = ["| audit | value |", "|---|---:|"]
+        lines += [f"| {name} | {num(value)} |" for name, value in rows]
+        lines.append("")
+        if self.flags:
+            lines += [f"- **{flag.code}**: {flag.message}" for flag in self.flags]
+        else:
+            lines.append("No flags: nothing suspicious at the documented thresholds.")
+        lines += [f"- note: {note}" for note in self.notes]
+        return "\n".join(lines) + "\n"
