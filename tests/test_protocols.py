@@ -129,6 +129,20 @@ def test_cli_reports_xraycls_errors_without_traceback(tmp_path: Path, capsys) ->
     assert "error:" in capsys.readouterr().err
 
 
+def test_cli_names_the_extra_when_no_keras_backend_is_installed(monkeypatch, capsys) -> None:
+    import xraycls.cli._models as models_cli
+
+    def no_backend(args):  # what `import keras` raises on a bare `pip install xraycls`
+        raise ModuleNotFoundError("No module named 'tensorflow'", name="tensorflow")
+
+    monkeypatch.setattr(models_cli, "_models", no_backend)
+    code = main(["models"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no Keras backend is installed" in err and "xraycls[tensorflow]" in err
+    assert "Traceback" not in err
+
+
 def test_public_functions_survive_importing_their_subpackages() -> None:
     import xraycls.evaluation
     import xraycls.reporting

@@ -88,6 +88,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not verbose and args.command not in _LIGHT_COMMANDS:
             _quiet_tensorflow()
         code = int(args.func(args) or 0)
+    except ModuleNotFoundError as exc:
+        # TensorFlow is an extra (docs/decisions.md D11): a bare install has no Keras backend.
+        if exc.name not in _BACKENDS:
+            raise
+        discard_unused_outputs()
+        if verbose:
+            traceback.print_exc()
+        print(
+            f"xraycls {args.command}: error: no Keras backend is installed ({exc.name!r} is "
+            "missing); install one: pip install 'xraycls[tensorflow]' (or '[jax]' / '[torch]' "
+            "with KERAS_BACKEND=jax|torch)",
+            file=sys.stderr,
+        )
+        return 2
     except (XrayclsError, OSError) as exc:
         discard_unused_outputs()
         if verbose:
@@ -105,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # Commands that never import TensorFlow; every other one (new ones too) gets the quiet import.
 _LIGHT_COMMANDS = frozenset({"models", "data"})
+_BACKENDS = frozenset({"tensorflow", "jax", "torch"})
 _QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR", "GLOG_minloglevel": "3"}
 
 
