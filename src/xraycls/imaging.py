@@ -33,6 +33,7 @@ __all__ = [
     "RESIZE_MODES",
     "Box",
     "as_rgb",
+    "check_uint8_image",
     "fit_image",
     "input_size",
     "load_fitted",
@@ -273,3 +274,32 @@ def input_size(model: Any, *, any_size: bool = False) -> tuple[int | None, int |
             "(N, H, W, C)"
         )
     return (None if h is None else int(h)), (None if w is None else int(w))
+
+
+def check_uint8_image(image: np.ndarray, name: str = "image", purpose: str = "") -> np.ndarray:
+    """Return ``image`` if it is uint8 ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``, else raise.
+
+    Args:
+        image: The array to check.
+        name: How the error names the argument.
+        purpose: Appended to "too small" in the error (e.g. ``" to segment"``).
+
+    Raises:
+        ConfigError: Not a uint8 numpy image of those shapes, or smaller than 2x2.
+
+    Examples:
+        >>> import numpy as np
+        >>> check_uint8_image(np.zeros((4, 4), np.uint8)).shape
+        (4, 4)
+    """
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise ConfigError(
+            f"{name}: expected a uint8 numpy image, got "
+            f"{getattr(image, 'dtype', type(image).__name__)}; convert with "
+            "np.clip(x, 0, 255).astype(np.uint8)"
+        )
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
+        raise ConfigError(f"{name}: expected (H, W), (H, W, 1) or (H, W, 3), got {image.shape}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise ConfigError(f"{name}: image of shape {image.shape} is too small{purpose}")
+    return image

@@ -8,22 +8,13 @@ from typing import overload
 import numpy as np
 
 from xraycls.errors import ConfigError
+from xraycls.imaging import check_uint8_image
 
 __all__ = ["lung_box", "segment"]
 
 
 def _check(image: np.ndarray, where: str) -> np.ndarray:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise ConfigError(
-            f"{where}: expected a uint8 numpy image, got "
-            f"{getattr(image, 'dtype', type(image).__name__)}; convert with "
-            "np.clip(x, 0, 255).astype(np.uint8)"
-        )
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
-        raise ConfigError(f"{where}: expected (H, W), (H, W, 1) or (H, W, 3), got {image.shape}")
-    if image.shape[0] < 2 or image.shape[1] < 2:
-        raise ConfigError(f"{where}: image of shape {image.shape} is too small to segment")
-    return image
+    return check_uint8_image(image, where, purpose=" to segment")
 
 
 @overload

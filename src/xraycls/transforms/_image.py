@@ -7,24 +7,14 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from xraycls.errors import ConfigError
+from xraycls.imaging import check_uint8_image
 
 __all__ = ["check_image", "gray_of", "on_luma"]
 
 
 def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     """Return ``image`` if it is uint8 ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``, else raise."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise ConfigError(
-            f"{name}: expected a uint8 numpy image, got "
-            f"{getattr(image, 'dtype', type(image).__name__)}; convert with "
-            "np.clip(x, 0, 255).astype(np.uint8)"
-        )
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
-        raise ConfigError(f"{name}: expected (H, W), (H, W, 1) or (H, W, 3), got {image.shape}")
-    if image.shape[0] < 2 or image.shape[1] < 2:
-        raise ConfigError(f"{name}: image of shape {image.shape} is too small")
-    return image
+    return check_uint8_image(image, name)
 
 
 def gray_of(image: np.ndarray) -> np.ndarray:
