@@ -16,9 +16,9 @@ import sys
 
 import numpy as np
 
+from xraycls.data import make_py_dataset
 from xraycls.imaging import input_size
 from xraycls.train._callbacks import RecomputeBatchNorm
-from xraycls.train._input import EpochData
 from xraycls.zoo import load_model, read_model_info
 
 
@@ -41,9 +41,14 @@ def main(run: str, checkpoint: str) -> None:
         return _Files([(f, k) for f, k in found if os.path.exists(f)])
 
     size = input_size(model)
-    common = {"batch_size": 32, "seed": 0, "workers": 1}
-    val = EpochData.from_dataset(rows("val.csv"), len(names), size, shuffle=False, **common)
-    train = EpochData.from_dataset(rows("train.csv"), len(names), size, shuffle=True, **common)
+    common = {"batch_size": 32, "seed": 0, "workers": 1, "image_size": size}
+
+    def batches(name: str, shuffle: bool) -> object:
+        found = rows(name)
+        return make_py_dataset(found.files, found.labels, len(names), shuffle=shuffle, **common)
+
+    val = batches("val.csv", False)
+    train = batches("train.csv", True)
     train.set_epoch(int(info.get("epoch", 1)) - 1)
     moving = model.evaluate(val, verbose=0, return_dict=True)
     recompute = RecomputeBatchNorm(lambda: train.plain(16))

@@ -19,7 +19,7 @@ from xraycls.errors import ConfigError
 from xraycls.imaging import RESIZE_MODES, load_fitted
 from xraycls.transforms import as_transform
 
-__all__ = ["BatchMaker", "as_augmenter", "check_inputs", "image_size_of"]
+__all__ = ["ArrayMaker", "BatchMaker", "as_augmenter", "check_inputs", "image_size_of"]
 
 
 def image_size_of(image_size: Any) -> tuple[int, int]:
@@ -169,3 +169,23 @@ class BatchMaker:
                 "batch; it must keep shape and dtype"
             )
         return out
+
+
+class ArrayMaker:
+    """In-memory images used as given (any dtype, no resizing, no augmentation): the
+    :class:`BatchMaker` of arrays a user hands to ``fit``."""
+
+    def __init__(self, images: np.ndarray) -> None:
+        self.images = images
+
+    def load(self, index: int) -> np.ndarray:
+        """Image ``index`` as stored."""
+        return np.asarray(self.images[int(index)])
+
+    def load_batch(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Images ``indices``, stacked."""
+        return np.asarray(self.images[np.asarray(indices, dtype=np.int64)])
+
+    def augment(self, batch: np.ndarray, seed: int) -> np.ndarray:
+        """``batch`` unchanged: arrays are used as given."""
+        return batch

@@ -30,7 +30,7 @@ import tensorflow as tf
 from xraycls.data._batching import BatchMaker, as_augmenter, check_inputs, image_size_of
 from xraycls.errors import ConfigError
 
-__all__ = ["make_tf_dataset"]
+__all__ = ["make_tf_dataset", "tf_dataset_from_batches"]
 
 
 def make_tf_dataset(
@@ -184,3 +184,54 @@ def make_tf_dataset(
     options = tf.data.Options()
     options.deterministic = deterministic
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def tf_dataset_from_batches(batches: Any, workers: int | None = None) -> tf.data.Dataset:
+    """Feed a batch-indexed ``keras.utils.PyDataset`` to TensorFlow through ``tf.data``.
+
+    Batch ``i`` is ``batches[i]``, made in a parallel, order-keeping ``map`` over
+    ``range(len(batches))`` and prefetched. Keras's own adapter for a ``PyDataset`` under
+    TensorFlow goes through ``tf.data.Dataset.from_generator``, which measured twice the time per
+    training step of the same batches given this way (``benchmarks/pipeline.py``: 0.49 s against
+    0.25 s per step of ``quick``'s model on 2 cores); the trainer uses this on TensorFlow.
+
+    A new iterator (one per ``fit`` epoch) calls ``batches[i]`` afresh, so an object whose
+    batches depend on its current epoch (:class:`xraycls.data.ImageBatches`) gives each epoch
+    its own order and augmentation.
+
+    Args:
+        batches: Anything with ``len()`` and ``[i] -> (float32 images, float32 labels)``.
+        workers: Batches made at once (default: the object's ``workers``, else 2).
+
+    Returns:
+        A ``tf.data.Dataset`` of the same ``(images, labels)`` batches, in order.
+
+    Examples:
+        >>> import numpy as np
+        >>> class Two:
+        ...     def __len__(self): return 2
+        ...     def __getitem__(self, i):
+        ...         return np.full((1, 4, 4, 3), i, "float32"), np.eye(2, dtype="float32")[[i]]
+        >>> [float(x[0, 0, 0, 0]) for x, _ in tf_dataset_from_batches(Two())]
+        [0.0, 1.0]
+    """
+    x0, y0 = batches[0]
+    x_shape = (None, *np.shape(x0)[1:])
+    y_shape = (None, *np.shape(y0)[1:])
+    parallel = int(workers or getattr(batches, "workers", 0) or 2)
+
+    def get(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, y = batches[int(index)]
+        return np.asarray(x, np.float32), np.asarray(y, np.float32)
+
+    def load(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x, y = tf.numpy_function(get, [index], (tf.float32, tf.float32), stateful=True)
+        x.set_shape(x_shape)
+        y.set_shape(y_shape)
+        return x, y
+
+    ds = tf.data.Dataset.range(len(batches))
+    ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options).prefetch(2)

@@ -30,6 +30,7 @@ import keras
 import numpy as np
 
 from xraycls.data._batching import (
+    ArrayMaker,
     BatchMaker,
     as_augmenter,
     check_inputs,
@@ -37,7 +38,7 @@ from xraycls.data._batching import (
 )
 from xraycls.errors import ConfigError
 
-__all__ = ["ImageBatches", "make_py_dataset"]
+__all__ = ["ImageBatches", "array_batches", "make_py_dataset"]
 
 
 def _default_workers() -> int:
@@ -56,7 +57,7 @@ class ImageBatches(keras.utils.PyDataset):
 
     def __init__(
         self,
-        maker: BatchMaker,
+        maker: BatchMaker | ArrayMaker,
         labels: np.ndarray,
         num_classes: int,
         *,
@@ -115,6 +116,17 @@ class ImageBatches(keras.utils.PyDataset):
         if self._preprocess is not None:
             x = self._preprocess(x)
         return x, self._onehot[rows]
+
+    def plain(self, batches: int) -> list[np.ndarray]:
+        """The first ``batches`` image batches of the current epoch's order, not augmented
+        (what the model sees at inference): the trainer re-estimates BatchNorm statistics
+        from them."""
+        out = []
+        for index in range(min(batches, len(self))):
+            rows = self._order[index * self._batch_size : (index + 1) * self._batch_size]
+            x = self._images(rows).astype(np.float32)
+            out.append(x if self._preprocess is None else self._preprocess(x))
+        return out
 
     def __iter__(self) -> Iterator[tuple[Any, np.ndarray]]:
         """The batches in order, made ``workers`` at a time (for loops outside ``fit``)."""
@@ -275,4 +287,48 @@ def make_py_dataset(
         workers=workers,
         use_multiprocessing=use_multiprocessing,
         max_queue_size=max_queue_size,
+    )
+
+
+def array_batches(
+    x: np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    num_classes: int,
+    *,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    epoch: int = 0,
+    workers: int = 1,
+) -> ImageBatches:
+    """An :class:`ImageBatches` over in-memory images, used as given (any dtype, no resizing
+    or augmentation): the same seeded order per ``(seed, epoch)`` as for files.
+
+    Examples:
+        >>> import numpy as np
+        >>> ds = array_batches(np.zeros((5, 4, 4, 3)), [0, 1, 0, 1, 0], 2, batch_size=2)
+        >>> len(ds), ds[2][0].shape, ds[2][0].dtype
+        (3, (1, 4, 4, 3), dtype('float32'))
+    """
+    images = np.asarray(x)
+    label_arr = np.asarray(labels)
+    if images.ndim != 4 or len(images) != len(label_arr) or not len(images):
+        raise ConfigError(
+            f"x: expected a non-empty (N, height, width, channels) array with one label per "
+            f"image, got shape {images.shape} and {len(label_arr)} label(s)"
+        )
+    return ImageBatches(
+        ArrayMaker(images),
+        label_arr.astype(np.int64),
+        int(num_classes),
+        batch_size=int(batch_size),
+        preprocess=None,
+        shuffle=shuffle,
+        seed=int(seed),
+        drop_remainder=False,
+        cache=False,
+        epoch=int(epoch),
+        workers=workers,
+        use_multiprocessing=False,
+        max_queue_size=10,
     )

@@ -31,6 +31,7 @@ from typing import Any, TypeAlias
 import keras
 import numpy as np
 
+from xraycls.data._pydataset import ImageBatches
 from xraycls.errors import ConfigError, ModelFileError, TrainingError
 from xraycls.imaging import input_size
 from xraycls.train import _strategy
@@ -42,7 +43,6 @@ from xraycls.train._callbacks import (
     restore_seed_states,
 )
 from xraycls.train._config import TrainConfig, learning_rate_at
-from xraycls.train._input import EpochData, SetEpoch
 from xraycls.train._workdir import RunDir
 
 __all__ = ["Trainer"]
@@ -53,6 +53,10 @@ ModelLike: TypeAlias = "keras.Model | Callable[[], keras.Model]"
 
 # Settings a resumed run may change without override_config: more epochs, other output.
 _RESUMABLE_CHANGES = ("epochs", "verbose")
+
+# Decoded, fitted training images are kept in memory up to this size (2 GiB: 700k images of
+# 32 px, 44k of 128 px); beyond it every epoch decodes its files again.
+_CACHE_BYTES = 2 * 1024**3
 
 
 def _version() -> str:
@@ -67,6 +71,17 @@ def _is_xraycls_dataset(obj: Any) -> bool:
 
 def _is_array_pair(obj: Any) -> bool:
     return isinstance(obj, tuple) and len(obj) == 2 and hasattr(obj[0], "shape")
+
+
+def _feed(batches: Any) -> Any:
+    """What ``model.fit`` is given for ``batches``: on TensorFlow an :class:`ImageBatches`
+    goes through ``tf.data`` (Keras's generator adapter there doubles the time per step;
+    :func:`xraycls.data._pipeline.tf_dataset_from_batches`), elsewhere it is passed as is."""
+    if isinstance(batches, ImageBatches) and keras.backend.backend() == "tensorflow":
+        from xraycls.data._pipeline import tf_dataset_from_batches
+
+        return tf_dataset_from_batches(batches)
+    return batches
 
 
 def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -199,9 +214,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ data
 
-    def _input(self, data: Any, model: keras.Model, *, training: bool) -> Any:
-        """``data`` as ``fit`` reads it: an :class:`EpochData` for Datasets and arrays (seeded
-        per epoch), anything else (a ``tf.data.Dataset``...) as given."""
+    def _input(self, data: Any, model: keras.Model, *, training: bool, epoch: int = 0) -> Any:
+        """``data`` as the trainer reads it: an :class:`xraycls.data.ImageBatches` for Datasets
+        and arrays (order and augmentation seeded per ``(seed, epoch)``, starting at
+        ``epoch``), anything else (a ``tf.data.Dataset``...) as given."""
         cfg = self.config
         shuffle = cfg.shuffle and training
         if _is_array_pair(data):
@@ -213,7 +229,9 @@ class Trainer:
                 f"the {'training' if training else 'validation'} data is empty; check the "
                 "dataset and the split fractions"
             )
+        num_classes = self._num_classes(model)
         if _is_xraycls_dataset(data):
+            from xraycls.data import make_py_dataset
             from xraycls.transforms import as_transform
 
             augmenter = None
@@ -221,15 +239,22 @@ class Trainer:
                 from xraycls.augment import Augmenter
 
                 augmenter = Augmenter.from_dict({**cfg.augmentation, "seed": cfg.seed})
-            return EpochData.from_dataset(
-                data,
-                self._num_classes(model),
-                input_size(model),
+            height, width = input_size(model)
+            return make_py_dataset(
+                data.files,
+                np.asarray(data.labels, dtype=np.int64),
+                num_classes,
                 batch_size=cfg.batch_size,
-                seed=cfg.seed,
-                shuffle=shuffle,
+                image_size=(height, width),
                 augmenter=augmenter,
-                transform=as_transform(cfg.input_transform),
+                shuffle=shuffle,
+                seed=cfg.seed,
+                images=getattr(data, "images", None),
+                input_transform=as_transform(cfg.input_transform),
+                # Fitted images are small (quick: 12 KB, paper: 48 KB each) and every epoch
+                # reads them all again: decode once, unless they would not fit in memory.
+                cache=len(data.labels) * height * width * 3 <= _CACHE_BYTES,
+                epoch=epoch,
             )
         if training and cfg.augmentation is not None:
             log.warning(
@@ -237,9 +262,17 @@ class Trainer:
                 type(data).__name__,
             )
         if _is_array_pair(data):
-            y = _one_hot(data[1], self._num_classes(model))
-            return EpochData.from_arrays(
-                data[0], y, batch_size=cfg.batch_size, seed=cfg.seed, shuffle=shuffle
+            from xraycls.data._pydataset import array_batches
+
+            y = _one_hot(data[1], num_classes)
+            return array_batches(
+                np.asarray(data[0], dtype=np.float32),
+                y.argmax(axis=1),
+                num_classes,
+                batch_size=cfg.batch_size,
+                shuffle=shuffle,
+                seed=cfg.seed,
+                epoch=epoch,
             )
         return data
 
@@ -401,8 +434,8 @@ class Trainer:
             keras.callbacks.LearningRateScheduler(lambda epoch, lr: learning_rate_at(cfg, epoch)),
             nan,
         ]
-        if isinstance(train_input, EpochData):
-            own.insert(0, SetEpoch(train_input))
+        if isinstance(train_input, ImageBatches):
+            own.insert(0, train_input.epoch_callback())
             if cfg.batchnorm_batches and not _strategy.is_distributed(self._strategy):
                 n = cfg.batchnorm_batches
                 own.append(RecomputeBatchNorm(lambda: train_input.plain(n)))
@@ -523,17 +556,19 @@ class Trainer:
         patience = cfg.early_stopping_patience
         if state["epoch"] >= cfg.epochs or (patience is not None and state["wait"] >= patience):
             return  # finished (or early-stopped) before: nothing to train
-        train_input = self._input(train, model, training=True)
+        initial_epoch = int(state["epoch"])
+        train_input = self._input(train, model, training=True, epoch=initial_epoch)
+        val_input = None if val is None else self._input(val, model, training=False)
         nan = NaNStop()
         model.fit(
-            train_input,
-            validation_data=None if val is None else self._input(val, model, training=False),
+            _feed(train_input),
+            validation_data=None if val_input is None else _feed(val_input),
             epochs=cfg.epochs,
-            initial_epoch=int(state["epoch"]),
+            initial_epoch=initial_epoch,
             class_weight=self._class_weight(train, self._num_classes(model)),
             callbacks=[*self._callbacks(state, train_input, nan), *user_callbacks],
             verbose=cfg.verbose,
-            shuffle=False,  # EpochData shuffles per (seed, epoch); other inputs are used as given
+            shuffle=False,  # ImageBatches shuffle per (seed, epoch); other inputs are used as given
         )
         if nan.batch is not None:
             lr = learning_rate_at(cfg, nan.epoch)
