@@ -41,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto")
     parser.add_argument("--budget-minutes", type=float, default=None)
     parser.add_argument("--verbose", type=int, default=0)
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="train this many backbones at once, one process each, sharing the GPU",
+    )
     return parser.parse_args(argv)
 
 
@@ -62,8 +68,91 @@ def device_text(backend: str) -> str:
     return f"{'GPU' if gpus else 'CPU'} (tensorflow {tf.__version__})"
 
 
+def run_parallel(args: argparse.Namespace, argv: list[str]) -> int:
+    """One child process per backbone, ``args.parallel`` at a time, then one table."""
+    import subprocess
+
+    from_models = args.models or list(_paper_models())
+    n = max(1, min(args.parallel, len(from_models)))
+    env = dict(os.environ)
+    if args.backend == "jax":
+        # Each process takes a share of the GPU's memory instead of JAX's default 75%.
+        env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{0.9 / n:.3f}"
+    base = _drop_option(_drop_option(_drop_option(argv, "--parallel"), "--models"), "--out")
+    started = time.perf_counter()
+    pending = list(from_models)
+    running: list[tuple[str, subprocess.Popen[bytes]]] = []
+    args.out.mkdir(parents=True, exist_ok=True)
+    while pending or running:
+        while pending and len(running) < n:
+            name = pending.pop(0)
+            log = open(args.out / f"{name}.log", "wb")  # noqa: SIM115 (closed with the child)
+            cmd = [sys.executable, __file__, *base, "--models", name]
+            cmd += ["--out", str(args.out)]
+            running.append((name, subprocess.Popen(cmd, env=env, stdout=log, stderr=log)))
+        time.sleep(2)
+        for item in list(running):
+            if item[1].poll() is not None:
+                running.remove(item)
+                print(f"# {item[0]} finished (exit {item[1].returncode}) after "
+                      f"{(time.perf_counter() - started) / 60:.2f} min", flush=True)
+    print(HEADER)
+    print("|---|---|---|---|---|---|---|")
+    rows = []
+    for name in from_models:
+        path = args.out / f"{name}.json"
+        if not path.is_file():
+            print(f"| {name} | failed: see {args.out / (name + '.log')} |")
+            continue
+        row = json.loads(path.read_text())[0]
+        rows.append(row)
+        print(_row_text(row))
+    total = (time.perf_counter() - started) / 60
+    print(f"# total {total:.2f} min wall for {len(rows)} of {len(from_models)} backbones, "
+          f"{n} at a time on one device")
+    (args.out / "gpu_paper.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
+    return 0
+
+
+def _paper_models() -> tuple[str, ...]:
+    from xraycls.protocols import PAPER_MODELS
+
+    return PAPER_MODELS
+
+
+def _drop_option(argv: list[str], option: str) -> list[str]:
+    """``argv`` without ``option`` and the values that follow it."""
+    out, skipping = [], False
+    for arg in argv:
+        if arg == option or arg.startswith(option + "="):
+            skipping = arg == option
+            continue
+        if skipping and not arg.startswith("--"):
+            continue
+        skipping = False
+        out.append(arg)
+    return out
+
+
+HEADER = (
+    "| backbone | train img/s (epochs 2+) | first epoch s | minutes | test acc "
+    "| COVID sens | best epoch |"
+)
+
+
+def _row_text(row: dict) -> str:
+    acc = "n/a" if row.get("test_accuracy") is None else f"{row['test_accuracy']:.4f}"
+    sens = "n/a" if row.get("covid_sensitivity") is None else f"{row['covid_sensitivity']:.4f}"
+    return (
+        f"| {row['model']} | {row['img_per_s']:.0f} | {row['first_epoch_s']:.1f} | "
+        f"{float(row['seconds']) / 60:.2f} | {acc} | {sens} | {row['best_epoch']} |"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.parallel > 1:
+        return run_parallel(args, list(sys.argv[1:] if argv is None else argv))
     # The backend is read once, when Keras is first imported.
     os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -91,11 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         f"epochs={args.epochs}, limit={args.limit}, dtype policy={policy}, "
         f"command: {' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}"
     )
-    header = (
-        "| backbone | train img/s (epochs 2+) | first epoch s | minutes | test acc "
-        "| COVID sens | best epoch |"
-    )
-    print(header)
+    print(HEADER)
     print("|---|---|---|---|---|---|---|")
     started = time.perf_counter()
     rows = []
@@ -122,14 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         times = [float(r["time"]) for r in history]
         steady = times[1:] or times
         rate = n_train * len(steady) / sum(steady)
-        acc = "n/a" if row.test_accuracy is None else f"{row.test_accuracy:.4f}"
-        sens = "n/a" if row.covid_sensitivity is None else f"{row.covid_sensitivity:.4f}"
-        print(
-            f"| {name} | {rate:.0f} | {times[0]:.1f} | {row.seconds / 60:.2f} | {acc} | {sens} "
-            f"| {row.best_epoch} |",
-            flush=True,
-        )
-        rows.append({"model": name, "img_per_s": rate, "first_epoch_s": times[0], **vars(row)})
+        record = {"img_per_s": rate, "first_epoch_s": times[0], **vars(row), "model": name}
+        print(_row_text(record), flush=True)
+        rows.append(record)
+        if len(models) == 1:
+            # Read by a --parallel parent.
+            (args.out / f"{name}.json").write_text(json.dumps([record], default=str) + "\n")
     total = (time.perf_counter() - started) / 60
     print(f"# total {total:.2f} min for {len(rows)} of {len(models)} backbones")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -20,8 +20,8 @@ Design:
 
 from __future__ import annotations
 
-import collections
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -49,10 +49,8 @@ def _default_workers() -> int:
 class ImageBatches(keras.utils.PyDataset):
     """``(float32 NHWC images in [0, 255], float32 one-hot labels)`` batches for ``model.fit``.
 
-    Build it with :func:`make_py_dataset` (which checks the arguments).
-
-    Attributes:
-        epoch: The epoch whose order and augmentation the next ``__getitem__`` calls use.
+    Build it with :func:`make_py_dataset` (which checks the arguments). Batch ``i`` of epoch
+    ``e`` is a pure function of ``(seed, e, i)``, however many threads make batches ahead.
     """
 
     def __init__(
@@ -72,9 +70,19 @@ class ImageBatches(keras.utils.PyDataset):
         use_multiprocessing: bool,
         max_queue_size: int,
     ) -> None:
+        # Threads are this object's own (see __getitem__): Keras's enqueuer would replay the
+        # batches its workers prefetched before a stop (fit's build peek, every epoch end) at
+        # the start of the next epoch, so a resumed run would not see the batches an
+        # uninterrupted one saw. Keras gets workers=1 (no enqueuer) unless processes are asked.
         super().__init__(
-            workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size
+            workers=workers if use_multiprocessing else 1,
+            use_multiprocessing=use_multiprocessing,
+            max_queue_size=max_queue_size,
         )
+        self.threads = 1 if use_multiprocessing else int(workers)
+        self._ahead: dict[tuple[int, int], Future[tuple[Any, np.ndarray]]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
         self._maker = maker
         self._onehot = np.eye(num_classes, dtype=np.float32)[labels]
         self._batch_size = batch_size
@@ -83,14 +91,22 @@ class ImageBatches(keras.utils.PyDataset):
         self._seed = seed
         self._drop_remainder = drop_remainder
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
-        self.epoch = epoch
-        self._order = self._order_of(epoch)
+        self._state = (int(epoch), self._order_of(epoch))
 
     def _order_of(self, epoch: int) -> np.ndarray:
         n = len(self._onehot)
         if not self._shuffle:
             return np.arange(n)
         return np.random.default_rng(np.random.SeedSequence([self._seed, epoch])).permutation(n)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch whose order and augmentation the next ``__getitem__`` calls use."""
+        return self._state[0]
+
+    @property
+    def _order(self) -> np.ndarray:
+        return self._state[1]
 
     def __len__(self) -> int:
         n, size = len(self._onehot), self._batch_size
@@ -106,16 +122,40 @@ class ImageBatches(keras.utils.PyDataset):
             self._cache[i] = self._maker.load(i)
         return np.stack([self._cache[int(i)] for i in indices])
 
-    def __getitem__(self, index: int) -> tuple[Any, np.ndarray]:
-        if not 0 <= index < len(self):
-            raise IndexError(f"batch {index} out of range: there are {len(self)} batches")
-        rows = self._order[index * self._batch_size : (index + 1) * self._batch_size]
+    def _make(self, epoch: int, index: int) -> tuple[Any, np.ndarray]:
+        """Batch ``index`` of ``epoch``: a pure function of ``(seed, epoch, index)``."""
+        current, order = self._state
+        if epoch != current:
+            order = self._order_of(epoch)
+        rows = order[index * self._batch_size : (index + 1) * self._batch_size]
         batch = self._images(rows)
-        seed = int(np.random.SeedSequence([self._seed, self.epoch, index]).generate_state(1)[0])
+        seed = int(np.random.SeedSequence([self._seed, epoch, index]).generate_state(1)[0])
         x = self._maker.augment(batch, seed).astype(np.float32)
         if self._preprocess is not None:
             x = self._preprocess(x)
         return x, self._onehot[rows]
+
+    def __getitem__(self, index: int) -> tuple[Any, np.ndarray]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} out of range: there are {len(self)} batches")
+        epoch = self._state[0]
+        if self.threads <= 1:
+            return self._make(epoch, index)
+        # Make the next batches of this epoch in the background while the model trains; what
+        # was made ahead for another epoch (or an earlier batch) is dropped, never served.
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="xraycls-batches")
+            for key in [k for k in self._ahead if k[0] != epoch or k[1] < index]:
+                self._ahead.pop(key).cancel()
+            future = self._ahead.pop((epoch, index), None)
+            if future is None:
+                future = self._pool.submit(self._make, epoch, index)
+            depth = max(self.threads, self.max_queue_size)
+            for ahead in range(index + 1, min(len(self), index + 1 + depth)):
+                if (epoch, ahead) not in self._ahead:
+                    self._ahead[(epoch, ahead)] = self._pool.submit(self._make, epoch, ahead)
+        return future.result()
 
     def plain(self, batches: int) -> list[np.ndarray]:
         """The first ``batches`` image batches of the current epoch's order, not augmented
@@ -130,18 +170,8 @@ class ImageBatches(keras.utils.PyDataset):
 
     def __iter__(self) -> Iterator[tuple[Any, np.ndarray]]:
         """The batches in order, made ``workers`` at a time (for loops outside ``fit``)."""
-        n = len(self)
-        if self.workers <= 1:
-            yield from (self[i] for i in range(n))
-            return
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="xraycls-batches") as pool:
-            ahead: collections.deque[Future[tuple[Any, np.ndarray]]] = collections.deque()
-            submitted = 0
-            for _ in range(n):
-                while submitted < n and len(ahead) < max(self.workers, self.max_queue_size):
-                    ahead.append(pool.submit(self.__getitem__, submitted))
-                    submitted += 1
-                yield ahead.popleft().result()
+        for index in range(len(self)):
+            yield self[index]
 
     def on_epoch_end(self) -> None:
         """Move to the next epoch: a new order (when shuffling) and new augmentations."""
@@ -149,8 +179,7 @@ class ImageBatches(keras.utils.PyDataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Use epoch ``epoch``'s order and augmentation from the next batch on."""
-        self.epoch = int(epoch)
-        self._order = self._order_of(self.epoch)
+        self._state = (int(epoch), self._order_of(int(epoch)))
 
     def epoch_callback(self) -> keras.callbacks.Callback:
         """A callback for ``model.fit`` that keeps :attr:`epoch` equal to fit's epoch index.

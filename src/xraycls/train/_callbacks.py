@@ -25,6 +25,7 @@ import numpy as np
 from typing_extensions import override
 
 from xraycls.errors import ConfigError, TrainingError
+from xraycls.train._batchnorm import batch_statistics
 
 if TYPE_CHECKING:
     from xraycls.train._workdir import RunDir
@@ -120,9 +121,11 @@ class RecomputeBatchNorm(keras.callbacks.Callback):
         super().__init__()
         self._batches = batches
         self._layers: list[keras.layers.BatchNormalization] = []
+        self._forward: Callable[[np.ndarray], list[tuple[np.ndarray, np.ndarray]]] | None = None
 
     @override
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._forward = None
         self._layers = [
             layer
             for layer in self.model._flatten_layers(include_self=False)
@@ -140,12 +143,29 @@ class RecomputeBatchNorm(keras.callbacks.Callback):
         states = seed_states(self.model)
         momenta = [layer.momentum for layer in self._layers]
         try:
-            for k, batch in enumerate(self._batches()):
-                # moving = moving * m + batch_stat * (1 - m) with m = k / (k + 1) is the running
-                # mean of the batch statistics seen so far (k = 0 replaces the old value).
-                for layer in self._layers:
-                    layer.momentum = k / (k + 1)
-                self.model(batch, training=True)
+            # Momentum 0: each forward pass leaves the batch's own statistics in the moving
+            # variables (read back by the compiled seam), and their average is the estimate.
+            for layer in self._layers:
+                layer.momentum = 0.0
+            if self._forward is None:
+                self._forward = batch_statistics(self.model, self._layers)
+            sums: list[list[np.ndarray]] | None = None
+            count = 0
+            for batch in self._batches():
+                stats = self._forward(batch)
+                if sums is None:
+                    sums = [
+                        [mean.astype(np.float64), var.astype(np.float64)] for mean, var in stats
+                    ]
+                else:
+                    for acc, (mean, var) in zip(sums, stats, strict=True):
+                        acc[0] += mean
+                        acc[1] += var
+                count += 1
+            if sums is not None:
+                for layer, (mean, var) in zip(self._layers, sums, strict=True):
+                    layer.moving_mean.assign((mean / count).astype(layer.moving_mean.dtype))
+                    layer.moving_variance.assign((var / count).astype(layer.moving_variance.dtype))
         finally:
             for layer, momentum in zip(self._layers, momenta, strict=True):
                 layer.momentum = momentum

@@ -213,7 +213,9 @@ def build_model(
     backbone, features = _build_backbone(spec, shape, x, backbone_weights, backbone_kwargs)
     if freeze_backbone:
         backbone.trainable = False
-    outputs = add_head(features, num_classes, head_width=head_width, dropout=float(dropout))
+    outputs = add_head(
+        features, num_classes, head_width=head_width, dropout=float(dropout), seed=seed
+    )
     model = keras.Model(inputs, outputs, name=spec.name)
 
     if model_weights is not None:

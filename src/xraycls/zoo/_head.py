@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 
 __all__ = ["HEAD_LAYER_NAMES", "add_head"]
 
@@ -32,7 +33,12 @@ HEAD_LAYER_NAMES: tuple[str, ...] = (
 
 
 def add_head(
-    features: Any, num_classes: int, *, head_width: int = 512, dropout: float = 0.5
+    features: Any,
+    num_classes: int,
+    *,
+    head_width: int = 512,
+    dropout: float = 0.5,
+    seed: int | None = None,
 ) -> Any:
     """Add the paper's head to a 4-D feature map tensor and return the class probabilities.
 
@@ -41,6 +47,10 @@ def add_head(
         num_classes: Units of the softmax layer.
         head_width: Units of the hidden dense layer (the paper: 512).
         dropout: Dropout rate after the batch normalisation.
+        seed: Seed of the dropout masks (default: drawn from NumPy's global generator, which
+            ``keras.utils.set_random_seed`` seeds). Always set: an unseeded Keras ``Dropout``
+            draws its masks from PyTorch's global generator on that backend, whose state a
+            checkpoint does not hold, so a resumed run would not repeat an uninterrupted one.
 
     Returns:
         The symbolic softmax output ``(batch, num_classes)``.
@@ -48,7 +58,9 @@ def add_head(
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(features)
     x = keras.layers.Dense(head_width, activation="relu", name="head_dense")(x)
     x = keras.layers.BatchNormalization(name="head_bn")(x)
-    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    if seed is None:
+        seed = int(np.random.randint(0, 2**31 - 1))
+    x = keras.layers.Dropout(dropout, seed=int(seed), name="head_dropout")(x)
     # float32 softmax keeps probabilities exact under a mixed-precision policy.
     return keras.layers.Dense(
         num_classes, activation="softmax", dtype="float32", name="predictions"
