@@ -83,7 +83,14 @@ def run_parallel(args: argparse.Namespace, argv: list[str]) -> int:
     pending = list(from_models)
     running: list[tuple[str, subprocess.Popen[bytes]]] = []
     args.out.mkdir(parents=True, exist_ok=True)
+    deadline = None if args.budget_minutes is None else started + 60 * args.budget_minutes
     while pending or running:
+        if deadline is not None and time.perf_counter() > deadline:
+            for name, child in running:
+                child.terminate()
+                print(f"# {name} stopped at the {args.budget_minutes}-minute budget", flush=True)
+            running = []
+            break
         while pending and len(running) < n:
             name = pending.pop(0)
             log = open(args.out / f"{name}.log", "wb")  # noqa: SIM115 (closed with the child)
@@ -94,24 +101,39 @@ def run_parallel(args: argparse.Namespace, argv: list[str]) -> int:
         for item in list(running):
             if item[1].poll() is not None:
                 running.remove(item)
-                print(f"# {item[0]} finished (exit {item[1].returncode}) after "
-                      f"{(time.perf_counter() - started) / 60:.2f} min", flush=True)
+                print(
+                    f"# {item[0]} finished (exit {item[1].returncode}) after "
+                    f"{(time.perf_counter() - started) / 60:.2f} min",
+                    flush=True,
+                )
     print(HEADER)
     print("|---|---|---|---|---|---|---|")
     rows = []
     for name in from_models:
         path = args.out / f"{name}.json"
         if not path.is_file():
-            print(f"| {name} | failed: see {args.out / (name + '.log')} |")
+            print(f"| {name} | not finished: {_progress(args.out / name)} |")
             continue
         row = json.loads(path.read_text())[0]
         rows.append(row)
         print(_row_text(row))
     total = (time.perf_counter() - started) / 60
-    print(f"# total {total:.2f} min wall for {len(rows)} of {len(from_models)} backbones, "
-          f"{n} at a time on one device")
+    print(
+        f"# total {total:.2f} min wall for {len(rows)} of {len(from_models)} backbones, "
+        f"{n} at a time on one device"
+    )
     (args.out / "gpu_paper.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
     return 0
+
+
+def _progress(workdir: Path) -> str:
+    """What an unfinished child got done: epochs and images/s from its history."""
+    files = sorted(workdir.glob("*/history.json"))
+    if not files:
+        return f"no epoch finished (log: {workdir}.log)"
+    history = json.loads(files[0].read_text())
+    times = [float(r["time"]) for r in history]
+    return f"{len(history)} epochs done, {times[0]:.1f} s first, {times[-1]:.1f} s last epoch"
 
 
 def _paper_models() -> tuple[str, ...]:
