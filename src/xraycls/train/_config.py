@@ -25,7 +25,7 @@ __all__ = ["LR_SCHEDULES", "MONITORS", "TrainConfig"]
 
 #: Learning-rate schedules understood by :func:`learning_rate_at`.
 LR_SCHEDULES = ("constant", "cosine", "step", "exponential")
-_MIXED = ("auto", "on", "off")
+_MIXED = ("auto", "on", "off", "bfloat16", "float16")
 #: The epoch metrics a Trainer's model reports (it is compiled with the accuracy metric).
 MONITORS = ("val_accuracy", "val_loss", "accuracy", "loss")
 _MODES = ("auto", "max", "min")
@@ -59,7 +59,10 @@ class TrainConfig:
             or ``{class_index: weight}``.
         augmentation: An ``Augmenter.to_dict()`` configuration applied on the fly to training
             batches, or ``None``.
-        mixed_precision: ``"auto"`` (float16 compute on a GPU only), ``"on"`` or ``"off"``.
+        mixed_precision: ``"auto"`` (16-bit compute on a GPU only: bfloat16 where the GPU has
+            it, else float16), ``"on"``, ``"off"``, or ``"bfloat16"`` / ``"float16"`` to force
+            that compute type on any device (``benchmarks/cpu_bfloat16.py`` measures bfloat16
+            on a CPU).
         seed: Seed of weights initialisation, shuffling, dropout and augmentation.
         deterministic: Also enable TensorFlow op determinism (slower; bitwise-reproducible GPU
             runs).

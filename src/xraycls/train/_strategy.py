@@ -251,7 +251,7 @@ def mixed_precision_policy(mode: str) -> str | None:
     ``"mixed_bfloat16"`` where the GPU computes bfloat16 natively (Ampere and later: no loss
     scaling needed), else ``"mixed_float16"``. On a CPU, ``"auto"`` stays float32 (see
     docs/backends.md for the CPU measurement behind that) and ``"on"`` gives
-    ``"mixed_float16"``.
+    ``"mixed_float16"``. ``"bfloat16"`` and ``"float16"`` force that compute type anywhere.
 
     Examples:
         >>> from xraycls.train._strategy import mixed_precision_policy
@@ -260,6 +260,8 @@ def mixed_precision_policy(mode: str) -> str | None:
     """
     if mode == "off":
         return None
+    if mode in ("bfloat16", "float16"):
+        return f"mixed_{mode}"
     if accelerator() == "gpu":
         return "mixed_bfloat16" if _bf16_gpu() else "mixed_float16"
     return "mixed_float16" if mode == "on" else None
