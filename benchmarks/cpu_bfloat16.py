@@ -45,6 +45,36 @@ def _row(name: str, workdir: Path) -> str:
     )
 
 
+def _step_times(repeats: int, steps: int, size: int) -> dict[str, float]:
+    """Median ms per training step of the quick model in each policy, interleaved."""
+    import time
+
+    import keras
+    import numpy as np
+
+    from xraycls.zoo import build_model
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((32, size, size, 3)) * 255).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 32)]
+    models = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        keras.mixed_precision.set_global_policy(policy)
+        model = build_model("simple_cnn", num_classes=3, input_shape=(size, size, 3), seed=0)
+        model.compile(optimizer="sgd", loss="categorical_crossentropy")
+        model.train_on_batch(x, y)
+        models[policy] = model
+    keras.mixed_precision.set_global_policy("float32")
+    times: dict[str, list[float]] = {p: [] for p in models}
+    for _ in range(repeats):
+        for policy, model in models.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                model.train_on_batch(x, y)
+            times[policy].append((time.perf_counter() - start) / steps * 1000)
+    return {p: statistics.median(v) for p, v in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = Path(__file__).resolve().parents[1]
@@ -55,7 +85,16 @@ def main() -> None:
     parser.add_argument(
         "--float32-run", type=Path, help="reuse this reproduce folder as the float32 row"
     )
+    parser.add_argument("--speed-only", action="store_true", help="only the step times")
     args = parser.parse_args()
+    speed = _step_times(repeats=5, steps=10, size=64)
+    print(f"# cpu flags: {_cpu_flags()}")
+    print("| policy | ms per training step (median of 5 interleaved rounds) | vs float32 |")
+    print("|---|---:|---:|")
+    for policy, ms in speed.items():
+        print(f"| {policy} | {ms:.0f} | {ms / speed['float32']:.2f}x |")
+    if args.speed_only:
+        return
 
     import xraycls
     from xraycls.protocols import get_profile
