@@ -231,6 +231,11 @@ def test_default_strategy_and_mixed_precision_choice() -> None:
     assert _strategy.replicas(strategy) == 1
     assert _strategy.accelerator() in ("cpu", "gpu", "tpu")
     assert _strategy.mixed_precision_policy("off") is None
+    assert _strategy.mixed_precision_policy("bfloat16") == "mixed_bfloat16"
+    assert _strategy.mixed_precision_policy("float16") == "mixed_float16"
+    assert xraycls.TrainConfig(mixed_precision="bfloat16").mixed_precision == "bfloat16"
+    with pytest.raises(ConfigError, match="mixed_precision"):
+        xraycls.TrainConfig(mixed_precision="bf16")
     if _strategy.accelerator() == "cpu":
         assert _strategy.mixed_precision_policy("auto") is None
         assert _strategy.mixed_precision_policy("on") == "mixed_float16"
