@@ -71,6 +71,20 @@ def _safe(name: str) -> str:
     return re.sub(r"[^\w.\- ]", "_", name).strip() or "class"
 
 
+def _as_augmenter(augmenter: Any, seed: int) -> Augmenter:
+    """``augmenter`` as an xraycls :class:`Augmenter` (default: the paper's, seeded)."""
+    if augmenter is None:
+        return Augmenter.paper(seed=seed)
+    if isinstance(augmenter, iaa.Augmenter):
+        return Augmenter(augmenter, seed=seed)
+    if not isinstance(augmenter, Augmenter):
+        raise ConfigError(
+            f"augmenter: expected an xraycls Augmenter or imgaug augmenter, got "
+            f"{type(augmenter).__name__}"
+        )
+    return augmenter
+
+
 def _rebuild(train: Any, **fields: Any) -> Any:
     if dataclasses.is_dataclass(train) and not isinstance(train, type):
         names = {f.name for f in dataclasses.fields(train)}
@@ -145,15 +159,7 @@ def balance(
     if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
         raise ConfigError(f"factor: expected an int >= 1, got {factor!r}")
     seed = _check_seed("seed", seed)
-    if augmenter is None:
-        augmenter = Augmenter.paper(seed=seed)
-    elif isinstance(augmenter, iaa.Augmenter):
-        augmenter = Augmenter(augmenter, seed=seed)
-    elif not isinstance(augmenter, Augmenter):
-        raise ConfigError(
-            f"augmenter: expected an xraycls Augmenter or imgaug augmenter, got "
-            f"{type(augmenter).__name__}"
-        )
+    augmenter = _as_augmenter(augmenter, seed)
 
     files = [os.fspath(f) for f in train.files]
     labels = np.asarray(train.labels, dtype=np.int64)

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import imgaug.augmenters as iaa
 import numpy as np
 
-from xraycls.augment._augmenter import Augmenter, _check_seed, _mix
-from xraycls.augment._balance import _rebuild
-from xraycls.errors import ConfigError
+from xraycls.augment._augmenter import _check_seed, _mix
+from xraycls.augment._balance import _as_augmenter, _rebuild
 from xraycls.io import read_image
 
 __all__ = ["balance_sources"]
@@ -49,15 +47,7 @@ def balance_sources(train: Any, augmenter: Any = None, seed: int = 0) -> Any:
         ({'COVID': 4, 'Normal': 1}, 's2')
     """
     seed = _check_seed("seed", seed)
-    if augmenter is None:
-        augmenter = Augmenter.paper(seed=seed)
-    elif isinstance(augmenter, iaa.Augmenter):
-        augmenter = Augmenter(augmenter, seed=seed)
-    elif not isinstance(augmenter, Augmenter):
-        raise ConfigError(
-            f"augmenter: expected an xraycls Augmenter or imgaug augmenter, got "
-            f"{type(augmenter).__name__}"
-        )
+    augmenter = _as_augmenter(augmenter, seed)
     labels = np.asarray(train.labels, dtype=np.int64)
     sources = np.asarray(train.sources)
     picks: list[tuple[int, int]] = []
