@@ -69,6 +69,7 @@ class ImageBatches(keras.utils.PyDataset):
         workers: int = 1,
         use_multiprocessing: bool = False,
         max_queue_size: int = 10,
+        sample_weights: np.ndarray | None = None,
     ) -> None:
         # Threads are this object's own (see __getitem__): Keras's enqueuer would replay the
         # batches its workers prefetched before a stop (fit's build peek, every epoch end) at
@@ -91,13 +92,28 @@ class ImageBatches(keras.utils.PyDataset):
         self._seed = seed
         self._drop_remainder = drop_remainder
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
+        self._weights = _check_weights(sample_weights, len(labels))
         self._state = (int(epoch), self._order_of(epoch))
 
     def _order_of(self, epoch: int) -> np.ndarray:
         n = len(self._onehot)
         if not self._shuffle:
             return np.arange(n)
-        return np.random.default_rng(np.random.SeedSequence([self._seed, epoch])).permutation(n)
+        rng = np.random.default_rng(np.random.SeedSequence([self._seed, epoch]))
+        if self._weights is None:
+            return rng.permutation(n)
+        # Weighted sampling: an epoch is n draws with replacement, so a group's share of the
+        # batches follows its weight, not its size (class x source balancing, group DRO).
+        return rng.choice(n, size=n, replace=True, p=self._weights)
+
+    @property
+    def sample_weights(self) -> np.ndarray | None:
+        """Per-image sampling probabilities of a shuffled epoch (``None``: a permutation)."""
+        return self._weights
+
+    def set_sample_weights(self, weights: np.ndarray | None) -> None:
+        """Sample the next epochs (from :meth:`set_epoch` on) with these per-image weights."""
+        self._weights = _check_weights(weights, len(self._onehot))
 
     @property
     def epoch(self) -> int:
@@ -168,6 +184,12 @@ class ImageBatches(keras.utils.PyDataset):
             out.append(x if self._preprocess is None else self._preprocess(x))
         return out
 
+    def images_at(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The images at dataset positions ``rows`` as the model sees them at inference
+        (unaugmented, preprocessed): the trainer's group DRO probe."""
+        x = self._images(np.asarray(rows, dtype=np.int64)).astype(np.float32)
+        return x if self._preprocess is None else self._preprocess(x)
+
     def __iter__(self) -> Iterator[tuple[Any, np.ndarray]]:
         """The batches in order, made ``workers`` at a time (for loops outside ``fit``)."""
         for index in range(len(self)):
@@ -191,6 +213,19 @@ class ImageBatches(keras.utils.PyDataset):
         uninterrupted run saw. :class:`xraycls.Trainer` adds it.
         """
         return _EpochSync(self)
+
+
+def _check_weights(weights: np.ndarray | None, n: int) -> np.ndarray | None:
+    """``weights`` normalised to sum 1, after checking their shape and values."""
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ConfigError(
+            f"sample_weights: expected {n} finite, non-negative weights with a positive sum, "
+            f"got shape {w.shape}"
+        )
+    return w / w.sum()
 
 
 class _EpochSync(keras.callbacks.Callback):
@@ -226,6 +261,7 @@ def make_py_dataset(
     workers: int | None = None,
     use_multiprocessing: bool = False,
     max_queue_size: int = 10,
+    sample_weights: Sequence[float] | np.ndarray | None = None,
 ) -> ImageBatches:
     """Build an :class:`ImageBatches` ``PyDataset``: the same batches as ``make_tf_dataset``.
 
@@ -254,6 +290,9 @@ def make_py_dataset(
         workers: Threads making batches in parallel (default: one per CPU core, at most 8).
         use_multiprocessing: Processes instead of threads (the augmenter must pickle).
         max_queue_size: Batches made ahead of the model.
+        sample_weights: With ``shuffle``, draw each epoch's ``len(files)`` images with
+            replacement with these (relative) per-image weights instead of permuting them:
+            :func:`xraycls.data.group_weights` makes weights that balance classes and sources.
 
     Returns:
         The ``PyDataset``; ``len()`` is the number of batches per epoch.
@@ -316,6 +355,7 @@ def make_py_dataset(
         workers=workers,
         use_multiprocessing=use_multiprocessing,
         max_queue_size=max_queue_size,
+        sample_weights=None if sample_weights is None else np.asarray(sample_weights),
     )
 
 

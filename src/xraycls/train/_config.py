@@ -21,13 +21,24 @@ from typing_extensions import Self
 
 from xraycls.errors import ConfigError
 
-__all__ = ["LR_SCHEDULES", "MONITORS", "TrainConfig"]
+__all__ = ["LR_SCHEDULES", "MONITORS", "SAMPLINGS", "TrainConfig"]
 
 #: Learning-rate schedules understood by :func:`learning_rate_at`.
 LR_SCHEDULES = ("constant", "cosine", "step", "exponential")
 _MIXED = ("auto", "on", "off", "bfloat16", "float16")
 #: The epoch metrics a Trainer's model reports (it is compiled with the accuracy metric).
-MONITORS = ("val_accuracy", "val_loss", "accuracy", "loss")
+MONITORS = (
+    "val_accuracy",
+    "val_loss",
+    "accuracy",
+    "loss",
+    # Computed per (class, source) group of a validation Dataset (train/_groups.py):
+    "val_worst_group_accuracy",
+    "val_worst_source_accuracy",
+    "val_balanced_accuracy",
+)
+#: How a shuffled epoch draws its training images.
+SAMPLINGS = ("shuffle", "balanced")
 _MODES = ("auto", "max", "min")
 
 
@@ -68,7 +79,12 @@ class TrainConfig:
             runs).
         shuffle: Shuffle the training data each epoch (seeded by ``seed`` and the epoch).
         monitor: The epoch metric that selects ``best.keras`` (``"val_accuracy"``,
-            ``"val_loss"``, ``"accuracy"``...).
+            ``"val_loss"``, ``"accuracy"``...). With a validation ``Dataset`` that names
+            sources, also ``"val_worst_group_accuracy"`` (the lowest recall over its (class,
+            source) groups of 5 or more images), ``"val_worst_source_accuracy"`` (the lowest
+            accuracy over its sources) or ``"val_balanced_accuracy"`` (mean class recall):
+            multi-source training selects on the worst group, so that no source can be traded
+            for another (docs/training.md).
         monitor_mode: ``"max"``, ``"min"`` or ``"auto"`` (``min`` for losses).
         verbose: Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.
         input_transform: An ``InputTransform.to_dict()`` (lung crop, soft mask, contrast, text
@@ -78,6 +94,15 @@ class TrainConfig:
             from this many unaugmented training batches under the current weights, so
             validation (and best-epoch selection) does not see statistics of older weights
             (docs/training.md); 0 keeps Keras's moving averages.
+        sampling: ``"shuffle"`` (every training image once per epoch, in a seeded order) or
+            ``"balanced"``: each epoch draws as many images with replacement, every class with
+            the same probability and, within a class, every source (``Dataset.sources``) with
+            the same probability, so no (class, source) group dominates the batches.
+        group_dro: Step size of group DRO (Sagawa et al. 2020), or ``None``. After each
+            epoch the (class, source) groups' training losses (measured on up to 64
+            unaugmented images per group) raise the sampling share of the groups with the
+            highest loss: share <- share * exp(group_dro * loss), renormalised. Starts from
+            ``sampling``'s shares; stored with the checkpoint, so a resumed run continues it.
     """
 
     epochs: int = 20
@@ -100,6 +125,8 @@ class TrainConfig:
     verbose: int = 1
     input_transform: dict[str, Any] | None = None
     batchnorm_batches: int = 16
+    sampling: str = "shuffle"
+    group_dro: float | None = None
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str) -> ConfigError:
@@ -137,6 +164,15 @@ class TrainConfig:
         nb = self.batchnorm_batches
         if isinstance(nb, bool) or not isinstance(nb, int) or nb < 0:
             raise bad("batchnorm_batches", "an integer >= 0")
+        if self.sampling not in SAMPLINGS:
+            raise bad("sampling", f"one of {SAMPLINGS}")
+        dro = self.group_dro
+        if dro is not None and (
+            isinstance(dro, bool)
+            or not isinstance(dro, (int, float))
+            or not (math.isfinite(dro) and dro > 0)
+        ):
+            raise bad("group_dro", "None or a finite step size > 0")
         if self.monitor_mode not in _MODES:
             raise bad("monitor_mode", f"one of {_MODES}")
         if self.verbose not in (0, 1, 2):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -50,6 +50,9 @@ __all__ = ["Trainer"]
 log = logging.getLogger("xraycls.train")
 
 ModelLike: TypeAlias = "keras.Model | Callable[[], keras.Model]"
+
+# Epoch metrics computed per (class, source) group of the validation Dataset.
+_GROUP_MONITORS = ("val_worst_group_accuracy", "val_worst_source_accuracy", "val_balanced_accuracy")
 
 # Settings a resumed run may change without override_config: more epochs, other output.
 _RESUMABLE_CHANGES = ("epochs", "verbose")
@@ -106,6 +109,9 @@ class Trainer:
             for data-parallel training (see docs/distributed.md).
         class_names: Class names; default: the training ``Dataset``'s.
         model_name: The backbone name recorded in ``config.json``; default: the model's name.
+        data_info: More facts about the training data stored with every checkpoint under
+            ``training_data`` (``label_maps``, ``notes``...), beside the sources, classes,
+            counts and age range that :meth:`fit` reads from a training ``Dataset``.
 
     Examples:
         >>> import numpy as np, keras, tempfile
@@ -131,6 +137,7 @@ class Trainer:
         strategy: Any = None,
         class_names: Sequence[str] | None = None,
         model_name: str | None = None,
+        data_info: Mapping[str, Any] | None = None,
     ) -> None:
         if not (isinstance(model, keras.Model) or callable(model)):
             raise ConfigError(
@@ -152,6 +159,8 @@ class Trainer:
         self._mixed = False
         self.class_names: list[str] | None = list(class_names) if class_names else None
         self.model_name = model_name
+        self._data_info = dict(data_info or {})
+        self._training_data: dict[str, Any] | None = None
         #: Per-epoch rows (``epoch, loss, accuracy, val_loss, val_accuracy, lr, time, ...``).
         self.history: list[dict[str, Any]] = []
 
@@ -240,6 +249,11 @@ class Trainer:
 
                 augmenter = Augmenter.from_dict({**cfg.augmentation, "seed": cfg.seed})
             height, width = input_size(model)
+            weights = None
+            if training and cfg.sampling == "balanced":
+                from xraycls.data._sampling import group_weights
+
+                weights = group_weights(data.labels, data.sources)
             return make_py_dataset(
                 data.files,
                 np.asarray(data.labels, dtype=np.int64),
@@ -255,6 +269,13 @@ class Trainer:
                 # reads them all again: decode once, unless they would not fit in memory.
                 cache=len(data.labels) * height * width * 3 <= _CACHE_BYTES,
                 epoch=epoch,
+                sample_weights=weights,
+            )
+        if training and (cfg.sampling != "shuffle" or cfg.group_dro is not None):
+            raise ConfigError(
+                f"TrainConfig.sampling={cfg.sampling!r} and group_dro need to know every "
+                "training image's class and source: pass an xraycls Dataset as training data, "
+                f"not {type(data).__name__}"
             )
         if training and cfg.augmentation is not None:
             log.warning(
@@ -302,6 +323,8 @@ class Trainer:
     def _save_checkpoint(self, name: str, extra: dict[str, Any]) -> None:
         from xraycls.zoo import save_model
 
+        if self._training_data is not None:
+            extra = {**extra, "training_data": self._training_data}
         save_model(
             self.model, self.run.path(name), class_names=list(self.class_names or []), extra=extra
         )
@@ -426,8 +449,76 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
 
+    def _group_callbacks(
+        self,
+        model: keras.Model,
+        state: dict[str, Any],
+        data: tuple[Any, Any, Any, Any],
+    ) -> list[keras.callbacks.Callback]:
+        """Per-group validation metrics (with a validation Dataset) and group DRO."""
+        from xraycls.train._groups import GroupDRO, GroupValidation
+
+        cfg = self.config
+        train, train_input, val, val_input = data
+        found: list[keras.callbacks.Callback] = []
+        if cfg.group_dro is not None and isinstance(train_input, ImageBatches):
+            from xraycls.data._sampling import group_index
+
+            keys, index = group_index(train.labels, train.sources)
+            if state.get("group_shares") and len(state["group_shares"]) == len(keys):
+                shares = np.asarray(state["group_shares"], dtype=np.float64)
+            else:
+                weights = train_input.sample_weights
+                if weights is None:
+                    weights = np.full(len(index), 1.0 / len(index))
+                shares = np.bincount(index, weights=weights, minlength=len(keys)).astype(float)
+            found.append(
+                GroupDRO(
+                    train_input,
+                    np.asarray(train.labels),
+                    train.sources,
+                    step_size=cfg.group_dro,
+                    shares=shares,
+                    state=state,
+                    probe=lambda rows: model.predict(
+                        train_input.images_at(rows), batch_size=cfg.batch_size, verbose=0
+                    ),
+                    seed=cfg.seed,
+                )
+            )
+        wants_groups = cfg.monitor in _GROUP_MONITORS
+        if val is not None and _is_xraycls_dataset(val) and hasattr(val, "sources"):
+            if wants_groups or len(set(val.sources)) > 1:
+                found.append(
+                    GroupValidation(
+                        lambda: model.predict(_feed(val_input), verbose=0),
+                        np.asarray(val.labels),
+                        val.sources,
+                        list(self.class_names or []),
+                        self._record_groups,
+                    )
+                )
+        elif wants_groups:
+            raise ConfigError(
+                f"TrainConfig.monitor={cfg.monitor!r} needs a validation xraycls Dataset (its "
+                "images' classes and sources); pass one as val"
+            )
+        return found
+
+    def _record_groups(self, epoch: int, found: dict[str, Any]) -> None:
+        """Append epoch ``epoch``'s per-group validation metrics to ``val_groups.json``."""
+        path = self.run.path("val_groups.json")
+        rows = self.run.read_json("val_groups.json") if path.exists() else []
+        rows = [r for r in rows if int(r.get("epoch", 0)) < epoch + 1]
+        rows.append({"epoch": epoch + 1, **found})
+        self.run.write_json("val_groups.json", rows)
+
     def _callbacks(
-        self, state: dict[str, Any], train_input: Any, nan: NaNStop
+        self,
+        state: dict[str, Any],
+        train_input: Any,
+        nan: NaNStop,
+        groups: Sequence[keras.callbacks.Callback] = (),
     ) -> list[keras.callbacks.Callback]:
         cfg = self.config
         own: list[keras.callbacks.Callback] = [
@@ -439,6 +530,8 @@ class Trainer:
             if cfg.batchnorm_batches and not _strategy.is_distributed(self._strategy):
                 n = cfg.batchnorm_batches
                 own.append(RecomputeBatchNorm(lambda: train_input.plain(n)))
+        # Before early stopping and the checkpoint: they read what these add to the logs.
+        own.extend(groups)
         if cfg.early_stopping_patience is not None:
             own.append(
                 ResumableEarlyStopping(
@@ -519,6 +612,10 @@ class Trainer:
                 f"{len(self.class_names)} class names {self.class_names} for a model with "
                 f"{self._num_classes(model)} outputs"
             )
+        if _is_xraycls_dataset(train) and hasattr(train, "sources"):
+            from xraycls.train._summary import training_summary
+
+            self._training_data = training_summary(train, self._data_info)
         with self.run.lock():
             self.run.clean_temp()
             previous = self.run.path("state.json").exists() or self.run.path("last.keras").exists()
@@ -560,13 +657,14 @@ class Trainer:
         train_input = self._input(train, model, training=True, epoch=initial_epoch)
         val_input = None if val is None else self._input(val, model, training=False)
         nan = NaNStop()
+        groups = self._group_callbacks(model, state, (train, train_input, val, val_input))
         model.fit(
             _feed(train_input),
             validation_data=None if val_input is None else _feed(val_input),
             epochs=cfg.epochs,
             initial_epoch=initial_epoch,
             class_weight=self._class_weight(train, self._num_classes(model)),
-            callbacks=[*self._callbacks(state, train_input, nan), *user_callbacks],
+            callbacks=[*self._callbacks(state, train_input, nan, groups), *user_callbacks],
             verbose=cfg.verbose,
             shuffle=False,  # ImageBatches shuffle per (seed, epoch); other inputs are used as given
         )

@@ -1,0 +1,75 @@
+"""What a model was trained on, as data that travels with it (``training_data`` in the file).
+
+A model trained on children's Normal films and adults' COVID films is no use on adult Normal
+films, and the model file should say so wherever it goes (``xraycls serve``'s ``/model``, the
+report). :func:`training_summary` condenses a training ``Dataset`` into a small JSON-ready dict.
+
+Examples:
+    >>> import numpy as np
+    >>> from xraycls.data import Dataset
+    >>> ds = Dataset(("a", "b", "c"), np.array([0, 1, 1]), ("COVID", "Normal"),
+    ...              meta={"source": ["h1", "kids", "kids"], "age": ["60", "3", ""]})
+    >>> s = training_summary(ds)
+    >>> s["sources"]["kids"], s["age"]
+    ({'images': 2, 'classes': {'Normal': 2}}, {'min': 3.0, 'max': 60.0, 'median': 31.5, 'known': 2})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = ["training_summary"]
+
+
+def _ages(values: tuple[str, ...]) -> dict[str, float | int] | None:
+    ages = []
+    for v in values:
+        try:
+            age = float(str(v).rstrip("Yy"))
+        except ValueError:
+            continue
+        if 0 <= age < 130:
+            ages.append(age)
+    if not ages:
+        return None
+    return {
+        "min": float(min(ages)),
+        "max": float(max(ages)),
+        "median": float(np.median(ages)),
+        "known": len(ages),
+    }
+
+
+def training_summary(data: Any, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Sources, classes, image counts and age range of a training ``Dataset``.
+
+    Args:
+        data: The training :class:`xraycls.data.Dataset` (after balancing: counts are of the
+            images the model was fitted on, copies included).
+        extra: More keys (``label_maps``, ``notes``...) merged into the result.
+
+    Returns:
+        ``{"classes", "n_images", "sources": {source: {"images", "classes": {class: n}}},
+        "age": {"min", "max", "median", "known"} or None, "label_maps", "notes"}``.
+    """
+    names = list(data.class_names)
+    labels = np.asarray(data.labels)
+    sources: dict[str, dict[str, Any]] = {}
+    for label, source in zip(labels.tolist(), data.sources, strict=True):
+        row = sources.setdefault(str(source), {"images": 0, "classes": {}})
+        row["images"] += 1
+        row["classes"][names[label]] = row["classes"].get(names[label], 0) + 1
+    meta = getattr(data, "meta", {}) or {}
+    summary: dict[str, Any] = {
+        "classes": names,
+        "n_images": len(labels),
+        "sources": dict(sorted(sources.items())),
+        "age": _ages(meta["age"]) if "age" in meta else None,
+        "label_maps": {},
+        "notes": [],
+    }
+    summary.update(dict(extra or {}))
+    return summary
