@@ -50,6 +50,10 @@ _LAZY: dict[str, str] = {
     "DatasetDescription": "xraycls.data",
     "load_dataset": "xraycls.data",
     "find_duplicates": "xraycls.data",
+    "DataSpec": "xraycls.data",
+    "LabelMap": "xraycls.data",
+    "load_sources": "xraycls.data",
+    "merge": "xraycls.data",
     # augment
     "Augmenter": "xraycls.augment",
     "balance": "xraycls.augment",
@@ -96,6 +100,7 @@ __all__ = [
     "Calibration",
     "Classifier",
     "ConfigError",
+    "DataSpec",
     "Dataset",
     "DatasetDescription",
     "DatasetLayoutError",
@@ -104,6 +109,7 @@ __all__ = [
     "ImagePrediction",
     "ImageReadError",
     "InputTransform",
+    "LabelMap",
     "LoadReport",
     "ModelFileError",
     "PluginError",
@@ -131,6 +137,8 @@ __all__ = [
     "list_models",
     "load_dataset",
     "load_model",
+    "load_sources",
+    "merge",
     "overlay",
     "predict_files",
     "read_image",
@@ -176,7 +184,17 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from xraycls.augment import Augmenter, balance
     from xraycls.batch import predict_files
     from xraycls.calibration import Calibration, calibrate
-    from xraycls.data import Dataset, DatasetDescription, LoadReport, find_duplicates, load_dataset
+    from xraycls.data import (
+        Dataset,
+        DatasetDescription,
+        DataSpec,
+        LabelMap,
+        LoadReport,
+        find_duplicates,
+        load_dataset,
+        load_sources,
+        merge,
+    )
     from xraycls.evaluation import EvaluationReport, compute_metrics, evaluate
     from xraycls.explain import cam, find_target_layer, overlay
     from xraycls.export import export_model

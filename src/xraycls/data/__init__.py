@@ -19,25 +19,34 @@ from xraycls.data._dataset import Dataset
 from xraycls.data._describe import DatasetDescription
 from xraycls.data._duplicates import Clusters, find_duplicates
 from xraycls.data._input import PIPELINES, make_batches, resolve_pipeline
+from xraycls.data._labelmap import PRESETS, LabelMap, label_map_preset
 from xraycls.data._load import load_dataset
+from xraycls.data._merge import merge
 from xraycls.data._report import LoadReport
+from xraycls.data._spec import DataSpec, load_sources
 from xraycls.data._split import check_split_classes
 
 __all__ = [
     "CANONICAL_ORDER",
     "PIPELINES",
+    "PRESETS",
     "Clusters",
+    "DataSpec",
     "Dataset",
     "DatasetDescription",
     "ImageBatches",
+    "LabelMap",
     "LoadReport",
     "canonical_class",
     "check_split_classes",
     "find_duplicates",
+    "label_map_preset",
     "load_dataset",
+    "load_sources",
     "make_batches",
     "make_py_dataset",
     "make_tf_dataset",
+    "merge",
     "resolve_pipeline",
 ]
 

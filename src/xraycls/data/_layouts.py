@@ -23,11 +23,11 @@ import csv
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from xraycls._outputs import is_output_dir
 from xraycls.data._classes import CANONICAL_ORDER, canonical_class
+from xraycls.data._listing import Listing
 from xraycls.errors import DatasetLayoutError
 from xraycls.io import IMAGE_EXTENSIONS
 
@@ -35,22 +35,6 @@ LAYOUTS: tuple[str, ...] = ("csv", "kaggle-v2", "kaggle-v1", "folders")
 
 _GROUP_COLUMNS = ("group", "patient_id", "patient", "patientid")
 _IGNORED_NAMES = {"thumbs.db", "desktop.ini"}
-
-
-@dataclass
-class Listing:
-    """What a layout lister found: files with raw labels, plus everything it passed over."""
-
-    layout: str
-    root: Path
-    files: list[str] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)
-    groups: dict[str, str] = field(default_factory=dict)
-    origins: dict[str, str] = field(default_factory=dict)
-    meta: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> file -> value
-    ignored: list[str] = field(default_factory=list)
-    empty_classes: dict[str, str] = field(default_factory=dict)  # label -> folder
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
 def natural_key(text: str) -> list[object]:

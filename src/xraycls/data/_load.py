@@ -15,13 +15,16 @@ import numpy as np
 from xraycls.data._classes import canonical_class, default_order
 from xraycls.data._dataset import Dataset
 from xraycls.data._groups import assign_groups
+from xraycls.data._labelmap import LabelMap, as_label_map
 from xraycls.data._layouts import list_files
+from xraycls.data._listing import Listing
 from xraycls.data._meta import assign_meta
 from xraycls.data._report import LoadReport
 from xraycls.errors import ConfigError, DatasetLayoutError, ImageReadError
 from xraycls.io import check_image, read_image
 
 ClassSpec = Sequence[str] | Mapping[str, str | None] | None
+LabelMapSpec = str | Mapping[str, str | None] | LabelMap | None
 
 _MAX_LISTED = 200
 
@@ -93,6 +96,30 @@ def _map_classes(
     return target, tuple(want), dropped
 
 
+def _apply_label_map(listing: Listing, lmap: LabelMap) -> tuple[dict[str, str], dict[str, int]]:
+    """Resolve every listed file through ``lmap`` in place; the raw labels and drop counts."""
+    raw_of: dict[str, str] = {}
+    dropped: Counter[str] = Counter()
+    files: list[str] = []
+    labels: list[str] = []
+    for f, raw in zip(listing.files, listing.labels, strict=True):
+        cls, reason = lmap.resolve(listing.findings.get(f, (raw,)), listing.uncertain.get(f, ()))
+        if cls is None:
+            dropped[reason] += 1
+            continue
+        files.append(f)
+        labels.append(cls)
+        raw_of.setdefault(f, raw)
+    listing.files, listing.labels = files, labels
+    empty: dict[str, str] = {}
+    for label, folder in listing.empty_classes.items():
+        cls, _reason = lmap.resolve((label,))
+        if cls is not None:
+            empty[cls] = folder
+    listing.empty_classes = empty
+    return raw_of, dict(dropped)
+
+
 def load_dataset(
     path: str | os.PathLike[str],
     *,
@@ -102,6 +129,7 @@ def load_dataset(
     verify: bool | str = True,
     workers: int | None = None,
     source_column: str | None = None,
+    label_map: LabelMapSpec = None,
 ) -> Dataset:
     """Load a labelled chest X-ray dataset from a folder tree or a CSV manifest.
 
@@ -143,6 +171,12 @@ def load_dataset(
         workers: Threads for verification (default: up to 8).
         source_column: The column that names each image's source (default: ``source``, else
             ``source_repo``).
+        label_map: The dataset's own labels/findings -> task classes, applied before
+            ``classes=``: a preset name (``"paper"``, see :data:`PRESETS`), a dict
+            (``{"Pneumonia": "Viral Pneumonia"}``; ``None`` drops; labels it does not name are
+            kept), or a :class:`LabelMap` (multi-label rule, uncertain policy). Rows it drops
+            are counted by reason in ``ds.report.dropped_classes``; the original label stays
+            in the meta column ``finding``.
 
     Returns:
         A :class:`Dataset` with absolute file paths and ``ds.report`` (a :class:`LoadReport`).
@@ -168,6 +202,8 @@ def load_dataset(
     mode = _verify_mode(verify)
     given = Path(os.path.abspath(os.fspath(path)))
     listing = list_files(given, layout)
+    lmap = as_label_map(label_map, listing.layout)
+    raw_of, map_dropped = _apply_label_map(listing, lmap)
 
     labels = [canonical_class(lb) for lb in listing.labels]
     empty = {canonical_class(k): v for k, v in listing.empty_classes.items()}
@@ -202,7 +238,7 @@ def load_dataset(
         layout=listing.layout,
         skipped=problems,
         empty_classes=sorted(empty.items()),
-        dropped_classes=dropped,
+        dropped_classes={**listing.dropped, **map_dropped, **dropped},
         ignored=sorted(listing.ignored),
         verify=mode,
     )
@@ -244,6 +280,8 @@ def load_dataset(
     if listing.origins:
         origins = tuple(listing.origins.get(f, f) for f in files)
     meta, meta_source = assign_meta(files, listing.meta, listing.root, source_column)
+    if label_map is not None and "finding" not in meta:
+        meta["finding"] = tuple(raw_of[f] for f in files)
     ds = Dataset(
         files=tuple(files),
         labels=np.array([index[n] for n in names], dtype=np.int64),
