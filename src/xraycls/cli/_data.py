@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from xraycls.cli._common import SKIPPED_NAME, add_on_error, out_dir, report_skipped
+from xraycls.cli._datasets import add_data_arguments, data_specs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,15 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "clusters, the class x source table with confounding warnings and (with --split) the "
         "split sizes of a dataset.",
     )
-    inspect.add_argument("path", metavar="DIR", help="dataset folder or CSV manifest")
+    add_data_arguments(inspect, required=True, positional=True)
     inspect.add_argument(
         "--classes", nargs="+", metavar="NAME", help="classes to keep, in this order"
-    )
-    inspect.add_argument(
-        "--layout",
-        default="auto",
-        choices=["auto", "kaggle-v1", "kaggle-v2", "folders", "csv"],
-        help="force a layout (default: detect)",
     )
     inspect.add_argument(
         "--verify",
@@ -86,16 +82,26 @@ def _inspect(args: argparse.Namespace) -> int:
     import warnings
 
     from xraycls.data import find_duplicates, load_dataset
+    from xraycls.errors import ConfigError
 
-    out = out_dir(args.out, data=args.path, data_flag="DIR") if args.out else None
+    specs = data_specs(args)
+    if not specs:
+        raise ConfigError("data inspect: name a dataset folder (DIR or --data DIR)")
+    out = None
+    for spec in specs:
+        out = out_dir(args.out, data=spec.path, data_flag="DIR") if args.out else None
+    if len(specs) > 1:
+        return _inspect_merged(specs, args)
+    spec = specs[0]
     with warnings.catch_warnings():
         # The report printed below lists the skipped files; the warning would repeat it.
         warnings.simplefilter("ignore", UserWarning)
         ds = load_dataset(
-            args.path,
+            spec.path,
             classes=args.classes,
             on_error=args.on_error,
-            layout=args.layout,
+            layout=spec.layout,
+            label_map=spec.label_map,
             verify=args.verify,
             source_column=args.source_column,
         )
@@ -167,4 +173,31 @@ def _inspect(args: argparse.Namespace) -> int:
             counts = ", ".join(f"{k} {v}" for k, v in part.counts().items())
             print(f"  {name:<5}  {len(part):>6}  ({counts})")
     print(f"loaded in {report.seconds:.2f} s")
+    return 0
+
+
+def _inspect_merged(specs: list[Any], args: argparse.Namespace) -> int:
+    """Several ``--data``: each dataset's class x source table, then the merged one."""
+    import warnings
+
+    from xraycls.data import merge
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        parts = [spec.load(classes=args.classes, on_error=args.on_error) for spec in specs]
+    for spec, part in zip(specs, parts, strict=True):
+        print(f"== {spec.dataset_name} ({spec.path}): {len(part)} images")
+        print(part.describe(by=args.by).to_text())
+        if part.report is not None and part.report.dropped_classes:
+            dropped = ", ".join(f"{k} ({v})" for k, v in part.report.dropped_classes.items())
+            print(f"dropped: {dropped}")
+    ds = merge(parts, names=[spec.dataset_name for spec in specs])
+    print(f"== merged: {len(ds)} images from {len(specs)} datasets")
+    print(ds.describe(by=args.by).to_text())
+    if args.split:
+        test, val = args.split
+        split = ds.split(test=test, val=val, seed=args.seed, hold_out_sources=args.hold_out_source)
+        for name, part in zip(("train", "val", "test"), split, strict=False):
+            counts = ", ".join(f"{k} {v}" for k, v in part.counts().items())
+            print(f"  {name:<5}  {len(part):>6}  ({counts})")
     return 0

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from xraycls.cli._common import add_on_error, out_dir
+from xraycls.cli._datasets import add_data_arguments, data_specs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,16 +17,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Load, split (patient- and duplicate-safe), oversample COVID x5 with the "
         "paper's augmentation, train each backbone, evaluate it and write results.md and "
         "results.json to --out. Profiles: 'paper' (the published protocol; needs a GPU and "
-        "ImageNet weights), 'quick' (a CPU-sized reduction that runs in minutes) and 'robust' "
-        "(quick trained on the robustness suite's shifts; docs/audit.md).",
+        "ImageNet weights), 'quick' (a CPU-sized reduction that runs in minutes), 'robust' "
+        "(quick trained on the robustness suite's shifts; docs/audit.md) and 'multisource' "
+        "(robust on several datasets, class x source balanced, best epoch by the worst "
+        "validation group; docs/multisource.md).",
     )
-    parser.add_argument("--data", required=True, metavar="DIR", help="dataset folder or CSV")
+    add_data_arguments(parser, required=False)
     parser.add_argument(
         "--profile",
         default="quick",
         metavar="NAME|FILE",
-        help="paper, quick (default), robust (quick with the shortcut mitigations) or a "
-        "profile JSON file",
+        help="paper, quick (default), robust (quick with the shortcut mitigations), "
+        "multisource (several datasets, worst-group selection) or a profile JSON file",
     )
     parser.add_argument(
         "--models",
@@ -70,6 +73,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="oversample each class's smaller sources to the size of its largest",
     )
+    grp = parser.add_argument_group("training that cannot lean on one source")
+    grp.add_argument(
+        "--sampling",
+        choices=["shuffle", "balanced"],
+        help="balanced: every class, and every source within a class, equally likely per batch",
+    )
+    grp.add_argument(
+        "--monitor",
+        choices=[
+            "val_accuracy",
+            "val_loss",
+            "val_worst_group_accuracy",
+            "val_worst_source_accuracy",
+            "val_balanced_accuracy",
+        ],
+        help="the validation metric that picks the best epoch (default: the profile's)",
+    )
+    grp.add_argument(
+        "--group-dro",
+        type=float,
+        metavar="ETA",
+        help="group DRO step size: raise the sampling share of the (class, source) groups "
+        "with the highest training loss after every epoch",
+    )
     parser.add_argument(
         "--robustness",
         action="store_true",
@@ -108,8 +135,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.models:
         names = args.models.split(",") if args.models != "all" else list(PAPER_MODELS)
         overrides["models"] = tuple(n.strip() for n in names if n.strip())
+    train = dict(profile.train)
     if args.epochs is not None:
-        overrides["train"] = {**profile.train, "epochs": args.epochs}
+        train["epochs"] = args.epochs
+    for key in ("sampling", "monitor", "group_dro"):
+        if getattr(args, key) is not None:
+            train[key] = getattr(args, key)
+    if train != profile.train:
+        overrides["train"] = train
     if args.image_size is not None:
         overrides["image_size"] = args.image_size
     if args.limit is not None:
@@ -118,7 +151,9 @@ def _run(args: argparse.Namespace) -> int:
         overrides["weights"] = None if args.weights.lower() == "none" else args.weights
     if args.seed is not None:
         overrides["seed"] = args.seed
-    out_dir(args.out, data=args.data)  # before any data is loaded or model trained
+    specs = data_specs(args)
+    for spec in specs or [None]:  # before any data is loaded or model trained
+        out_dir(args.out, data=None if spec is None else spec.path)
     if args.hold_out_source:
         overrides["hold_out_sources"] = tuple(args.hold_out_source)
     transform = dict(profile.input_transform)
@@ -140,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.balance_sources:
         overrides["balance_sources"] = True
     result = reproduce(
-        args.data,
+        specs or None,
         profile=profile,
         out=args.out,
         resume=args.resume,

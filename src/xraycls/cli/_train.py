@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from xraycls.cli._common import SKIPPED_NAME, add_on_error, out_dir, report_skipped
+from xraycls.cli._datasets import add_data_arguments, data_label, data_specs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train it with the paper's recipe (or --config), keep the best checkpoint and evaluate "
         "it on the test split. Everything is written to --out.",
     )
-    parser.add_argument("--data", required=True, metavar="DIR", help="dataset folder or CSV")
+    add_data_arguments(parser, required=True)
     parser.add_argument("--model", required=True, metavar="NAME", help="backbone (xraycls models)")
     parser.add_argument("--out", required=True, metavar="DIR", help="run folder to write")
     parser.add_argument("--config", metavar="FILE", help="TrainConfig JSON; flags override it")
@@ -39,6 +40,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--strategy", default=None, help="distribution: mirrored or multiworker (default: none)"
     )
+    parser.add_argument(
+        "--sampling",
+        choices=["shuffle", "balanced"],
+        help="balanced: every class, and every source within a class, equally likely per batch",
+    )
+    parser.add_argument(
+        "--monitor",
+        metavar="METRIC",
+        help="epoch metric that picks best.keras: val_accuracy (default), val_loss, "
+        "val_worst_group_accuracy, val_worst_source_accuracy, val_balanced_accuracy",
+    )
+    parser.add_argument(
+        "--group-dro", type=float, metavar="ETA", help="group DRO step size (default: off)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     add_on_error(parser)
     parser.add_argument(
@@ -56,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from xraycls.data import check_split_classes, load_dataset
+    from xraycls.data import check_split_classes, load_sources
     from xraycls.errors import ConfigError
     from xraycls.train import TrainConfig, Trainer
     from xraycls.zoo import build_model, get_backbone
@@ -74,16 +89,21 @@ def _run(args: argparse.Namespace) -> int:
         "learning_rate": args.lr,
         "seed": args.seed,
         "verbose": args.verbose,
+        "sampling": args.sampling,
+        "monitor": args.monitor,
+        "group_dro": args.group_dro,
     }
     config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
 
-    out = out_dir(args.out, data=args.data)  # before minutes of loading and training
-    dataset = load_dataset(args.data, on_error=args.on_error)
+    specs = data_specs(args)
+    for spec in specs:  # before minutes of loading and training
+        out = out_dir(args.out, data=spec.path)
+    dataset = load_sources(specs, on_error=args.on_error)
     assert dataset.report is not None
     report_skipped(dataset.report.skipped, out / SKIPPED_NAME, "train")
     train, val, test = dataset.split(test=args.test, val=args.val, seed=config.seed)
     check_split_classes({"train": train, "val": val, "test": test}, flags="--test/--val")
-    print(f"data: {len(train)} train, {len(val)} val, {len(test)} test ({args.data})")
+    print(f"data: {len(train)} train, {len(val)} val, {len(test)} test ({data_label(args)})")
     weights = None if args.weights in (None, "none", "None") else args.weights
     size = args.image_size
 

@@ -58,6 +58,12 @@ class Profile:
         balance_sources: Within each class, oversample (with the profile's augmentation) every
             source to the size of the class's largest source, so no source can stand in for
             the class by its share of the training images.
+        data: The datasets trained on when `reproduce` is given none: `xraycls.data.DataSpec`
+            dicts (``path``, ``layout``, ``label_map``, ``name``), merged with their sources
+            and patients kept apart; empty: the ``--data`` given.
+        label_map: Raw label -> class, applied to every dataset without a label map of its
+            own (e.g. ``{"Pneumonia": "Viral Pneumonia"}``: the adult sets' non-COVID
+            pneumonia becomes the third class, which then means "non-COVID pneumonia").
 
     Examples:
         >>> from xraycls.protocols import get_profile
@@ -86,6 +92,8 @@ class Profile:
     shift_augment: dict[str, Any] | None = None
     shift_copies: int = 1
     balance_sources: bool = False
+    data: tuple[dict[str, Any], ...] = ()
+    label_map: dict[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -104,6 +112,12 @@ class Profile:
         held = self.hold_out_sources
         held = (held,) if isinstance(held, str) else tuple(str(s) for s in held)
         object.__setattr__(self, "hold_out_sources", held)
+        specs = self.data
+        if not isinstance(specs, (tuple, list)) or not all(isinstance(d, dict) for d in specs):
+            raise ConfigError(f"profile {self.name!r}: 'data' must be a list of DataSpec dicts")
+        object.__setattr__(self, "data", tuple(dict(d) for d in specs))
+        if not isinstance(self.label_map, dict):
+            raise ConfigError(f"profile {self.name!r}: 'label_map' must be a dict")
 
     def replace(self, **changes: Any) -> Profile:
         """Return a copy with some fields changed (validated again).
@@ -120,7 +134,7 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (lists instead of tuples), ready for JSON."""
         data = dataclasses.asdict(self)
-        for key in ("models", "classes", "balance_classes", "hold_out_sources"):
+        for key in ("models", "classes", "balance_classes", "hold_out_sources", "data"):
             data[key] = list(data[key])
         return data
 
@@ -132,7 +146,7 @@ class Profile:
         if unknown:
             raise ConfigError(f"unknown profile field(s): {', '.join(unknown)}")
         values = dict(data)
-        for key in ("models", "classes", "balance_classes", "hold_out_sources"):
+        for key in ("models", "classes", "balance_classes", "hold_out_sources", "data"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
@@ -198,6 +212,26 @@ PROFILES: dict[str, Profile] = {
         train={"epochs": 15, "lr_schedule": "cosine"},
         shift_augment={"max_severity": 3},
         balance_sources=True,
+    ),
+    "multisource": Profile(
+        name="multisource",
+        description=(
+            "robust for several datasets at once (e.g. cxr3 + cxr-adult): each batch draws "
+            "every class, and every source within a class, equally often; the best epoch is the "
+            "one with the best accuracy on the worst (class, source) group of the validation "
+            "split; the adult sets' 'Pneumonia' is the third class (non-COVID pneumonia)."
+        ),
+        models=("simple_cnn",),
+        image_size=64,
+        weights=None,
+        train={
+            "epochs": 15,
+            "lr_schedule": "cosine",
+            "sampling": "balanced",
+            "monitor": "val_worst_group_accuracy",
+        },
+        shift_augment={"max_severity": 3},
+        label_map={"Pneumonia": "Viral Pneumonia"},
     ),
 }
 

@@ -10,10 +10,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xraycls._atomic import write_text_atomic
 from xraycls.protocols._profile import Profile, get_profile
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from xraycls.data import DataSpec
+
+    #: One dataset (a folder, a manifest or a DataSpec) or several.
+    DataArg: TypeAlias = (
+        "str | os.PathLike[str] | DataSpec | Sequence[str | os.PathLike[str] | DataSpec]"
+    )
 
 __all__ = ["ModelResult", "ReproductionResult", "reproduce"]
 
@@ -82,6 +92,10 @@ class ReproductionResult:
     by_source: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     #: The external folder evaluated (never trained or tuned on), or ``None``.
     external: str | None = None
+    #: The datasets trained on (`xraycls.data.DataSpec` dicts).
+    data: list[dict[str, Any]] = field(default_factory=list)
+    #: The confounding warnings of the merged data (`Dataset.describe`), most important first.
+    data_warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for JSON."""
@@ -91,6 +105,8 @@ class ReproductionResult:
             "results": [asdict(row) for row in self.rows],
             "external": self.external,
             "by_source": self.by_source,
+            "data": self.data,
+            "data_warnings": self.data_warnings,
         }
 
     def to_json(self) -> str:
@@ -128,6 +144,9 @@ class ReproductionResult:
             )
         if self.by_source:
             lines += ["", self.by_source_markdown(digits=3)]
+        if self.data_warnings:
+            lines += ["", "**What the training data lets a model cheat on** (`describe()`):", ""]
+            lines += [f"- {w}" for w in self.data_warnings]
         return "\n".join(lines)
 
     def by_source_markdown(self, digits: int = 3) -> str:
@@ -209,8 +228,35 @@ def _row(
     )
 
 
+def _specs(data: DataArg | None, prof: Profile) -> list[DataSpec]:
+    """The datasets to load: ``data`` (one or several), else the profile's; the profile's
+    label map applies to each one without a map of its own."""
+    from xraycls.data import DataSpec
+
+    if data is None:
+        given: list[Any] = [DataSpec.from_dict(d) for d in prof.data]
+    elif isinstance(data, (str, os.PathLike, DataSpec)):
+        given = [data]
+    else:
+        given = list(data)
+    if not given:
+        from xraycls.errors import ConfigError
+
+        raise ConfigError(
+            f"no data: pass a dataset folder (--data) or use a profile that names its data "
+            f"(profile {prof.name!r} names none)"
+        )
+    specs = [d if isinstance(d, DataSpec) else DataSpec(path=os.fspath(d)) for d in given]
+    if prof.label_map:
+        specs = [
+            s if s.label_map is not None else replace(s, label_map=dict(prof.label_map))
+            for s in specs
+        ]
+    return specs
+
+
 def reproduce(
-    data: str | os.PathLike[str],
+    data: DataArg | None = None,
     *,
     profile: str | Profile = "quick",
     models: Sequence[str] | None = None,
@@ -235,7 +281,10 @@ def reproduce(
     ``results.md`` / ``results.json``, rewritten after every model.
 
     Args:
-        data: Dataset folder or CSV manifest (any layout `xraycls.load_dataset` knows).
+        data: Dataset folder or CSV manifest (any layout `xraycls.load_dataset` knows), a
+            `xraycls.data.DataSpec` (path, layout, label map), or a list of them: several
+            datasets are merged (`xraycls.merge`), keeping each image's source and patient,
+            and split together. ``None``: the profile's ``data``.
         profile: ``"paper"``, ``"quick"``, a profile JSON file, or a `Profile`.
         models: Zoo names that replace the profile's list.
         out: Output folder.
@@ -272,7 +321,7 @@ def reproduce(
     # Imported here so that `xraycls.protocols` (and the CLI's --help) stay light.
     from xraycls._outputs import write_skipped
     from xraycls.augment import Augmenter, balance
-    from xraycls.data import check_split_classes, load_dataset
+    from xraycls.data import check_split_classes, load_dataset, load_sources
     from xraycls.evaluation import evaluate
     from xraycls.train import TrainConfig, Trainer
     from xraycls.zoo import build_model, get_backbone
@@ -295,9 +344,17 @@ def reproduce(
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "profile.json", prof.to_json() + "\n")
 
-    ds = load_dataset(data, classes=list(prof.classes), on_error=on_error)
+    specs = _specs(data, prof)
+    ds = load_sources(specs, classes=list(prof.classes), on_error=on_error)
     if ds.report is not None and ds.report.skipped:
         write_skipped(out_dir / "skipped.csv", ds.report.skipped)
+    # Said up front: what the data lets a model cheat on (a child-only class, a one-source
+    # class) decides how far any number below can be trusted.
+    description = ds.describe()
+    write_text_atomic(out_dir / "data.json", description.to_json() + "\n")
+    if verbose:
+        print(f"data: {len(ds)} images from {len(set(ds.sources))} sources")
+        print(description.to_text())
     if prof.limit_per_class is not None:
         ds = ds.limit_per_class(prof.limit_per_class, seed=prof.seed)
     train, val, test = ds.split(
@@ -349,6 +406,8 @@ def reproduce(
             **({"external": ext.counts()} if ext is not None else {}),
         },
         external=None if external is None else str(external),
+        data=[spec.to_dict() for spec in specs],
+        data_warnings=list(description.warnings),
     )
     if verbose:
         for split_name, counts in result.splits.items():
@@ -370,7 +429,21 @@ def reproduce(
         )
         if prof.input_transform:
             _warm_transform(prof.input_transform, (train, val, test))
-        trainer = Trainer(model, train_config, workdir=workdir, class_names=ds.class_names)
+        trainer = Trainer(
+            model,
+            train_config,
+            workdir=workdir,
+            class_names=ds.class_names,
+            data_info={
+                "datasets": [spec.to_dict() for spec in specs],
+                "label_maps": {
+                    spec.name or Path(spec.path).name: spec.label_map
+                    for spec in specs
+                    if isinstance(spec.label_map, dict)
+                },
+                "notes": list(description.warnings),
+            },
+        )
         history = trainer.fit(train, val, resume=resume)
         reports = {
             "train": evaluate(trainer.model, train, n_bootstrap=0, seed=prof.seed),
