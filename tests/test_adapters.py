@@ -620,3 +620,37 @@ def test_label_map_round_trip_and_errors() -> None:
     with pytest.raises(ConfigError, match="preset"):
         label_map_preset("nope", "nih-cxr14")
     assert LabelMap({"A": "X", "B": "Y"}).resolve(["A", "B"])[0] is None  # conflicting
+
+
+# ---------------------------------------------------------------- hostile / broken input
+
+
+def test_unreadable_csv_names_file_and_line(tmp_path: Path) -> None:
+    root = tmp_path / "nih"
+    _nih(root, "Data_Entry_2017_v2020.csv", NIH_HEADER + NIH_ROWS)
+    text = (root / "Data_Entry_2017_v2020.csv").read_bytes()
+    (root / "Data_Entry_2017_v2020.csv").write_bytes(text + b'x.png,"No Finding,0,1\n')
+    with pytest.raises(DatasetLayoutError, match=r"Data_Entry_2017_v2020\.csv:7: malformed CSV"):
+        load_dataset(root)
+    (root / "Data_Entry_2017_v2020.csv").write_bytes(text + b"x.png" + b",1" * 20 + b"\n")
+    with pytest.raises(DatasetLayoutError, match=r"csv:7: 21 fields for 11 columns"):
+        load_dataset(root)
+
+
+def test_broken_dicom_is_a_bad_file_not_a_crash(tmp_path: Path) -> None:
+    _rsna(tmp_path / "rsna", RSNA_INFO, RSNA_LABELS)
+    (tmp_path / "rsna" / "stage_2_train_images" / "p-1.dcm").write_bytes(b"not a dicom")
+    with pytest.raises(DatasetLayoutError, match=r"p-1\.dcm"):
+        load_dataset(tmp_path / "rsna", label_map="paper", verify=False)
+    with pytest.warns(UserWarning, match="left out 1 bad file"):
+        ds = load_dataset(tmp_path / "rsna", label_map="paper", on_error="skip", verify=False)
+    assert ds.counts() == {"Viral Pneumonia": 1}
+
+
+def test_missing_images_are_reported(tmp_path: Path) -> None:
+    n = _nih(tmp_path / "nih", "Data_Entry_2017_v2020.csv", NIH_HEADER + NIH_ROWS)
+    (tmp_path / "nih" / "images_001" / "images" / "00002000_000.png").unlink()
+    with pytest.warns(UserWarning):
+        ds = load_dataset(tmp_path / "nih", on_error="skip")
+    assert ds.report is not None and len(ds) == n - 1
+    assert "00002000_000.png" in ds.report.skipped[0][0]

@@ -14,6 +14,8 @@ from xraycls.errors import DatasetLayoutError, DependencyError
 __all__ = [
     "age_years",
     "csv_header",
+    "dicom_header",
+    "dicom_meta",
     "find_first",
     "image_index",
     "import_pydicom",
@@ -55,7 +57,7 @@ def read_rows(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict[s
     lineno = 1
     try:
         with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
-            reader = csv.reader(fh)
+            reader = csv.reader(fh, strict=True)
             header = [h.strip() for h in next(reader, [])]
             missing = [c for c in required if c not in header]
             if missing:
@@ -155,3 +157,15 @@ def dicom_header(path: str) -> dict[str, str | None]:
         "sex": sex_code(getattr(ds, "PatientSex", None)),
         "view": view,
     }
+
+
+def dicom_meta(file: str, problems: list[tuple[str, str]]) -> dict[str, str | None] | None:
+    """:func:`dicom_header` for DICOM files (``{}`` for others); ``None`` and a problem entry
+    when the header cannot be read, so ``on_error="skip"`` leaves only that file out."""
+    if not file.lower().endswith((".dcm", ".dicom")):
+        return {}
+    try:
+        return dicom_header(file)
+    except DatasetLayoutError as exc:
+        problems.append((file, str(exc).removeprefix(f"{file}: ")))
+        return None

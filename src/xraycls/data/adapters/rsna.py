@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xraycls.data._listing import Listing
-from xraycls.data.adapters._common import dicom_header, find_first, image_index, read_rows
+from xraycls.data.adapters._common import dicom_meta, find_first, image_index, read_rows
 
 NAME = "rsna-pneumonia"
 CLASS_INFO = ("stage_2_detailed_class_info.csv", "stage_1_detailed_class_info.csv")
@@ -63,7 +63,9 @@ def list_files(root: Path) -> Listing:
                 (str(folders[0] / f"{pid}.dcm"), f"listed in {info.name} but not found")
             )
             continue
-        header: dict[str, str | None] = dicom_header(file) if file.endswith(".dcm") else {}
+        header = dicom_meta(file, out.problems)
+        if header is None:
+            continue
         out.add(
             file,
             cls,

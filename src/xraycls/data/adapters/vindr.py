@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xraycls.data._listing import Listing
-from xraycls.data.adapters._common import csv_header, dicom_header, image_index, read_rows
+from xraycls.data.adapters._common import csv_header, dicom_meta, image_index, read_rows
 
 NAME = "vindr-cxr"
 REQUIRED = ("image_id", "class_name", "rad_id")
@@ -43,9 +43,9 @@ def list_files(root: Path) -> Listing:
             )
             continue
         findings = tuple(sorted(classes))
-        header: dict[str, str | None] = (
-            dicom_header(file) if file.endswith((".dicom", ".dcm")) else {}
-        )
+        header = dicom_meta(file, out.problems)
+        if header is None:
+            continue
         raw = "|".join(findings)
         out.add(
             file,
