@@ -28,7 +28,7 @@ def _folders(root: Path) -> list[Path]:
         for entry in sorted(os.scandir(root), key=lambda e: e.name):
             if entry.name.startswith("images_") and entry.is_dir():
                 out += [Path(entry.path) / "images", Path(entry.path)]
-    return out
+    return [*out, root]
 
 
 def list_files(root: Path) -> Listing:
