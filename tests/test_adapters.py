@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests._helpers_data import fake_xray, make_tree, write_image
-from tests.conftest import SHARED_DATA
 
+from _helpers_data import fake_xray, make_tree, write_image
+from conftest import SHARED_DATA
 from xraycls.data import LabelMap, label_map_preset, load_dataset
 from xraycls.data._labelmap import PRESETS
 from xraycls.errors import DatasetLayoutError

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests._helpers_data import make_tree
-from tests.conftest import SHARED_DATA
 
 import xraycls
+from _helpers_data import make_tree
+from conftest import SHARED_DATA
 from xraycls.data import Dataset, DataSpec, LabelMap, load_dataset, load_sources, merge
 from xraycls.errors import ConfigError
 
