@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests._helpers_data import make_tree
-from tests.conftest import SHARED_DATA
 
 import xraycls
+from _helpers_data import make_tree
+from conftest import SHARED_DATA
 from xraycls.data import Dataset, DataSpec, LabelMap, load_dataset, load_sources, merge
 from xraycls.errors import ConfigError
 
@@ -149,3 +149,16 @@ def test_cxr3_plus_cxr_adult(cxr3_dir: Path) -> None:
     assert not set(train.groups or ()) & set(test.groups or ())
     text = ds.describe().to_text()
     assert "nih-pneumonia" in text
+
+
+def test_describe_age_summary_before_and_after_merge() -> None:
+    a = _ds("a", [0, 0, 0], ("COVID", "Normal"), source=("s", "s", "s"), age=("30", "50", "x"))
+    b = _ds("b", [0, 0], ("Normal",), age=("4", "6"))
+    d = a.describe()
+    assert d.ages == {"s": {"COVID": "30-50 (median 40, n=2)"}}
+    m = merge([a, b])
+    text = m.describe().to_text()
+    assert "age (years) by class x source:" in text
+    assert "b / Normal: 4-6 (median 5, n=2); paediatric" in text
+    assert m.describe().source_only_accuracy == 1.0
+    assert type(d).from_dict(d.to_dict()) == d

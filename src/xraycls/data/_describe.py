@@ -46,6 +46,8 @@ class DatasetDescription:
         notes: Column value -> what the data says about its population (e.g. Kermany file
             names: paediatric films).
         warnings: Plain sentences with numbers, most important first.
+        ages: Column value -> class name -> age summary (``"18-85 (median 48, n=300)"``, with
+            ``"; paediatric"`` or ``"; 12 under 18"``), where the ``age`` column is known.
 
     Examples:
         >>> import numpy as np
@@ -68,6 +70,7 @@ class DatasetDescription:
     separable: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    ages: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -81,6 +84,7 @@ class DatasetDescription:
             "separable": dict(self.separable),
             "notes": dict(self.notes),
             "warnings": list(self.warnings),
+            "ages": {k: dict(v) for k, v in self.ages.items()},
         }
 
     @classmethod
@@ -109,6 +113,11 @@ class DatasetDescription:
         lines.append(f"  {'total':<{first}}  {cells}  {self.n:>6}")
         for value, note in self.notes.items():
             lines.append(f"  note: {value}: {note}")
+        if self.ages:
+            lines.append(f"age (years) by class x {self.column}:")
+            for value, by_class in self.ages.items():
+                for c, summary in by_class.items():
+                    lines.append(f"  {value} / {c}: {summary}")
         if self.source_only_accuracy is not None:
             lines.append(
                 f"{self.column}-only accuracy: {self.source_only_accuracy:.3f} "
@@ -137,6 +146,45 @@ def _population_notes(ds: ImageSet, values: tuple[str, ...]) -> dict[str, str]:
         v: f"{k} of {sizes[v]} images have {_KERMANY_NOTE}"
         for v, k in hits.items()
         if k * 2 >= sizes[v]
+    }
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if 0 <= value <= 130 else None
+
+
+def _age_summary(ages: list[float]) -> str:
+    arr = np.asarray(ages)
+    median = float(np.median(arr))
+    young = int((arr < 18).sum())
+    text = f"{arr.min():g}-{arr.max():g} (median {median:g}, n={arr.size})"
+    if young == arr.size:
+        text += "; paediatric"
+    elif young:
+        text += f"; {young} under 18"
+    return text
+
+
+def _ages(
+    ds: ImageSet, values: tuple[str, ...], names: list[str], order: list[str]
+) -> dict[str, dict[str, str]]:
+    """Age summary per column value x class, where the ``age`` column gives a number."""
+    column = ds.meta.get("age")
+    if column is None:
+        return {}
+    found: dict[str, dict[str, list[float]]] = {}
+    for value, label, age in zip(values, np.asarray(ds.labels).tolist(), column, strict=True):
+        years = _number(age)
+        if years is not None:
+            found.setdefault(value, {}).setdefault(names[label], []).append(years)
+    return {
+        v: {c: _age_summary(found[v][c]) for c in names if c in found[v]}
+        for v in order
+        if v in found
     }
 
 
@@ -171,13 +219,16 @@ def describe(ds: ImageSet, by: str = SOURCE) -> DatasetDescription:
     majority = max(class_totals.values()) / n if n else 0.0
     notes = _population_notes(ds, values) if by == SOURCE else {}
 
+    ages = _ages(ds, values, names, order)
     known = [v for v in order if v != UNKNOWN]
     if not known:
         warning = (
             f"no image says its {by}: the class x {by} confound cannot be checked. Give a "
             f"'{by}' column in the CSV or MANIFEST.csv, or set it with ds.with_meta()."
         )
-        return DatasetDescription(by, names, n, table, None, majority, warnings=[warning])
+        return DatasetDescription(
+            by, names, n, table, None, majority, warnings=[warning], ages=ages
+        )
 
     right = sum(max(counts[v].values()) for v in order)
     source_only = right / n
@@ -194,7 +245,7 @@ def describe(ds: ImageSet, by: str = SOURCE) -> DatasetDescription:
                 f"(one-vs-rest accuracy {acc:.3f})."
             )
     return DatasetDescription(
-        by, names, n, table, source_only, majority, separable, notes, warnings
+        by, names, n, table, source_only, majority, separable, notes, warnings, ages
     )
 
 

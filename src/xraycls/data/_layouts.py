@@ -13,6 +13,10 @@ Layouts, tried in this order by ``layout="auto"``:
   ``Viral Pneumonia/`` with the images directly inside.
 * ``folders``: any folder-per-class tree; images anywhere below a class folder.
 
+The public datasets' own formats (``nih-cxr14``, ``rsna-pneumonia``, ``covidx``, ``chexpert``,
+``padchest``, ``ieee8023``, ``vindr-cxr``, ``iu-xray``) are adapters in
+:mod:`xraycls.data.adapters`, registered here and tried first: their label files name them.
+
 When the given folder holds no images and a single sub-folder (``COVID-19 Radiography
 Database/`` beside a ``MANIFEST.csv``, say), the listers look inside it.
 """
@@ -28,10 +32,11 @@ from pathlib import Path
 from xraycls._outputs import is_output_dir
 from xraycls.data._classes import CANONICAL_ORDER, canonical_class
 from xraycls.data._listing import Listing
+from xraycls.data.adapters import ADAPTERS
 from xraycls.errors import DatasetLayoutError
 from xraycls.io import IMAGE_EXTENSIONS
 
-LAYOUTS: tuple[str, ...] = ("csv", "kaggle-v2", "kaggle-v1", "folders")
+LAYOUTS: tuple[str, ...] = ("csv", "kaggle-v2", "kaggle-v1", "folders", *ADAPTERS)
 
 _GROUP_COLUMNS = ("group", "patient_id", "patient", "patientid")
 _IGNORED_NAMES = {"thumbs.db", "desktop.ini"}
@@ -309,6 +314,7 @@ _DETECTORS: dict[str, tuple[Callable[[Path], bool], Callable[[Path], Listing]]] 
     "kaggle-v2": (detect_kaggle_v2, list_kaggle_v2),
     "kaggle-v1": (detect_kaggle_v1, list_kaggle_v1),
     "folders": (detect_folders, list_folders),
+    **ADAPTERS,
 }
 
 
@@ -324,7 +330,11 @@ def list_files(path: Path, layout: str = "auto") -> Listing:
     # The named Kaggle layouts win, also one folder down; then a manifest where the user
     # pointed (a CSV beside one image folder is the data, a MANIFEST.csv beside the Kaggle
     # folder only adds groups); then a generic folder tree.
-    order: list[tuple[str, Path]] = [("kaggle-v2", inner), ("kaggle-v1", inner), ("csv", path)]
+    # The public-dataset adapters first: their label files are unambiguous.
+    order: list[tuple[str, Path]] = [(name, path) for name in ADAPTERS]
+    if inner != path:
+        order += [(name, inner) for name in ADAPTERS]
+    order += [("kaggle-v2", inner), ("kaggle-v1", inner), ("csv", path)]
     if inner != path:
         order.append(("csv", inner))
     order.append(("folders", inner))

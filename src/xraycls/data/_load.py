@@ -164,7 +164,10 @@ def load_dataset(
             the good files are loaded, and one warning plus ``ds.report`` list what was left
             out. A class left without images (empty folder, or every file bad) is then left
             out of ``class_names``, unless it was listed in ``classes=``.
-        layout: ``"auto"``, ``"kaggle-v1"``, ``"kaggle-v2"``, ``"folders"`` or ``"csv"``.
+        layout: ``"auto"``, ``"kaggle-v1"``, ``"kaggle-v2"``, ``"folders"``, ``"csv"``, or a
+            public dataset's own format: ``"nih-cxr14"``, ``"rsna-pneumonia"``, ``"covidx"``,
+            ``"chexpert"``, ``"padchest"``, ``"ieee8023"``, ``"vindr-cxr"``, ``"iu-xray"``
+            (``"auto"`` finds these by their label files; see :mod:`xraycls.data.adapters`).
         verify: ``True``/``"quick"`` checks every file's structure without decoding (PNG chunk
             CRCs and ``IEND``, JPEG end marker; about 20 ms for 1000 images); ``"full"``
             decodes every image in a thread pool; ``False`` checks nothing.

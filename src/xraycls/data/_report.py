@@ -13,11 +13,15 @@ class LoadReport:
     Attributes:
         path: The path given to ``load_dataset``.
         root: The folder (or CSV) the files were taken from after layout detection.
-        layout: The detected layout: ``"kaggle-v1"``, ``"kaggle-v2"``, ``"folders"`` or ``"csv"``.
+        layout: The detected layout: ``"kaggle-v1"``, ``"kaggle-v2"``, ``"folders"``, ``"csv"``,
+            a public-dataset adapter (``"nih-cxr14"``...) or ``"merged"``.
         counts: Images per class that were loaded, in class order.
         skipped: ``(path, reason)`` for every bad file left out (``on_error="skip"``).
         empty_classes: Class folders without a single image, as ``(class, folder)``.
-        dropped_classes: Classes left out by ``classes=``, with their file counts.
+        dropped_classes: Rows left out, with their counts: classes left out by ``classes=``,
+            rows a label map dropped (by reason: ``"Infiltration (not in the label map)"``),
+            rows an adapter left out (``"lateral view"``); after a merge, prefixed with the
+            dataset's name.
         ignored: Non-data files and folders passed over (``.txt``, ``.xlsx``, ``masks/``...).
         groups_source: Where patient groups came from, or ``None`` when unknown.
         meta_source: Where the per-image columns (source, view...) came from, or ``None``.
@@ -83,7 +87,7 @@ class LoadReport:
             lines += [f"  {name}: {folder}" for name, folder in self.empty_classes]
         if self.dropped_classes:
             dropped = ", ".join(f"{k} ({v})" for k, v in self.dropped_classes.items())
-            lines.append(f"Classes left out by classes=: {dropped}")
+            lines.append(f"Left out (classes=, label map, adapter): {dropped}")
         if self.skipped:
             n = len(self.skipped)
             lines.append(f"Skipped {n} bad file{'s' * (n != 1)}:")

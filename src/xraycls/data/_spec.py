@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -87,6 +88,9 @@ class DataSpec:
             self.path, layout=self.layout, label_map=self.label_map, on_error=on_error
         )
         return ds if classes is None else with_classes(ds, classes)
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
