@@ -14,7 +14,7 @@ Examples:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -135,6 +135,8 @@ class Classifier:
         calibration: Temperature, operating threshold and abstain rule (read from the model
             file by :meth:`load` after ``xraycls calibrate``); ``None``: raw probabilities and
             no decision.
+        info: The model file's stored information (:meth:`load` passes it), kept as
+            :attr:`info`: ``info.get("training_data")`` says what the model was trained on.
 
     Examples:
         >>> import numpy as np, keras
@@ -154,9 +156,13 @@ class Classifier:
         resize: str = "pad",
         input_transform: Any = None,
         calibration: Calibration | None = None,
+        info: Mapping[str, Any] | None = None,
     ) -> None:
         from xraycls.transforms import as_transform, transform_of
 
+        #: Everything stored with the model file (``xraycls.json``): class names, backbone,
+        #: ``training_data`` (what it was trained on), calibration...; empty for a bare model.
+        self.info: dict[str, Any] = dict(info or {})
         self.model = model
         self.calibration = calibration
         self.class_names = [str(c) for c in class_names]
@@ -202,7 +208,7 @@ class Classifier:
                     f"{os.fspath(path)}: the stored calibration is unreadable ({exc}); "
                     "run `xraycls calibrate` again"
                 ) from exc
-        return cls(model, names, calibration=calibration)
+        return cls(model, names, calibration=calibration, info=info)
 
     # ------------------------------------------------------------------ inputs
 

@@ -70,6 +70,10 @@ def _run(args: argparse.Namespace) -> int:
         by=args.by,
     )
     print(report.to_markdown())
+    from xraycls.train._summary import label_map_notes
+
+    for note in label_map_notes(clf.info.get("training_data")):
+        print(f"note: {note}")
     if target is not None:
         write_or_print(target, report.to_json() + "\n")
         print(f"report: {target}")

@@ -436,11 +436,7 @@ def reproduce(
             class_names=ds.class_names,
             data_info={
                 "datasets": [spec.to_dict() for spec in specs],
-                "label_maps": {
-                    spec.name or Path(spec.path).name: spec.label_map
-                    for spec in specs
-                    if isinstance(spec.label_map, dict)
-                },
+                "label_maps": _used_label_maps(specs, ds),
                 "notes": list(description.warnings),
             },
         )
@@ -479,6 +475,27 @@ def reproduce(
         if verbose:
             print(result.to_markdown())
     return result
+
+
+def _used_label_maps(specs: Sequence[DataSpec], ds: Any) -> dict[str, Any]:
+    """Each dataset's label map, less the entries that matched none of its labels (the
+    profile's map reaches every dataset; only where it relabelled something is it a fact
+    about the model)."""
+    names = ds.column("dataset") if "dataset" in ds.meta else ()
+    findings = ds.column("finding") if "finding" in ds.meta else ()
+    seen: dict[str, set[str]] = {}
+    for name, finding in zip(names, findings, strict=False):
+        seen.setdefault(name, set()).update(part.strip() for part in str(finding).split("|"))
+    used: dict[str, Any] = {}
+    for spec in specs:
+        lm = spec.label_map
+        if isinstance(lm, str):
+            used[spec.dataset_name] = lm  # a preset: always a relabelling
+        elif isinstance(lm, dict):
+            kept = {k: v for k, v in lm.items() if k in seen.get(spec.dataset_name, set())}
+            if kept:
+                used[spec.dataset_name] = kept
+    return used
 
 
 def _robustness(model: Any, test: Any, workdir: Path, seed: int, verbose: int) -> float | None:

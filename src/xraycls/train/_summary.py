@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["training_summary"]
+__all__ = ["label_map_notes", "training_summary"]
 
 
 def _ages(values: tuple[str, ...]) -> dict[str, float | int] | None:
@@ -73,3 +73,32 @@ def training_summary(data: Any, extra: Mapping[str, Any] | None = None) -> dict[
     }
     summary.update(dict(extra or {}))
     return summary
+
+
+def label_map_notes(training_data: Mapping[str, Any] | None) -> list[str]:
+    """Sentences saying which classes a label map filled with other datasets' labels.
+
+    A model whose third class was trained on adult "Pneumonia" films keeps the name
+    ``Viral Pneumonia`` but means "non-COVID pneumonia"; every report on it should say so.
+
+    Examples:
+        >>> label_map_notes({"label_maps": {"cxr-adult": {"Pneumonia": "Viral Pneumonia"}}})
+        ["class 'Viral Pneumonia' was also trained on cxr-adult's 'Pneumonia' (label map): \
+read it as non-COVID pneumonia"]
+    """
+    notes = []
+    for dataset, mapping in ((training_data or {}).get("label_maps") or {}).items():
+        if not isinstance(mapping, Mapping):
+            continue
+        for raw, target in mapping.items():
+            if target is None or raw == target:
+                continue
+            meaning = (
+                ": read it as non-COVID pneumonia"
+                if "pneumonia" in str(target).lower() and "covid" not in str(raw).lower()
+                else ""
+            )
+            notes.append(
+                f"class {target!r} was also trained on {dataset}'s {raw!r} (label map){meaning}"
+            )
+    return notes
