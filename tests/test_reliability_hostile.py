@@ -1,0 +1,155 @@
+"""Hostile files of issue #19: decodes whose cost is out of proportion to the file.
+
+Every hostile file is generated here, small on disk; the memory-hungry ones run in a
+subprocess under an address-space cap so a regression cannot take the machine down.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_reliability_images import png_bytes
+from xraycls.errors import ImageReadError
+from xraycls.io import DEFAULT_MAX_DECODE_BYTES, check_image, read_image
+
+_TESTS = str(Path(__file__).parent)
+
+
+def _run_capped(code: str, tmp_path: Path, cap_gb: float = 4.0) -> dict[str, float]:
+    """Run ``code`` in a subprocess capped at ``cap_gb`` of address space; return its
+    ``KEY value`` lines (peak RSS growth ``RSS_MB`` and ``SECONDS`` by convention)."""
+    script = tmp_path / "capped.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import resource, sys, time
+            cap = int({cap_gb} * (1 << 30))
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+            sys.path.insert(0, {_TESTS!r})
+            """
+        )
+        + textwrap.dedent(code)
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = {}
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if key.isupper():
+            out[key] = float(value)
+    return out
+
+
+# ------------------------------------------------------------------ 16-bit RGBA: bytes, not pixels
+
+
+_RGBA16 = """
+    import numpy as np, cv2, resource, time
+    from xraycls.io import read_image
+    path = {path!r}
+    cv2.imwrite(path, np.zeros(({h}, {w}, 4), np.uint16))
+    import gc; gc.collect()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    img = read_image(path, max_pixels=0, max_decode_bytes=0)
+    print("SECONDS", time.perf_counter() - start)
+    print("RSS_MB", (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+    print("SHAPE", img.shape[0])
+"""
+
+
+def test_16bit_rgba_decode_memory_is_bounded(tmp_path: Path) -> None:
+    # 3000x3000 16-bit RGBA: 72 MB decoded by OpenCV, 27 MB of uint8 RGB out. The float64
+    # copies of the alpha compositing and 8-bit scaling used to add about 1 GB on top.
+    # The test image is written first so its own buffer is in the baseline of ru_maxrss.
+    out = _run_capped(_RGBA16.format(path=str(tmp_path / "z.png"), h=3000, w=3000), tmp_path)
+    assert out["SHAPE"] == 3000
+    assert out["RSS_MB"] < 300, out
+
+
+def test_16bit_rgba_is_composited_and_scaled_as_before(tmp_path: Path) -> None:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    bgra = rng.integers(0, 65536, (37, 53, 4), dtype=np.uint16)
+    path = tmp_path / "c.png"
+    cv2.imwrite(str(path), bgra)
+    color = bgra[..., :3].astype(np.float64) * (bgra[..., 3:].astype(np.float64) / 65535)
+    expected = np.rint((color - color.min()) * (255 / (color.max() - color.min())))
+    got = read_image(path)
+    np.testing.assert_array_equal(got, expected[..., ::-1].astype(np.uint8))
+
+
+def test_decode_over_the_byte_budget_is_refused_before_decoding(tmp_path: Path) -> None:
+    # 10000x9999 16-bit RGBA is under the 100-megapixel limit but decodes to 800 MB.
+    path = tmp_path / "deep.png"
+    path.write_bytes(png_bytes(10000, 9999, depth=16, color=6))
+    for call in (read_image, check_image):
+        with pytest.raises(ImageReadError, match="decoded size") as info:
+            call(path)
+        assert info.value.path == str(path)
+        reason = info.value.reason
+        assert f"{DEFAULT_MAX_DECODE_BYTES:,}" in reason and "XRAYCLS_MAX_DECODE_BYTES" in reason
+        assert "10000x9999" in reason
+    # The limit is per call or per process; 0 turns it off (the pixel check still runs).
+    with pytest.raises(ImageReadError, match="decoded size"):
+        check_image(tmp_path / "deep.png", max_decode_bytes=10_000 * 9_999 * 8 - 1)
+
+
+def test_decode_byte_limit_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xraycls.io import decode_byte_limit
+
+    path = tmp_path / "small.png"
+    path.write_bytes(png_bytes(100, 100, depth=8, color=2))  # 30,000 bytes decoded
+    monkeypatch.setenv("XRAYCLS_MAX_DECODE_BYTES", "29999")
+    assert decode_byte_limit() == 29_999
+    with pytest.raises(ImageReadError, match="30,000 bytes"):
+        check_image(path)
+    monkeypatch.setenv("XRAYCLS_MAX_DECODE_BYTES", "0")
+    assert decode_byte_limit() is None
+    monkeypatch.delenv("XRAYCLS_MAX_DECODE_BYTES")
+    assert decode_byte_limit() == DEFAULT_MAX_DECODE_BYTES
+
+
+def test_serve_decodes_at_most_a_few_uploads_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    from xraycls.serve import _upload
+
+    running, peak = 0, 0
+    lock = threading.Lock()
+
+    def slow_read(path: str, **kwargs: object) -> np.ndarray:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return np.zeros((4, 4, 3), np.uint8)
+
+    monkeypatch.setattr(_upload, "read_image", slow_read)
+    png = png_bytes(4, 4)
+    threads = [
+        threading.Thread(target=_upload.read_upload, args=(png, f"u{i}.png", lambda im: im))
+        for i in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak == _upload.MAX_CONCURRENT_DECODES == 2
