@@ -153,3 +153,87 @@ def test_serve_decodes_at_most_a_few_uploads_at_once(monkeypatch: pytest.MonkeyP
     for t in threads:
         t.join()
     assert peak == _upload.MAX_CONCURRENT_DECODES == 2
+
+
+# ------------------------------------------------------------------ DICOM
+
+
+def dicom_bytes(
+    pixels: np.ndarray, *, deflated: bool = False, private: int = 0, **extra: object
+) -> bytes:
+    """A DICOM file of ``pixels`` (16-bit MONOCHROME2) with ``extra`` elements set; with
+    ``deflated`` its dataset is raw-deflated (transfer syntax 1.2.840.10008.1.2.1.99), with a
+    private OB element of ``private`` zero bytes appended, compressed without ever holding it."""
+    import io
+    import zlib
+
+    pytest.importorskip("pydicom")
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import (
+        DeflatedExplicitVRLittleEndian,
+        ExplicitVRLittleEndian,
+        SecondaryCaptureImageStorage,
+        generate_uid,
+    )
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset("x.dcm", {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "DX"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    for key, value in extra.items():
+        setattr(ds, key, value)
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    plain = io.BytesIO()
+    ds.save_as(plain, enforce_file_format=True)
+    if not deflated:
+        return plain.getvalue()
+    # The same meta with the deflated transfer syntax, then the dataset deflated by hand.
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    head = io.BytesIO()
+    ds.save_as(head, enforce_file_format=True)
+    group = int.from_bytes(head.getvalue()[140:144], "little")  # (0002,0000) UL
+    meta_end = 144 + group
+    body = plain.getvalue()[144 + int.from_bytes(plain.getvalue()[140:144], "little") :]
+    comp = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    out = [head.getvalue()[:meta_end], comp.compress(body)]
+    if private:
+        # (7FE1,1010) OB: explicit VR with a 4-byte length, after the pixel data.
+        out.append(comp.compress(b"\xe1\x7f\x10\x10OB\0\0" + private.to_bytes(4, "little")))
+        zeros = b"\0" * (1 << 20)
+        for _ in range(private >> 20):
+            out.append(comp.compress(zeros))
+    out.append(comp.flush())
+    return b"".join(out)
+
+
+def test_deflated_dicom_decodes(tmp_path: Path) -> None:
+    px = np.array([[0, 1000], [2000, 4000]], np.uint16)
+    path = tmp_path / "d.dcm"
+    path.write_bytes(dicom_bytes(px, deflated=True))
+    assert read_image(path, channels=1)[..., 0].tolist() == [[0, 64], [128, 255]]
+    check_image(path)
+
+
+def test_deflated_dicom_bomb_is_refused_while_inflating(tmp_path: Path) -> None:
+    import tracemalloc
+
+    path = tmp_path / "bomb.dcm"
+    path.write_bytes(dicom_bytes(np.zeros((4, 4)), deflated=True, private=256 << 20))
+    assert path.stat().st_size < 400_000  # 256 MB once inflated
+    tracemalloc.start()
+    for call in (read_image, check_image):
+        with pytest.raises(ImageReadError, match="deflated") as info:
+            call(path, max_decode_bytes=16 << 20)
+        assert info.value.path == str(path)
+        assert "XRAYCLS_MAX_DECODE_BYTES" in info.value.reason
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 64 << 20, peak

@@ -657,6 +657,77 @@ def _import_pydicom() -> Any:
     return pydicom
 
 
+_DEFLATED_TS = b"1.2.840.10008.1.2.1.99"
+_EXPLICIT_LE_TS = b"1.2.840.10008.1.2.1"
+# Explicit-VR elements whose length is 4 bytes after 2 reserved ones (PS3.5 7.1.2).
+_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
+                       b"UR", b"UT", b"UV"})  # fmt: skip
+# Room for the non-pixel elements of an inflated dataset, on top of the decoded-bytes limit.
+_DICOM_SLACK = 16 << 20
+
+
+def _dicom_meta(data: bytes) -> tuple[int, int, int] | None:
+    """Walk the file meta group (0002): ``(end of the meta, offset, length)`` of the
+    TransferSyntaxUID value, or ``None`` without a preamble or that element."""
+    if data[128:132] != b"DICM":
+        return None
+    pos, ts = 132, None
+    while pos + 8 <= len(data):
+        group, element = struct.unpack("<HH", data[pos : pos + 4])
+        if group != 2:
+            break
+        vr = data[pos + 4 : pos + 6]
+        if vr in _LONG_VRS:
+            (length,) = struct.unpack("<I", data[pos + 8 : pos + 12])
+            start = pos + 12
+        else:
+            (length,) = struct.unpack("<H", data[pos + 6 : pos + 8])
+            start = pos + 8
+        if element == 0x10:
+            ts = (start, length)
+        pos = start + length
+    return None if ts is None else (pos, *ts)
+
+
+def _inflate_dicom(path: str, data: bytes, blimit: int | None) -> bytes:
+    """Inflate a Deflated Explicit VR Little Endian file into a plain explicit-VR one, stopping
+    as soon as the dataset outgrows what the decoded-bytes limit allows.
+
+    pydicom inflates the whole dataset with one ``zlib.decompress`` before the Rows/Columns
+    check can run, so a 400 KB file could take gigabytes; here the inflation is bounded.
+    """
+    meta = _dicom_meta(data)
+    if meta is None:
+        return data
+    meta_end, ts_at, ts_len = meta
+    if data[ts_at : ts_at + ts_len].rstrip(b"\0 ") != _DEFLATED_TS:
+        return data
+    cap = None if blimit is None else blimit + _DICOM_SLACK
+    # Same length, padded with NULs (pydicom strips them), so the group length stays right.
+    out = bytearray(data[:ts_at])
+    out += _EXPLICIT_LE_TS.ljust(ts_len, b"\0") + data[ts_at + ts_len : meta_end]
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    pending, size = data[meta_end:], 0
+    try:
+        while pending:
+            chunk = inflater.decompress(pending, 1 << 20)
+            pending = inflater.unconsumed_tail
+            size += len(chunk)
+            if cap is not None and size > cap:
+                raise ImageReadError(
+                    path,
+                    f"deflated DICOM dataset inflates to more than {cap:,} bytes (the "
+                    f"decoded-bytes limit of {blimit:,} plus {_DICOM_SLACK:,} for the other "
+                    "elements): a decompression bomb, or a genuine huge file: then raise the "
+                    f"limit with max_decode_bytes= or {MAX_DECODE_BYTES_ENV}",
+                )
+            out += chunk
+        out += inflater.flush()
+    except zlib.error as exc:
+        raise ImageReadError(path, f"corrupt deflated DICOM dataset: {exc}") from None
+    return bytes(out)
+
+
 def _decode_dicom(path: str, data: bytes, limit: int | None, blimit: int | None) -> np.ndarray:
     pydicom = _import_pydicom()
     try:
@@ -666,6 +737,7 @@ def _decode_dicom(path: str, data: bytes, limit: int | None, blimit: int | None)
             apply_modality_lut,
             apply_voi_lut,
         )
+    data = _inflate_dicom(path, data, blimit)
     try:
         dcm = pydicom.dcmread(_stdio.BytesIO(data), force=True)
         # pixel_array decodes lazily, so the size check below runs before any allocation.
