@@ -237,3 +237,66 @@ def test_deflated_dicom_bomb_is_refused_while_inflating(tmp_path: Path) -> None:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 64 << 20, peak
+
+
+# ------------------------------------------------------------------ progressive JPEG
+
+
+def _jpeg_segments(data: bytes) -> list[tuple[int, int, int]]:
+    """``(marker, start, end)`` of every marker segment, a scan including its entropy data."""
+    out, pos = [], 2
+    while pos < len(data):
+        assert data[pos] == 0xFF, pos
+        marker = data[pos + 1]
+        if marker == 0xD9:
+            out.append((marker, pos, pos + 2))
+            break
+        end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xDA:  # entropy data runs to the next marker that is not RSTn or stuffing
+            while not (data[end] == 0xFF and data[end + 1] not in (0, *range(0xD0, 0xD8))):
+                end += 1
+        out.append((marker, pos, end))
+        pos = end
+    return out
+
+
+def progressive_jpeg(size: int = 64, repeats: int = 0, seed: int = 0) -> bytes:
+    """A progressive JPEG from Pillow; with ``repeats``, its last scan is repeated that many
+    more times before the end-of-image marker (libjpeg decodes every one over the image)."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8)).save(
+        buf, "JPEG", progressive=True, quality=90
+    )
+    data = buf.getvalue()
+    if not repeats:
+        return data
+    segments = _jpeg_segments(data)
+    _, start, end = [s for s in segments if s[0] == 0xDA][-1]
+    eoi = segments[-1][1]
+    return data[:eoi] + data[start:end] * repeats + data[eoi:]
+
+
+def test_normal_progressive_jpeg_reads(tmp_path: Path) -> None:
+    from xraycls.io import MAX_JPEG_SCANS
+
+    data = progressive_jpeg()
+    scans = sum(1 for s in _jpeg_segments(data) if s[0] == 0xDA)
+    assert 4 <= scans <= 16 < MAX_JPEG_SCANS == 64
+    path = tmp_path / "p.jpg"
+    path.write_bytes(data)
+    check_image(path)
+    assert read_image(path).shape == (64, 64, 3)
+
+
+def test_progressive_jpeg_with_repeated_scans_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "scans.jpg"
+    path.write_bytes(progressive_jpeg(repeats=200))
+    for call in (read_image, check_image):
+        with pytest.raises(ImageReadError, match="scans") as info:
+            call(path)
+        assert info.value.path == str(path) and "limit of 64" in info.value.reason

@@ -74,6 +74,10 @@ MAX_PIXELS_ENV = "XRAYCLS_MAX_PIXELS"
 DEFAULT_MAX_DECODE_BYTES = 512 << 20
 #: Environment variable that sets the decoded-bytes limit for the whole process (``0``: none).
 MAX_DECODE_BYTES_ENV = "XRAYCLS_MAX_DECODE_BYTES"
+#: Most start-of-scan markers accepted in a JPEG. A progressive JPEG has about 10 scans
+#: (libjpeg's default script has 10, Pillow's 6-10); libjpeg decodes each one over the whole
+#: image, so a small file that repeats scans can take tens of seconds.
+MAX_JPEG_SCANS = 64
 
 
 # OpenCV checks its own pixel limit in every decoder, read from this variable on first use. It
@@ -97,6 +101,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "MAX_DECODE_BYTES_ENV",
+    "MAX_JPEG_SCANS",
     "MAX_PIXELS_ENV",
     "check_image",
     "check_images",
@@ -442,9 +447,21 @@ def _check_jpeg(path: str, data: bytes) -> tuple[tuple[int, int, int] | None, in
             break
         if pos >= n or data[pos] != 0xFF:
             raise ImageReadError(path, f"corrupt JPEG: expected a marker at byte {pos}")
-    if data.find(b"\xff\xd9", pos) == -1:
+    eoi = data.find(b"\xff\xd9", pos)
+    if eoi == -1:
         raise ImageReadError(
             path, "truncated JPEG: no end-of-image (EOI) marker; the file was cut short"
+        )
+    # Entropy-coded data byte-stuffs 0xFF, so FF DA up to the EOI is a start-of-scan marker
+    # (or, at worst, bytes of a table between scans: counting those too only errs on the safe
+    # side). Data after the EOI (a second picture of a multi-picture file) is not decoded.
+    scans = 1 + data.count(b"\xff\xda", pos, eoi)
+    if scans > MAX_JPEG_SCANS:
+        raise ImageReadError(
+            path,
+            f"JPEG has {scans} scans, above the limit of {MAX_JPEG_SCANS} (a progressive JPEG "
+            "has about 10; each scan is decoded over the whole image, so this many would take "
+            "very long): refused as hostile or broken",
         )
     return size, sample_bytes
 
