@@ -300,3 +300,57 @@ def test_progressive_jpeg_with_repeated_scans_is_refused(tmp_path: Path) -> None
         with pytest.raises(ImageReadError, match="scans") as info:
             call(path)
         assert info.value.path == str(path) and "limit of 64" in info.value.reason
+
+
+def _voi_lut(descriptor: list[int], values: list[int]) -> object:
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    item = Dataset()
+    item.LUTDescriptor = descriptor
+    item.LUTData = np.array(values, np.uint16).tobytes()
+    return Sequence([item])
+
+
+@pytest.mark.parametrize("width", [0, -5])
+def test_dicom_window_width_below_one_scales_the_full_range(tmp_path: Path, width: int) -> None:
+    px = np.array([[0, 1000, 2000, 3000]], np.uint16)
+    path = tmp_path / "w0.dcm"
+    path.write_bytes(dicom_bytes(px, WindowCenter=1500, WindowWidth=width))
+    with pytest.warns(UserWarning, match=r"w0\.dcm: DICOM WindowWidth"):
+        out = read_image(path, channels=1)[0, :, 0]
+    assert out.tolist() == [0, 85, 170, 255]
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "swap", "match"),
+    [
+        ("width", {"WindowCenter": 1500, "WindowWidth": 9999}, (b"9999", b"abc!"), "window"),
+        ("center", {"WindowCenter": 7777, "WindowWidth": 100}, (b"7777", b"x7y!"), "window"),
+        ("slope", {"RescaleSlope": 5555, "RescaleIntercept": 0}, (b"5555", b"zz!!"), "rescale"),
+        ("lut_short", {"VOILUTSequence": ([4, 0, 16], [1, 2])}, None, "VOI LUT"),
+        ("lut_descriptor", {"VOILUTSequence": ([4, 0], [1, 2, 3, 4])}, None, "VOI LUT"),
+    ],
+)
+def test_malformed_dicom_window_or_lut_is_an_image_read_error(
+    tmp_path: Path,
+    name: str,
+    extra: dict[str, object],
+    swap: tuple[bytes, bytes] | None,
+    match: str,
+) -> None:
+    if "VOILUTSequence" in extra:
+        extra = {"VOILUTSequence": _voi_lut(*extra["VOILUTSequence"])}  # type: ignore[misc]
+    data = dicom_bytes(np.array([[0, 1000, 2000, 3000]], np.uint16), **extra)
+    if swap:
+        assert data.count(swap[0]) == 1
+        data = data.replace(*swap)  # pydicom will not write a non-numeric DS
+    path = tmp_path / f"{name}.dcm"
+    path.write_bytes(data)
+    for call in (read_image, check_image):
+        with pytest.raises(ImageReadError, match=match) as info:
+            call(path)
+        assert info.value.path == str(path)
+    from xraycls.io import check_images
+
+    assert check_images([path], on_error="skip")[1][0][0] == str(path)

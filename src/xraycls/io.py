@@ -56,6 +56,7 @@ from __future__ import annotations
 import io as _stdio
 import os
 import struct
+import warnings
 import zlib
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -775,14 +776,65 @@ def _decode_dicom(path: str, data: bytes, limit: int | None, blimit: int | None)
         pixels = dcm.pixel_array
     except Exception as exc:  # pydicom raises many types for corrupt or unsupported files
         raise ImageReadError(path, f"cannot decode DICOM pixel data: {exc}") from None
+    try:
+        return _dicom_to_uint8(path, dcm, pixels, apply_modality_lut, apply_voi_lut)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # a malformed LUT, window or rescale fails deep inside pydicom
+        raise ImageReadError(
+            path, f"malformed DICOM rescale, window or VOI LUT: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def _first(value: Any) -> Any:
+    # WindowCenter/WindowWidth may be multi-valued (one per window); pydicom's index=0 uses
+    # the first, so this checks the same one.
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return value[0] if len(value) else None
+    return value
+
+
+def _checked_window(path: str, dcm: Any) -> bool:
+    """Whether the VOI window can be applied: ``False`` (with a warning) for a WindowWidth
+    below 1; an ``ImageReadError`` for a window that is not a pair of finite numbers."""
+    if "VOILUTSequence" in dcm or "WindowWidth" not in dcm or "WindowCenter" not in dcm:
+        return True  # a VOI LUT wins over the window in pydicom; a half window is ignored
+    width, center = _first(dcm.WindowWidth), _first(dcm.WindowCenter)
+    try:
+        w, c = float(width), float(center)
+    except (TypeError, ValueError):
+        w = c = float("nan")
+    if not (np.isfinite(w) and np.isfinite(c)):
+        raise ImageReadError(
+            path,
+            f"malformed DICOM window: WindowCenter {center!r} and WindowWidth {width!r} must "
+            "be finite numbers",
+        )
+    if w < 1:
+        # WindowWidth 0 occurs in real files (a modality that leaves the window unset); the
+        # standard requires >= 1, so the window is meaningless: scale the full range instead.
+        warnings.warn(
+            f"{path}: DICOM WindowWidth is {width} (the standard needs at least 1); the window "
+            "is ignored and the full range of values is scaled",
+            UserWarning,
+            stacklevel=5,
+        )
+        return False
+    return True
+
+
+def _dicom_to_uint8(
+    path: str, dcm: Any, pixels: np.ndarray, apply_modality_lut: Any, apply_voi_lut: Any
+) -> np.ndarray:
     photometric = str(getattr(dcm, "PhotometricInterpretation", "MONOCHROME2")).upper()
     frames = int(getattr(dcm, "NumberOfFrames", 1) or 1)
     if frames > 1:
         pixels = pixels[0]
     if photometric.startswith("MONOCHROME"):
         values = apply_modality_lut(pixels, dcm)
-        values = apply_voi_lut(values, dcm, index=0)
-        out = _to_uint8(np.asarray(values, dtype=np.float64))
+        if _checked_window(path, dcm):
+            values = apply_voi_lut(values, dcm, index=0)
+        out = _to_uint8(np.asarray(values))
         if photometric == "MONOCHROME1":
             out = 255 - out  # MONOCHROME1 stores bone dark; flip so every image looks alike
         return out
