@@ -354,3 +354,65 @@ def test_malformed_dicom_window_or_lut_is_an_image_read_error(
     from xraycls.io import check_images
 
     assert check_images([path], on_error="skip")[1][0][0] == str(path)
+
+
+# ------------------------------------------------------------------ model files
+
+
+@pytest.fixture(scope="module")
+def tiny_keras(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import xraycls
+    from xraycls.zoo import save_model
+
+    model = xraycls.build_model("simple_cnn", input_shape=(16, 16, 3), width=2, seed=0)
+    path = tmp_path_factory.mktemp("model") / "m.keras"
+    return save_model(model, path, class_names=["COVID", "Normal", "Viral Pneumonia"])
+
+
+@pytest.mark.parametrize("member", ["model.weights.h5", "assets/extra.bin"])
+def test_model_file_zip_bomb_member_is_refused_before_loading(
+    tiny_keras: Path, tmp_path: Path, member: str
+) -> None:
+    import tracemalloc
+    import zipfile
+
+    from xraycls.errors import ModelFileError
+    from xraycls.zoo import load_model, read_model_info
+
+    path = tmp_path / "bomb.keras"
+    # Written deflated: 256 MB of zeros in about 250 KB (the issue's file: 1.96 GB in 5.9 MB).
+    with (
+        zipfile.ZipFile(tiny_keras) as src,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for info in src.infolist():
+            if info.filename != member:
+                dst.writestr(info.filename, src.read(info))
+        with dst.open(member, "w", force_zip64=True) as out:
+            zeros = b"\0" * (1 << 20)
+            for _ in range(256):
+                out.write(zeros)
+    assert path.stat().st_size < 2_000_000
+    tracemalloc.start()
+    for call in (load_model, read_model_info):
+        with pytest.raises(ModelFileError, match="member") as info:
+            call(path)
+        text = str(info.value)
+        assert str(path) in text and member in text and "268,435,456" in text
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 32 << 20, peak
+
+
+def test_model_file_member_over_the_size_limit_is_refused(
+    tiny_keras: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xraycls.errors import ModelFileError
+    from xraycls.zoo import _saving, load_model
+
+    load_model(tiny_keras)  # within the limits
+    monkeypatch.setattr(_saving, "MAX_MEMBER_BYTES", 1000)
+    with pytest.raises(
+        ModelFileError, match=r"member '[^']+' declares [0-9,]+ bytes, above the 1,000-byte limit"
+    ):
+        load_model(tiny_keras)

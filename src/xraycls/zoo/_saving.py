@@ -33,7 +33,9 @@ from xraycls.zoo._text import short_error
 
 __all__ = [
     "INFO_MEMBER",
+    "MAX_COMPRESSION_RATIO",
     "MAX_INFO_BYTES",
+    "MAX_MEMBER_BYTES",
     "load_model",
     "read_model_info",
     "save_model",
@@ -45,6 +47,16 @@ INFO_MEMBER = "xraycls.json"
 #: Largest ``xraycls.json`` member read (bytes): real ones are well under 10 KB, and a hostile
 #: archive could declare gigabytes that zlib would happily inflate.
 MAX_INFO_BYTES = 1 << 20
+#: Largest uncompressed size any member of a model file may declare (bytes): 2 GiB. The
+#: largest built-in backbone's weights with optimizer state are a few hundred MB; Keras' own
+#: zip-bomb check only starts at 4 GiB, and reads members into memory before refusing them.
+MAX_MEMBER_BYTES = 2 << 30
+#: Largest uncompressed/compressed ratio of a member above 1 MiB. Keras stores members
+#: uncompressed and weights deflate by about 1.1x; zeros deflate by about 1000x.
+MAX_COMPRESSION_RATIO = 100
+#: Most members in a model file (a Keras file has a handful).
+MAX_MEMBERS = 10_000
+_RATIO_FLOOR = 1 << 20
 _RESERVED = ("class_names", "backbone", "input_shape", "xraycls_version", "input_transform")
 
 
@@ -153,7 +165,43 @@ def _check_archive(path: str | os.PathLike[str]) -> Path:
             f"model file {os.fspath(path)!r} is corrupt or not a '.keras' archive "
             "(not a zip file); re-save or re-download it"
         )
+    try:
+        with zipfile.ZipFile(p) as archive:
+            _check_members(os.fspath(path), archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise ModelFileError(
+            f"model file {os.fspath(path)!r} is corrupt: {short_error(exc)}; re-save or "
+            "re-download it"
+        ) from exc
     return p
+
+
+def _check_members(path: str, members: list[zipfile.ZipInfo]) -> None:
+    """Refuse zip-bomb members from the central directory, before anything is inflated.
+
+    zipfile stops reading a member at its declared size, so checking the declared sizes
+    bounds what loading can inflate.
+    """
+    if len(members) > MAX_MEMBERS:
+        raise ModelFileError(
+            f"model file {path!r} has {len(members):,} members, above the limit of "
+            f"{MAX_MEMBERS:,}; the file is damaged or hostile and was not loaded"
+        )
+    for member in members:
+        declared, stored = member.file_size, member.compress_size
+        if declared > MAX_MEMBER_BYTES:
+            raise ModelFileError(
+                f"model file {path!r}: member {member.filename!r} declares {declared:,} bytes, "
+                f"above the {MAX_MEMBER_BYTES:,}-byte limit "
+                "(xraycls.zoo._saving.MAX_MEMBER_BYTES); the file was not loaded"
+            )
+        if declared > _RATIO_FLOOR and declared > MAX_COMPRESSION_RATIO * max(stored, 1):
+            raise ModelFileError(
+                f"model file {path!r}: member {member.filename!r} declares {declared:,} bytes "
+                f"compressed into {stored:,} (ratio {declared / max(stored, 1):,.0f}, above "
+                f"{MAX_COMPRESSION_RATIO}): a zip bomb, not model weights; the file was not "
+                "loaded"
+            )
 
 
 def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
