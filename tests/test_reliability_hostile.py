@@ -416,3 +416,56 @@ def test_model_file_member_over_the_size_limit_is_refused(
         ModelFileError, match=r"member '[^']+' declares [0-9,]+ bytes, above the 1,000-byte limit"
     ):
         load_model(tiny_keras)
+
+
+# ------------------------------------------------------------------ class names
+
+
+def test_canonical_class_normalises_fullwidth_and_compatibility_forms() -> None:
+    from xraycls.data import canonical_class
+
+    assert canonical_class("ＣＯＶＩＤ") == "COVID"
+    assert canonical_class("ｎｏｒｍａｌ") == "Normal"
+    assert canonical_class("Ｖｉｒａｌ　Ｐｎｅｕｍｏｎｉａ") == "Viral Pneumonia"
+    assert canonical_class("ﬁbrosis") == "fibrosis"  # the "fi" ligature
+
+
+def test_fullwidth_class_folder_joins_its_class(tmp_path: Path) -> None:
+    from _helpers_data import fake_xray, write_image
+    from xraycls.data import load_dataset
+
+    for folder, n in (("COVID", 2), ("ＣＯＶＩＤ", 1), ("Normal", 2)):
+        for i in range(n):
+            write_image(tmp_path / folder / f"{i}.png", fake_xray(i + len(folder)))
+    ds = load_dataset(tmp_path)
+    assert list(ds.class_names) == ["COVID", "Normal"]
+    assert len(ds) == 5
+
+
+def test_save_model_refuses_class_names_equal_after_nfkc(tmp_path: Path) -> None:
+    import xraycls
+    from xraycls.errors import ConfigError
+    from xraycls.zoo import save_model
+
+    model = xraycls.build_model("simple_cnn", input_shape=(16, 16, 3), width=2, seed=0)
+    with pytest.raises(ConfigError, match="'COVID' and 'ＣＯＶＩＤ'"):
+        save_model(model, tmp_path / "m.keras", class_names=["COVID", "ＣＯＶＩＤ", "Normal"])
+    assert not (tmp_path / "m.keras").exists()
+
+
+@pytest.mark.parametrize("names", [["a", "a"], ["COVID", "ＣＯＶＩＤ"], ["x", 3], []])
+def test_model_info_with_duplicate_or_bad_class_names_is_refused(
+    tmp_path: Path, names: list[object]
+) -> None:
+    import json
+    import zipfile
+
+    from xraycls.errors import ModelFileError
+    from xraycls.zoo import read_model_info
+
+    path = tmp_path / "dup.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("xraycls.json", json.dumps({"class_names": names}))
+    with pytest.raises(ModelFileError, match="class_names") as info:
+        read_model_info(path)
+    assert str(path) in str(info.value)

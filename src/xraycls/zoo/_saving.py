@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -66,12 +67,31 @@ def _version() -> str:
     return __version__
 
 
+def _same_names(names: Sequence[str]) -> str | None:
+    """Describe the first two names equal after NFKC normalisation (``'COVID' and 'ＣＯＶＩＤ'``),
+    or ``None``. Compatibility forms (fullwidth letters, ligatures) look alike to a reader, so
+    two such classes would be merged or confused downstream (one CSV column would be lost)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = unicodedata.normalize("NFKC", name)
+        if key in seen:
+            return f"{seen[key]!r} and {name!r}"
+        seen[key] = name
+    return None
+
+
 def _check_class_names(model: keras.Model, class_names: Sequence[str]) -> list[str]:
     if isinstance(class_names, str) or not all(isinstance(c, str) for c in class_names):
         raise ConfigError(f"class_names must be a sequence of strings, got {class_names!r}")
     names = list(class_names)
-    if not names or len(set(names)) != len(names):
-        raise ConfigError(f"class_names must be non-empty and unique, got {names!r}")
+    if not names:
+        raise ConfigError("class_names must be non-empty and unique, got []")
+    same = _same_names(names)
+    if same:
+        raise ConfigError(
+            f"class_names must be non-empty and unique, got {names!r}: {same} are the same "
+            "name (after Unicode NFKC normalisation)"
+        )
     out_shape = tuple(model.outputs[0].shape) if model.outputs else ()
     if out_shape and out_shape[-1] is not None and out_shape[-1] != len(names):
         raise ConfigError(
@@ -254,6 +274,19 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from exc
     if not isinstance(info, dict) or not isinstance(info.get("class_names"), list):
         raise ModelFileError(f"model file {os.fspath(path)!r}: {INFO_MEMBER} has no class_names")
+    names = info["class_names"]
+    if not names or not all(isinstance(c, str) for c in names):
+        raise ModelFileError(
+            f"model file {os.fspath(path)!r}: {INFO_MEMBER} class_names must be a non-empty "
+            f"list of strings, got {names!r}; the file is damaged"
+        )
+    same = _same_names(names)
+    if same:
+        raise ModelFileError(
+            f"model file {os.fspath(path)!r}: {INFO_MEMBER} class_names has {same}, the same "
+            "name (after Unicode NFKC normalisation); predictions could not be told apart, so "
+            "the file was not used"
+        )
     return info
 
 
