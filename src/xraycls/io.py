@@ -663,7 +663,10 @@ def _finish(arr: np.ndarray, channels: int, bgr: bool) -> np.ndarray:
         code = cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY
         return np.ascontiguousarray(cv2.cvtColor(arr, code)[..., None])
     if bgr:
-        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+        # In place when possible: the array is the decoder's (or the conversion's) own, and a
+        # second full-size copy would be a third of a large decode's peak memory.
+        inplace = arr.flags.writeable and arr.flags.c_contiguous
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB, dst=arr if inplace else None)
     return np.ascontiguousarray(arr)
 
 
