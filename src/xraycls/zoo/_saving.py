@@ -208,6 +208,8 @@ def _check_members(path: str, members: list[zipfile.ZipInfo]) -> None:
             f"{MAX_MEMBERS:,}; the file is damaged or hostile and was not loaded"
         )
     for member in members:
+        if member.filename == INFO_MEMBER:
+            continue  # read_model_info holds it to its own, smaller limit (MAX_INFO_BYTES)
         declared, stored = member.file_size, member.compress_size
         if declared > MAX_MEMBER_BYTES:
             raise ModelFileError(
