@@ -238,7 +238,9 @@ _FUZZ = textwrap.dedent(
     from xraycls.io import read_image
 
     sys.path.insert(0, {tests!r})
+    import numpy as np
     from test_reliability_images import png_bytes
+    from test_reliability_hostile import dicom_bytes, progressive_jpeg
 
     folder = tempfile.mkdtemp()
 
@@ -266,9 +268,44 @@ _FUZZ = textwrap.dedent(
         feed(png_bytes(width, height, zlib.compress(idat) if compress else idat, depth, color),
              "h.png")
 
+    def mutate(data, flips, cut):
+        data = bytearray(data)
+        for pos, value in flips:
+            data[pos % len(data)] = value
+        return bytes(data[: max(1, len(data) - cut)])
+
+    px = np.arange(64, dtype=np.uint16).reshape(8, 8) * 50
+    windowed = dicom_bytes(px, WindowCenter=7777, WindowWidth=9999)
+    dicoms = [dicom_bytes(px), dicom_bytes(px, deflated=True), windowed]
+    flips = st.lists(st.tuples(st.integers(0, 2**20), st.integers(0, 255)), max_size=8)
+
+    @settings(**common)
+    @given(st.sampled_from(range(len(dicoms))), flips, st.integers(0, 64))
+    def random_dicom(which, flips, cut):
+        feed(mutate(dicoms[which], flips, cut), "d.dcm")
+
+    @settings(**common)
+    @given(st.binary(min_size=6, max_size=6), st.binary(min_size=6, max_size=6))
+    def random_dicom_window(center, width):
+        feed(windowed.replace(b"7777.0", center).replace(b"9999.0", width), "w.dcm")
+
+    progressive = progressive_jpeg(48)
+
+    @settings(**common)
+    @given(flips, st.integers(0, 32), st.integers(0, len(progressive)),
+           st.integers(0, 300), st.integers(0, 3))
+    def random_progressive_jpeg(flips, cut, start, span, repeats):
+        # Repeat an arbitrary slice (scans, tables, entropy data) before mutating.
+        piece = progressive[start : start + span] * repeats
+        data = progressive[:start] + piece + progressive[start:]
+        feed(mutate(data, flips, cut), "p.jpg")
+
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     random_bytes()
     random_png_headers()
+    random_dicom()
+    random_dicom_window()
+    random_progressive_jpeg()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print("MAXRSS_KB", before, after)
     """

@@ -34,6 +34,13 @@ call with ``max_pixels=``, or for the whole process with the environment variabl
 ``XRAYCLS_MAX_PIXELS`` (``0`` turns it off). Formats whose header xraycls does not parse fall
 back on OpenCV's own limit (``OPENCV_IO_MAX_IMAGE_PIXELS``, set to the same value when unset).
 
+**Decoded-bytes limit.** Pixels alone do not bound memory: a 16-bit RGBA pixel takes 8 bytes.
+The header's width x height x frames x channels x bytes per sample is checked against
+:data:`DEFAULT_MAX_DECODE_BYTES` (512 MiB; ``max_decode_bytes=`` per call,
+``XRAYCLS_MAX_DECODE_BYTES`` for the process, ``0`` turns it off) before decoding, and the
+conversion to ``uint8`` (alpha compositing, min-max scaling) works on blocks of rows, so a decode
+needs about the decoded buffer plus the ``uint8`` result, not float64 copies of the image.
+
 Examples:
     >>> import numpy as np, cv2, tempfile, os
     >>> from xraycls.io import read_image
@@ -49,6 +56,7 @@ from __future__ import annotations
 import io as _stdio
 import os
 import struct
+import warnings
 import zlib
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -61,6 +69,16 @@ from xraycls.errors import ConfigError, DependencyError, ImageReadError
 DEFAULT_MAX_PIXELS = 100_000_000
 #: Environment variable that sets the pixel limit for the whole process (``0``: no limit).
 MAX_PIXELS_ENV = "XRAYCLS_MAX_PIXELS"
+#: Default largest decoded buffer, in bytes (width x height x frames x channels x bytes per
+#: sample, from the header): 512 MiB. A 100-megapixel 8-bit RGB image (300 MB) fits; a
+#: 10000x9999 16-bit RGBA PNG (800 MB) does not, though it is under the pixel limit.
+DEFAULT_MAX_DECODE_BYTES = 512 << 20
+#: Environment variable that sets the decoded-bytes limit for the whole process (``0``: none).
+MAX_DECODE_BYTES_ENV = "XRAYCLS_MAX_DECODE_BYTES"
+#: Most start-of-scan markers accepted in a JPEG. A progressive JPEG has about 10 scans
+#: (libjpeg's default script has 10, Pillow's 6-10); libjpeg decodes each one over the whole
+#: image, so a small file that repeats scans can take tens of seconds.
+MAX_JPEG_SCANS = 64
 
 
 # OpenCV checks its own pixel limit in every decoder, read from this variable on first use. It
@@ -80,11 +98,15 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", _opencv_limit())
 import cv2  # noqa: E402  (after the environment default above)
 
 __all__ = [
+    "DEFAULT_MAX_DECODE_BYTES",
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
+    "MAX_DECODE_BYTES_ENV",
+    "MAX_JPEG_SCANS",
     "MAX_PIXELS_ENV",
     "check_image",
     "check_images",
+    "decode_byte_limit",
     "pixel_limit",
     "read_image",
 ]
@@ -187,6 +209,82 @@ def _check_pixels(path: str, size: tuple[int, int, int] | None, limit: int | Non
             f"genuine huge image: then raise the limit with max_pixels= or the environment "
             f"variable {MAX_PIXELS_ENV})",
         )
+
+
+def decode_byte_limit(max_decode_bytes: int | None = None) -> int | None:
+    """The decoded-bytes limit in force: ``max_decode_bytes`` if given, else
+    ``XRAYCLS_MAX_DECODE_BYTES``, else :data:`DEFAULT_MAX_DECODE_BYTES`. ``0`` (or a negative
+    value) means no limit and gives ``None``.
+
+    The pixel limit alone does not bound memory: a 16-bit RGBA pixel takes 8 bytes where an 8-bit
+    gray one takes 1, so the header's width x height x frames x channels x bytes per sample is
+    checked against this limit too, before decoding.
+
+    Raises:
+        ConfigError: ``XRAYCLS_MAX_DECODE_BYTES`` is set to something that is not an integer.
+
+    Examples:
+        >>> from xraycls.io import decode_byte_limit
+        >>> decode_byte_limit(), decode_byte_limit(4096), decode_byte_limit(0)
+        (536870912, 4096, None)
+    """
+    if max_decode_bytes is None:
+        raw = os.environ.get(MAX_DECODE_BYTES_ENV, "").strip()
+        if not raw:
+            return DEFAULT_MAX_DECODE_BYTES
+        try:
+            max_decode_bytes = int(float(raw)) if "e" in raw.lower() else int(raw)
+        except ValueError:
+            raise ConfigError(
+                f"environment variable {MAX_DECODE_BYTES_ENV}={raw!r} is not a byte count; set "
+                f"it to an integer such as {DEFAULT_MAX_DECODE_BYTES} (0 = no limit) or unset it"
+            ) from None
+    return int(max_decode_bytes) if max_decode_bytes > 0 else None
+
+
+def _check_decode_bytes(
+    path: str,
+    size: tuple[int, int, int] | None,
+    channels: int,
+    sample_bytes: int,
+    limit: int | None,
+) -> None:
+    """Refuse a decode whose buffer, computed from the header, is above ``limit`` bytes."""
+    if size is None or limit is None:
+        return
+    width, height, frames = size
+    total = width * height * max(frames, 1) * channels * sample_bytes
+    if total > limit:
+        what = f"{width}x{height}" + (f"x{frames} frames" if frames > 1 else "")
+        raise ImageReadError(
+            path,
+            f"decoded size too large: the header declares {what} x {channels} channel(s) x "
+            f"{sample_bytes} byte(s) per sample = {total:,} bytes, above the limit of "
+            f"{limit:,} bytes for one decode (raise it with max_decode_bytes= or the "
+            f"environment variable {MAX_DECODE_BYTES_ENV} if the file is genuine)",
+        )
+
+
+# Channels OpenCV's IMREAD_UNCHANGED gives per PNG colour type: palette images come out as BGR,
+# or BGRA with a tRNS chunk, and gray+alpha as BGRA; the larger count is assumed.
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 4, 4: 4, 6: 4}
+
+
+def _png_layout(data: bytes) -> tuple[int, int]:
+    """``(channels, bytes per sample)`` of the decoded PNG, from ``IHDR`` (already checked)."""
+    depth, color = data[24], data[25]
+    return _PNG_CHANNELS.get(color, 4), 2 if depth == 16 else 1
+
+
+def _other_layout(data: bytes) -> tuple[int, int]:
+    """An upper bound of ``(channels, bytes per sample)`` for formats whose depth is not parsed:
+    BMP and WebP are 8-bit with at most 4 channels, PNM at most 16-bit RGB, TIFF anything up to
+    16-bit RGBA (float TIFFs are rarer than this bound is loose)."""
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return 4, 2
+    if data[:1] == b"P":
+        return 3, 2
+    return 4, 1
 
 
 def _png_size(path: str, data: bytes) -> tuple[int, int, int]:
@@ -315,13 +413,15 @@ def _check_png(path: str, data: bytes) -> None:
         pos = end
 
 
-def _check_jpeg(path: str, data: bytes) -> tuple[int, int, int] | None:
-    """Check the marker structure; return the start-of-frame size (``None`` if no SOF)."""
+def _check_jpeg(path: str, data: bytes) -> tuple[tuple[int, int, int] | None, int]:
+    """Check the marker structure; return the start-of-frame size (``None`` if no SOF) and the
+    bytes per decoded sample (2 for 12- and 16-bit JPEGs)."""
     # Skip the marker segments (APPn holds EXIF thumbnails with their own EOI) up to the first
     # start-of-scan; after it 0xFF is byte-stuffed, so an FF D9 pair can only be the real EOI.
     pos = 2
     n = len(data)
     size: tuple[int, int, int] | None = None
+    sample_bytes = 1
     while True:
         while pos < n and data[pos] == 0xFF:
             pos += 1  # fill bytes before a marker are allowed
@@ -342,19 +442,37 @@ def _check_jpeg(path: str, data: bytes) -> tuple[int, int, int] | None:
             # precision (1 byte), then height and width as big-endian uint16
             height, width = struct.unpack(">HH", data[pos + 3 : pos + 7])
             size = (width, height, 1)
+            sample_bytes = 2 if data[pos + 2] > 8 else 1
         pos += length
         if marker == 0xDA:  # start of scan
             break
         if pos >= n or data[pos] != 0xFF:
             raise ImageReadError(path, f"corrupt JPEG: expected a marker at byte {pos}")
-    if data.find(b"\xff\xd9", pos) == -1:
+    eoi = data.find(b"\xff\xd9", pos)
+    if eoi == -1:
         raise ImageReadError(
             path, "truncated JPEG: no end-of-image (EOI) marker; the file was cut short"
         )
-    return size
+    # Entropy-coded data byte-stuffs 0xFF, so FF DA up to the EOI is a start-of-scan marker
+    # (or, at worst, bytes of a table between scans: counting those too only errs on the safe
+    # side). Data after the EOI (a second picture of a multi-picture file) is not decoded.
+    scans = 1 + data.count(b"\xff\xda", pos, eoi)
+    if scans > MAX_JPEG_SCANS:
+        raise ImageReadError(
+            path,
+            f"JPEG has {scans} scans, above the limit of {MAX_JPEG_SCANS} (a progressive JPEG "
+            "has about 10; each scan is decoded over the whole image, so this many would take "
+            "very long): refused as hostile or broken",
+        )
+    return size, sample_bytes
 
 
-def check_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> None:
+def check_image(
+    path: str | os.PathLike[str],
+    *,
+    max_pixels: int | None = None,
+    max_decode_bytes: int | None = None,
+) -> None:
     """Check that a file is a complete, plausible image without decoding its pixels.
 
     Reads the file and checks its structure: PNG chunks (lengths, CRCs, ``IEND``), JPEG marker
@@ -365,10 +483,14 @@ def check_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) 
         path: The file to check.
         max_pixels: Largest image accepted, in pixels; ``None`` uses :func:`pixel_limit`
             (``XRAYCLS_MAX_PIXELS`` or 100 megapixels), ``0`` accepts any size.
+        max_decode_bytes: Largest decoded buffer accepted, in bytes, from the header;
+            ``None`` uses :func:`decode_byte_limit` (``XRAYCLS_MAX_DECODE_BYTES`` or 512 MiB),
+            ``0`` accepts any size.
 
     Raises:
         ImageReadError: The file is missing, empty, unreadable, truncated, not an image, or
-            declares more pixels than the limit; the message names the file and the reason.
+            declares more pixels or decoded bytes than the limits; the message names the file
+            and the reason.
         DependencyError: A DICOM file was given and ``pydicom`` is not installed.
 
     Examples:
@@ -383,18 +505,34 @@ def check_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) 
         xraycls.errors.ImageReadError: ...notes.png: not an image: ...
     """
     limit = pixel_limit(max_pixels)
+    blimit = decode_byte_limit(max_decode_bytes)
     spath = os.fspath(path)
     data = _read_bytes(spath, limit)
     fmt = _sniff(spath, data)
     if fmt == "png":
         _check_png(spath, data)
-        _check_pixels(spath, _png_size(spath, data), limit)
+        _check_png_size(spath, data, limit, blimit)
     elif fmt == "jpeg":
-        _check_pixels(spath, _check_jpeg(spath, data), limit)
+        _check_jpeg_size(spath, data, 3, limit, blimit)
     elif fmt == "dicom":
-        _decode_dicom(spath, data, limit)  # rare in practice; decoding is the only reliable check
+        # rare in practice; decoding is the only reliable check
+        _decode_dicom(spath, data, limit, blimit)
     else:
-        _decode_other(spath, data, limit)
+        _decode_other(spath, data, limit, blimit)
+
+
+def _check_png_size(path: str, data: bytes, limit: int | None, blimit: int | None) -> None:
+    size = _png_size(path, data)
+    _check_pixels(path, size, limit)
+    _check_decode_bytes(path, size, *_png_layout(data), blimit)
+
+
+def _check_jpeg_size(
+    path: str, data: bytes, channels: int, limit: int | None, blimit: int | None
+) -> None:
+    size, sample_bytes = _check_jpeg(path, data)
+    _check_pixels(path, size, limit)
+    _check_decode_bytes(path, size, channels, sample_bytes, blimit)
 
 
 def _not_an_image(path: str, data: bytes) -> ImageReadError:
@@ -408,12 +546,48 @@ def _not_an_image(path: str, data: bytes) -> ImageReadError:
     )
 
 
-def _decode_other(path: str, data: bytes, limit: int | None) -> np.ndarray:
-    _check_pixels(path, _other_size(data), limit)
+def _decode_other(path: str, data: bytes, limit: int | None, blimit: int | None) -> np.ndarray:
+    size = _other_size(data)
+    _check_pixels(path, size, limit)
+    _check_decode_bytes(path, size, *_other_layout(data), blimit)
     arr = _imdecode(path, data, cv2.IMREAD_UNCHANGED)
     if arr is None or arr.size == 0:
         raise _not_an_image(path, data)
     return arr
+
+
+# Conversions below work on blocks of rows of about this many values: a float64 copy of a
+# whole 100-megapixel RGBA image is 3.2 GB, a block is 8 MB; the result is the same.
+_BLOCK = 1 << 20
+
+
+def _blocks(arr: np.ndarray) -> list[slice]:
+    per_row = max(1, arr[0].size) if arr.ndim > 1 else 1
+    step = max(1, _BLOCK // per_row)
+    return [slice(i, i + step) for i in range(0, arr.shape[0], step)]
+
+
+def _scale_into(out: np.ndarray, block: np.ndarray, lo: float, scale: float) -> None:
+    """Write ``rint((block - lo) * scale)`` clipped to 0..255 into ``out``; ``block`` is a
+    float64 scratch array and is overwritten."""
+    block -= lo
+    block *= scale
+    np.rint(block, out=block)
+    np.clip(block, 0, 255, out=block)
+    out[...] = block
+
+
+def _value_range(arr: np.ndarray) -> tuple[float, float] | None:
+    """Smallest and largest finite value (``None`` if there is none), without a full copy."""
+    if np.issubdtype(arr.dtype, np.integer):
+        return (float(arr.min()), float(arr.max())) if arr.size else None
+    lo, hi = np.inf, -np.inf
+    for rows in _blocks(arr):
+        block = arr[rows]
+        finite = block[np.isfinite(block)]
+        if finite.size:
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    return (lo, hi) if lo <= hi else None
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -421,26 +595,51 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
         return arr
     if arr.dtype == np.bool_:
         return arr.astype(np.uint8) * 255
-    a = arr.astype(np.float64)
-    finite = np.isfinite(a)
-    if not finite.all():
-        a = np.where(finite, a, np.nan)
-    lo, hi = np.nanmin(a), np.nanmax(a)
-    if not np.isfinite(lo) or hi <= lo:
-        return np.zeros(arr.shape, np.uint8)
-    out = (np.nan_to_num(a, nan=lo) - lo) * (255.0 / (hi - lo))
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    span = _value_range(arr)
+    out = np.zeros(arr.shape, np.uint8)
+    if span is None or span[1] <= span[0]:
+        return out  # constant (or all non-finite): all zeros
+    lo, hi = span
+    for rows in _blocks(arr):
+        block = arr[rows].astype(np.float64)
+        if not np.issubdtype(arr.dtype, np.integer):
+            block[~np.isfinite(block)] = lo  # NaN and inf become the minimum, as before
+        _scale_into(out[rows], block, lo, 255.0 / (hi - lo))
+    return out
+
+
+def _composite_block(arr: np.ndarray, amax: float) -> np.ndarray:
+    color = arr[..., :-1].astype(np.float64)
+    color *= arr[..., -1:] / amax
+    return color
 
 
 def _composite_alpha(arr: np.ndarray) -> np.ndarray:
-    # Composite on black: colour * alpha. Done in float before any 8-bit scaling so 16-bit
-    # alpha keeps its precision.
-    color = arr[..., :-1].astype(np.float64)
-    alpha = arr[..., -1:].astype(np.float64)
+    """Composite on black (colour * alpha) and scale to ``uint8``, block by block.
+
+    Compositing is done in float before any 8-bit scaling so 16-bit alpha keeps its precision;
+    for deeper than 8 bits the min-max scaling needs the range of the composited values, so
+    a first pass finds it and a second writes the result (recomputing a block is cheaper than
+    keeping a float64 copy of the image).
+    """
     amax = float(np.iinfo(arr.dtype).max) if np.issubdtype(arr.dtype, np.integer) else 1.0
-    out = color * (alpha / amax)
+    out = np.zeros((*arr.shape[:-1], arr.shape[-1] - 1), np.uint8)
     if arr.dtype == np.uint8:
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        for rows in _blocks(arr):
+            _scale_into(out[rows], _composite_block(arr[rows], amax), 0.0, 1.0)
+        return out
+    lo, hi = np.inf, -np.inf
+    for rows in _blocks(arr):
+        block = _composite_block(arr[rows], amax)
+        finite = block[np.isfinite(block)]
+        if finite.size:
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    if not lo < hi:
+        return out
+    for rows in _blocks(arr):
+        block = _composite_block(arr[rows], amax)
+        block[~np.isfinite(block)] = lo
+        _scale_into(out[rows], block, lo, 255.0 / (hi - lo))
     return out
 
 
@@ -464,7 +663,10 @@ def _finish(arr: np.ndarray, channels: int, bgr: bool) -> np.ndarray:
         code = cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY
         return np.ascontiguousarray(cv2.cvtColor(arr, code)[..., None])
     if bgr:
-        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+        # In place when possible: the array is the decoder's (or the conversion's) own, and a
+        # second full-size copy would be a third of a large decode's peak memory.
+        inplace = arr.flags.writeable and arr.flags.c_contiguous
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB, dst=arr if inplace else None)
     return np.ascontiguousarray(arr)
 
 
@@ -476,7 +678,78 @@ def _import_pydicom() -> Any:
     return pydicom
 
 
-def _decode_dicom(path: str, data: bytes, limit: int | None) -> np.ndarray:
+_DEFLATED_TS = b"1.2.840.10008.1.2.1.99"
+_EXPLICIT_LE_TS = b"1.2.840.10008.1.2.1"
+# Explicit-VR elements whose length is 4 bytes after 2 reserved ones (PS3.5 7.1.2).
+_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
+                       b"UR", b"UT", b"UV"})  # fmt: skip
+# Room for the non-pixel elements of an inflated dataset, on top of the decoded-bytes limit.
+_DICOM_SLACK = 16 << 20
+
+
+def _dicom_meta(data: bytes) -> tuple[int, int, int] | None:
+    """Walk the file meta group (0002): ``(end of the meta, offset, length)`` of the
+    TransferSyntaxUID value, or ``None`` without a preamble or that element."""
+    if data[128:132] != b"DICM":
+        return None
+    pos, ts = 132, None
+    while pos + 8 <= len(data):
+        group, element = struct.unpack("<HH", data[pos : pos + 4])
+        if group != 2:
+            break
+        vr = data[pos + 4 : pos + 6]
+        if vr in _LONG_VRS:
+            (length,) = struct.unpack("<I", data[pos + 8 : pos + 12])
+            start = pos + 12
+        else:
+            (length,) = struct.unpack("<H", data[pos + 6 : pos + 8])
+            start = pos + 8
+        if element == 0x10:
+            ts = (start, length)
+        pos = start + length
+    return None if ts is None else (pos, *ts)
+
+
+def _inflate_dicom(path: str, data: bytes, blimit: int | None) -> bytes:
+    """Inflate a Deflated Explicit VR Little Endian file into a plain explicit-VR one, stopping
+    as soon as the dataset outgrows what the decoded-bytes limit allows.
+
+    pydicom inflates the whole dataset with one ``zlib.decompress`` before the Rows/Columns
+    check can run, so a 400 KB file could take gigabytes; here the inflation is bounded.
+    """
+    meta = _dicom_meta(data)
+    if meta is None:
+        return data
+    meta_end, ts_at, ts_len = meta
+    if data[ts_at : ts_at + ts_len].rstrip(b"\0 ") != _DEFLATED_TS:
+        return data
+    cap = None if blimit is None else blimit + _DICOM_SLACK
+    # Same length, padded with NULs (pydicom strips them), so the group length stays right.
+    out = bytearray(data[:ts_at])
+    out += _EXPLICIT_LE_TS.ljust(ts_len, b"\0") + data[ts_at + ts_len : meta_end]
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    pending, size = data[meta_end:], 0
+    try:
+        while pending:
+            chunk = inflater.decompress(pending, 1 << 20)
+            pending = inflater.unconsumed_tail
+            size += len(chunk)
+            if cap is not None and size > cap:
+                raise ImageReadError(
+                    path,
+                    f"deflated DICOM dataset inflates to more than {cap:,} bytes (the "
+                    f"decoded-bytes limit of {blimit:,} plus {_DICOM_SLACK:,} for the other "
+                    "elements): a decompression bomb, or a genuine huge file: then raise the "
+                    f"limit with max_decode_bytes= or {MAX_DECODE_BYTES_ENV}",
+                )
+            out += chunk
+        out += inflater.flush()
+    except zlib.error as exc:
+        raise ImageReadError(path, f"corrupt deflated DICOM dataset: {exc}") from None
+    return bytes(out)
+
+
+def _decode_dicom(path: str, data: bytes, limit: int | None, blimit: int | None) -> np.ndarray:
     pydicom = _import_pydicom()
     try:
         from pydicom.pixels import apply_modality_lut, apply_voi_lut
@@ -485,6 +758,7 @@ def _decode_dicom(path: str, data: bytes, limit: int | None) -> np.ndarray:
             apply_modality_lut,
             apply_voi_lut,
         )
+    data = _inflate_dicom(path, data, blimit)
     try:
         dcm = pydicom.dcmread(_stdio.BytesIO(data), force=True)
         # pixel_array decodes lazily, so the size check below runs before any allocation.
@@ -493,22 +767,77 @@ def _decode_dicom(path: str, data: bytes, limit: int | None) -> np.ndarray:
             int(dcm.get("Rows", 0) or 0),
             int(dcm.get("NumberOfFrames", 1) or 1),
         )
+        # pixel_array decodes every frame at BitsAllocated per sample.
+        samples = int(dcm.get("SamplesPerPixel", 1) or 1)
+        sample_bytes = (int(dcm.get("BitsAllocated", 8) or 8) + 7) // 8
     except Exception as exc:  # pydicom raises many types for corrupt or unsupported files
         raise ImageReadError(path, f"cannot read the DICOM header: {exc}") from None
     if "PixelData" in dcm:
         _check_pixels(path, declared, limit)
+        _check_decode_bytes(path, declared, samples, sample_bytes, blimit)
     try:
         pixels = dcm.pixel_array
     except Exception as exc:  # pydicom raises many types for corrupt or unsupported files
         raise ImageReadError(path, f"cannot decode DICOM pixel data: {exc}") from None
+    try:
+        return _dicom_to_uint8(path, dcm, pixels, apply_modality_lut, apply_voi_lut)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # a malformed LUT, window or rescale fails deep inside pydicom
+        raise ImageReadError(
+            path, f"malformed DICOM rescale, window or VOI LUT: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def _first(value: Any) -> Any:
+    # WindowCenter/WindowWidth may be multi-valued (one per window); pydicom's index=0 uses
+    # the first, so this checks the same one.
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return value[0] if len(value) else None
+    return value
+
+
+def _checked_window(path: str, dcm: Any) -> bool:
+    """Whether the VOI window can be applied: ``False`` (with a warning) for a WindowWidth
+    below 1; an ``ImageReadError`` for a window that is not a pair of finite numbers."""
+    if "VOILUTSequence" in dcm or "WindowWidth" not in dcm or "WindowCenter" not in dcm:
+        return True  # a VOI LUT wins over the window in pydicom; a half window is ignored
+    width, center = _first(dcm.WindowWidth), _first(dcm.WindowCenter)
+    try:
+        w, c = float(width), float(center)
+    except (TypeError, ValueError):
+        w = c = float("nan")
+    if not (np.isfinite(w) and np.isfinite(c)):
+        raise ImageReadError(
+            path,
+            f"malformed DICOM window: WindowCenter {center!r} and WindowWidth {width!r} must "
+            "be finite numbers",
+        )
+    if w < 1:
+        # WindowWidth 0 occurs in real files (a modality that leaves the window unset); the
+        # standard requires >= 1, so the window is meaningless: scale the full range instead.
+        warnings.warn(
+            f"{path}: DICOM WindowWidth is {width} (the standard needs at least 1); the window "
+            "is ignored and the full range of values is scaled",
+            UserWarning,
+            stacklevel=5,
+        )
+        return False
+    return True
+
+
+def _dicom_to_uint8(
+    path: str, dcm: Any, pixels: np.ndarray, apply_modality_lut: Any, apply_voi_lut: Any
+) -> np.ndarray:
     photometric = str(getattr(dcm, "PhotometricInterpretation", "MONOCHROME2")).upper()
     frames = int(getattr(dcm, "NumberOfFrames", 1) or 1)
     if frames > 1:
         pixels = pixels[0]
     if photometric.startswith("MONOCHROME"):
         values = apply_modality_lut(pixels, dcm)
-        values = apply_voi_lut(values, dcm, index=0)
-        out = _to_uint8(np.asarray(values, dtype=np.float64))
+        if _checked_window(path, dcm):
+            values = apply_voi_lut(values, dcm, index=0)
+        out = _to_uint8(np.asarray(values))
         if photometric == "MONOCHROME1":
             out = 255 - out  # MONOCHROME1 stores bone dark; flip so every image looks alike
         return out
@@ -522,7 +851,11 @@ def _decode_dicom(path: str, data: bytes, limit: int | None) -> np.ndarray:
 
 
 def read_image(
-    path: str | os.PathLike[str], channels: int = 3, *, max_pixels: int | None = None
+    path: str | os.PathLike[str],
+    channels: int = 3,
+    *,
+    max_pixels: int | None = None,
+    max_decode_bytes: int | None = None,
 ) -> np.ndarray:
     """Read one image file into a ``uint8`` array.
 
@@ -532,6 +865,11 @@ def read_image(
         max_pixels: Largest image decoded, in pixels (width x height x frames), checked from
             the header before decoding; ``None`` uses :func:`pixel_limit`
             (``XRAYCLS_MAX_PIXELS`` or 100 megapixels), ``0`` accepts any size.
+        max_decode_bytes: Largest decoded buffer, in bytes (width x height x frames x
+            channels x bytes per sample), checked from the header before decoding; ``None``
+            uses :func:`decode_byte_limit` (``XRAYCLS_MAX_DECODE_BYTES`` or 512 MiB), ``0``
+            accepts any size. The conversion to ``uint8`` works block by block, so the peak
+            memory of a decode is about this buffer plus the ``uint8`` result.
 
     Returns:
         A C-contiguous ``uint8`` array; see the module docstring for the conversion rules
@@ -539,7 +877,8 @@ def read_image(
 
     Raises:
         ImageReadError: Missing, empty, unreadable, truncated, corrupt or non-image file, or
-            an image above the pixel limit. The error has ``.path`` and ``.reason``.
+            an image above the pixel or decoded-bytes limit. The error has ``.path`` and
+            ``.reason``.
         DependencyError: A DICOM file was given and ``pydicom`` is not installed.
         ValueError: ``channels`` is not 1 or 3.
 
@@ -554,16 +893,17 @@ def read_image(
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     limit = pixel_limit(max_pixels)
+    blimit = decode_byte_limit(max_decode_bytes)
     spath = os.fspath(path)
     data = _read_bytes(spath, limit)
     fmt = _sniff(spath, data)
     arr: np.ndarray | None
     bgr = True
     if fmt == "dicom":
-        arr = _decode_dicom(spath, data, limit)
+        arr = _decode_dicom(spath, data, limit, blimit)
         bgr = False
     elif fmt == "jpeg":
-        _check_pixels(spath, _check_jpeg(spath, data), limit)
+        _check_jpeg_size(spath, data, channels, limit, blimit)
         # IMREAD_COLOR/GRAYSCALE apply the EXIF orientation (IMREAD_UNCHANGED would not); JPEG
         # has no alpha and is 8-bit, so nothing else is lost.
         flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
@@ -572,12 +912,12 @@ def read_image(
             raise ImageReadError(spath, "corrupt JPEG: OpenCV could not decode it")
     elif fmt == "png":
         _check_png(spath, data)
-        _check_pixels(spath, _png_size(spath, data), limit)
+        _check_png_size(spath, data, limit, blimit)
         arr = _imdecode(spath, data, cv2.IMREAD_UNCHANGED)
         if arr is None or arr.size == 0:
             raise ImageReadError(spath, "corrupt PNG: OpenCV could not decode it")
     else:
-        arr = _decode_other(spath, data, limit)
+        arr = _decode_other(spath, data, limit, blimit)
     try:
         return _finish(arr, channels, bgr=bgr)
     except (ValueError, cv2.error) as exc:
@@ -589,6 +929,7 @@ def check_images(
     *,
     on_error: str = "raise",
     max_pixels: int | None = None,
+    max_decode_bytes: int | None = None,
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """Check many image files with :func:`check_image`; keep the good ones, name every bad one.
 
@@ -597,6 +938,7 @@ def check_images(
         on_error: ``"raise"``: any bad file raises one error naming every bad file;
             ``"skip"``: bad files are returned in the second list instead.
         max_pixels: Passed to :func:`check_image`.
+        max_decode_bytes: Passed to :func:`check_image`.
 
     Returns:
         ``(good_paths, skipped)`` with ``skipped`` a list of ``(path, reason)``, both in input
@@ -626,7 +968,7 @@ def check_images(
     for path in paths:
         spath = os.fspath(path)
         try:
-            check_image(spath, max_pixels=max_pixels)
+            check_image(spath, max_pixels=max_pixels, max_decode_bytes=max_decode_bytes)
         except ImageReadError as exc:
             skipped.append((spath, exc.reason))
         else:

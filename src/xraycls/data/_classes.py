@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 #: The paper's three classes, in the library's default order; other classes follow, sorted.
@@ -25,8 +26,10 @@ def canonical_class(name: str) -> str:
 
     Case, spaces, ``-`` and ``_`` are ignored: ``COVID-19``, ``covid19`` -> ``COVID``;
     ``NORMAL`` -> ``Normal``; ``Viral_Pneumonia`` -> ``Viral Pneumonia``;
-    ``lung opacity`` -> ``Lung_Opacity``.
+    ``lung opacity`` -> ``Lung_Opacity``. Names are NFKC-normalised first, so a fullwidth
+    ``ＣＯＶＩＤ`` (as typed with an East Asian input method) is ``COVID``, not a class of its own.
     """
+    name = unicodedata.normalize("NFKC", name)
     key = re.sub(r"[^a-z0-9]", "", name.lower())
     return _ALIASES.get(key, name.strip())
 

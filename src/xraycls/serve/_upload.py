@@ -5,18 +5,29 @@ reads the declared size from the header *before* decoding and refuses images ove
 limit, so a pixel bomb (a 40000x40000 PNG that is a few hundred kB on disk) is turned away
 without its pixels ever being allocated; truncated and corrupt files are refused with the
 reason.
+
+At most :data:`MAX_CONCURRENT_DECODES` uploads are decoded at once in the process, so the
+memory of decoding is bounded by that many times the decoded-bytes limit of
+:func:`xraycls.io.read_image` however many requests arrive together; the others wait.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from typing import Any
 
 from xraycls.errors import ImageReadError
 from xraycls.io import DEFAULT_MAX_PIXELS, read_image
 
-__all__ = ["DEFAULT_MAX_PIXELS", "read_upload", "upload_format"]
+__all__ = ["DEFAULT_MAX_PIXELS", "MAX_CONCURRENT_DECODES", "read_upload", "upload_format"]
+
+#: Most uploads decoded at the same time. One decode may need up to the decoded-bytes limit of
+#: read_image (512 MiB by default) plus its uint8 result, and the decoders are CPU-bound, so more
+#: in parallel would only multiply the peak memory.
+MAX_CONCURRENT_DECODES = 2
+_DECODES = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
 
 _PNG = b"\x89PNG\r\n\x1a\n"
 _SUFFIX = {"png": ".png", "jpeg": ".jpg", "dicom": ".dcm"}
@@ -65,7 +76,8 @@ def read_upload(
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         try:
-            image = read_image(path, max_pixels=max_pixels)
+            with _DECODES:
+                image = read_image(path, max_pixels=max_pixels)
         except ImageReadError as exc:
             raise ImageReadError(name, exc.reason) from None
         return prepare(image)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,7 +34,9 @@ from xraycls.zoo._text import short_error
 
 __all__ = [
     "INFO_MEMBER",
+    "MAX_COMPRESSION_RATIO",
     "MAX_INFO_BYTES",
+    "MAX_MEMBER_BYTES",
     "load_model",
     "read_model_info",
     "save_model",
@@ -45,6 +48,16 @@ INFO_MEMBER = "xraycls.json"
 #: Largest ``xraycls.json`` member read (bytes): real ones are well under 10 KB, and a hostile
 #: archive could declare gigabytes that zlib would happily inflate.
 MAX_INFO_BYTES = 1 << 20
+#: Largest uncompressed size any member of a model file may declare (bytes): 2 GiB. The
+#: largest built-in backbone's weights with optimizer state are a few hundred MB; Keras' own
+#: zip-bomb check only starts at 4 GiB, and reads members into memory before refusing them.
+MAX_MEMBER_BYTES = 2 << 30
+#: Largest uncompressed/compressed ratio of a member above 1 MiB. Keras stores members
+#: uncompressed and weights deflate by about 1.1x; zeros deflate by about 1000x.
+MAX_COMPRESSION_RATIO = 100
+#: Most members in a model file (a Keras file has a handful).
+MAX_MEMBERS = 10_000
+_RATIO_FLOOR = 1 << 20
 _RESERVED = ("class_names", "backbone", "input_shape", "xraycls_version", "input_transform")
 
 
@@ -54,12 +67,31 @@ def _version() -> str:
     return __version__
 
 
+def _same_names(names: Sequence[str]) -> str | None:
+    """Describe the first two names equal after NFKC normalisation (``'COVID' and 'ＣＯＶＩＤ'``),
+    or ``None``. Compatibility forms (fullwidth letters, ligatures) look alike to a reader, so
+    two such classes would be merged or confused downstream (one CSV column would be lost)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = unicodedata.normalize("NFKC", name)
+        if key in seen:
+            return f"{seen[key]!r} and {name!r}"
+        seen[key] = name
+    return None
+
+
 def _check_class_names(model: keras.Model, class_names: Sequence[str]) -> list[str]:
     if isinstance(class_names, str) or not all(isinstance(c, str) for c in class_names):
         raise ConfigError(f"class_names must be a sequence of strings, got {class_names!r}")
     names = list(class_names)
-    if not names or len(set(names)) != len(names):
-        raise ConfigError(f"class_names must be non-empty and unique, got {names!r}")
+    if not names:
+        raise ConfigError("class_names must be non-empty and unique, got []")
+    same = _same_names(names)
+    if same:
+        raise ConfigError(
+            f"class_names must be non-empty and unique, got {names!r}: {same} are the same "
+            "name (after Unicode NFKC normalisation)"
+        )
     out_shape = tuple(model.outputs[0].shape) if model.outputs else ()
     if out_shape and out_shape[-1] is not None and out_shape[-1] != len(names):
         raise ConfigError(
@@ -153,7 +185,45 @@ def _check_archive(path: str | os.PathLike[str]) -> Path:
             f"model file {os.fspath(path)!r} is corrupt or not a '.keras' archive "
             "(not a zip file); re-save or re-download it"
         )
+    try:
+        with zipfile.ZipFile(p) as archive:
+            _check_members(os.fspath(path), archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise ModelFileError(
+            f"model file {os.fspath(path)!r} is corrupt: {short_error(exc)}; re-save or "
+            "re-download it"
+        ) from exc
     return p
+
+
+def _check_members(path: str, members: list[zipfile.ZipInfo]) -> None:
+    """Refuse zip-bomb members from the central directory, before anything is inflated.
+
+    zipfile stops reading a member at its declared size, so checking the declared sizes
+    bounds what loading can inflate.
+    """
+    if len(members) > MAX_MEMBERS:
+        raise ModelFileError(
+            f"model file {path!r} has {len(members):,} members, above the limit of "
+            f"{MAX_MEMBERS:,}; the file is damaged or hostile and was not loaded"
+        )
+    for member in members:
+        if member.filename == INFO_MEMBER:
+            continue  # read_model_info holds it to its own, smaller limit (MAX_INFO_BYTES)
+        declared, stored = member.file_size, member.compress_size
+        if declared > MAX_MEMBER_BYTES:
+            raise ModelFileError(
+                f"model file {path!r}: member {member.filename!r} declares {declared:,} bytes, "
+                f"above the {MAX_MEMBER_BYTES:,}-byte limit "
+                "(xraycls.zoo._saving.MAX_MEMBER_BYTES); the file was not loaded"
+            )
+        if declared > _RATIO_FLOOR and declared > MAX_COMPRESSION_RATIO * max(stored, 1):
+            raise ModelFileError(
+                f"model file {path!r}: member {member.filename!r} declares {declared:,} bytes "
+                f"compressed into {stored:,} (ratio {declared / max(stored, 1):,.0f}, above "
+                f"{MAX_COMPRESSION_RATIO}): a zip bomb, not model weights; the file was not "
+                "loaded"
+            )
 
 
 def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -206,6 +276,19 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from exc
     if not isinstance(info, dict) or not isinstance(info.get("class_names"), list):
         raise ModelFileError(f"model file {os.fspath(path)!r}: {INFO_MEMBER} has no class_names")
+    names = info["class_names"]
+    if not names or not all(isinstance(c, str) for c in names):
+        raise ModelFileError(
+            f"model file {os.fspath(path)!r}: {INFO_MEMBER} class_names must be a non-empty "
+            f"list of strings, got {names!r}; the file is damaged"
+        )
+    same = _same_names(names)
+    if same:
+        raise ModelFileError(
+            f"model file {os.fspath(path)!r}: {INFO_MEMBER} class_names has {same}, the same "
+            "name (after Unicode NFKC normalisation); predictions could not be told apart, so "
+            "the file was not used"
+        )
     return info
 
 
