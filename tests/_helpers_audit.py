@@ -4,6 +4,8 @@ Two data sets for the shortcut audit's tests:
 
 * ``"shortcut"``: the class is coded by a bright bar in a top corner (outside the lungs) and
   nothing else; the lungs hold random content unrelated to the class (dark, blobs or stripes).
+* ``"shortcut-bright"``: the same, but the lungs are never dark, so a model trained on it never
+  saw black lungs and is thrown off by the ``border_only`` input (issue #17).
 * ``"lungs"``: the class lives only inside the lung field (blobs vs stripes); bright bars
   appear in corners at random, unrelated to the class.
 """
@@ -90,7 +92,8 @@ def _rgb(img: np.ndarray) -> np.ndarray:
 
 
 def phantoms(kind: str, n: int, seed: int) -> Dataset:
-    """``n`` phantoms (classes alternate) of the ``"shortcut"`` or ``"lungs"`` kind.
+    """``n`` phantoms (classes alternate) of the ``"shortcut"``, ``"shortcut-bright"`` or
+    ``"lungs"`` kind.
 
     Images come in pairs, one of each class, identical but for the class signal: a
     ``"shortcut"`` pair shares its lungs (random content) and everything else except the mark;
@@ -102,8 +105,11 @@ def phantoms(kind: str, n: int, seed: int) -> Dataset:
     rng = np.random.default_rng(seed)
     images, labels = [], []
     for start in range(0, n, 2):
-        if kind == "shortcut":
-            base = _base(rng, str(rng.choice(["dark", "blobs", "stripes"])))
+        if kind.startswith("shortcut"):
+            lungs = (
+                ["blobs", "stripes"] if kind == "shortcut-bright" else ["dark", "blobs", "stripes"]
+            )
+            base = _base(rng, str(rng.choice(lungs)))
             marked = base.copy()
             _mark(marked, int(rng.integers(2)))
             pair = [marked, base]

@@ -92,6 +92,19 @@ def test_a_model_that_reads_the_lungs_raises_no_flag(lung_model) -> None:
     assert 0.3 < (rep.lung_area_share or 0) < 0.5
 
 
+def test_lung_swap_sees_a_shortcut_that_black_lungs_hide() -> None:
+    # Issue #17: trained without ever seeing dark lungs, the corner-mark model collapses on
+    # blacked-out lungs, so border-only accuracy sits at chance and raises nothing. Swapping in
+    # the lungs of the other class stays in distribution: the prediction follows the mark.
+    model = tiny_model(phantoms("shortcut-bright", 160, seed=0))
+    rep = _run(model, "shortcut-bright")
+    assert rep.full["accuracy"] >= 0.9
+    assert rep.border_only["accuracy"] <= 0.7
+    assert rep.lung_swap is not None and rep.lung_swap["follows_border"] >= 0.8
+    codes = [flag.code for flag in rep.flags]
+    assert "lung_swap_follows_border" in codes and "border_only_above_chance" not in codes
+
+
 def test_audit_writes_json_html_and_figures(shortcut_audit) -> None:
     rep, out = shortcut_audit
     data = json.loads((out / "audit.json").read_text())
