@@ -308,6 +308,7 @@ def test_report_of_a_reproduce_folder(tmp_path, capsys):
     assert "<script" not in html and 'id="data-warnings"' in html
     model_page = (folder / "simple_cnn" / "report" / "report.html").read_text()
     assert "Test metrics" in model_page and "cams.png" in model_page
+    assert '<a href="../../report/report.html">all models' in model_page  # and back
     # The same through the command line, to another folder: model pages go beside the top page.
     out = tmp_path / "site"
     assert main(["report", str(folder), "--out", str(out), "--n-cam", "0"]) == 0

@@ -211,8 +211,8 @@ def save_audit(report: AuditReport, out: str | os.PathLike[str]) -> Path:
     numbers += save(
         "audit_metrics.png",
         _figures.audit_bars(report.to_dict()),
-        "Accuracy by input variant against chance; Grad-CAM lung share and source probe AUC "
-        "against their flag thresholds",
+        "Accuracy by input variant against chance; Grad-CAM lung share, source probe AUC and the "
+        "lung swap's share following the border against their flag thresholds",
     )
     sections = [("findings", findings), ("numbers", numbers)]
     if report.examples:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +183,8 @@ def report(
     if is_reproduction(run_path) and not is_run(run_path):
 
         def run_report(model_dir: Path, model_out: Path) -> Path:
-            return _run_report(model_dir, model_out, data_path, n_cam)
+            top = os.path.relpath(out_path / "report.html", model_out)
+            return _run_report(model_dir, model_out, data_path, n_cam, back=Path(top).as_posix())
 
         return reproduction_report(run_path, out_path, run_report, separate=out is not None)
     if not is_run(run_path):
@@ -195,12 +197,20 @@ def report(
     return _run_report(run_path, out_path, data_path, n_cam)
 
 
-def _run_report(run_path: Path, out_path: Path, data_path: Path | None, n_cam: int) -> Path:
-    """The page of one training run folder."""
+def _run_report(
+    run_path: Path, out_path: Path, data_path: Path | None, n_cam: int, back: str | None = None
+) -> Path:
+    """The page of one training run folder; ``back`` links the reproduction page above it."""
     out_path.mkdir(parents=True, exist_ok=True)
     run = read_run(run_path)
     figures: dict[str, Path] = {}
-    sections: list[tuple[str, str]] = [("metrics", _summary(run))]
+    summary = _summary(run)
+    if back is not None:
+        summary = (
+            f'<p class="meta">One model of a reproduction: <a href="{escape(back)}">all models, '
+            "results and data warnings</a>.</p>" + summary
+        )
+    sections: list[tuple[str, str]] = [("metrics", summary)]
 
     html = "<h2>Training curves</h2>"
     fig = _figures.training_curves(run.history) if run.history else None

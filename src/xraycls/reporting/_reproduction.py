@@ -159,25 +159,26 @@ def _by_source_section(results: dict[str, Any], classes: list[str]) -> str | Non
         for set_name, parts in (sets or {}).items():
             if not isinstance(parts, dict):
                 continue
-            entries = [("all", parts.get("overall") or {})]
+            entries = [("<strong>all</strong>", parts.get("overall") or {})]
             entries += list((parts.get("by_source") or {}).items())
+            entries = [entries[0], *((escape(str(k)), v) for k, v in entries[1:])]
             for source, m in entries:
                 sens = m.get("sensitivity") or {}
                 trained = m.get("in_training")
                 seen = "yes" if trained is True else "no" if trained is False else ""
                 rows.append(
                     [
-                        str(model),
-                        str(set_name),
-                        str(source),
+                        escape(str(model)),
+                        escape(str(set_name)),
+                        source,
                         seen,
-                        str(m.get("n", "")),
+                        escape(str(m.get("n", ""))),
                         _num(m.get("accuracy"), 3),
                         *("-" if sens.get(c) is None else _num(sens[c], 3) for c in classes),
                         _num(m.get("macro_auc"), 3),
                     ]
                 )
-    html += _html.table(header, rows, numeric_from=4)
+    html += _raw_table(header, rows, numeric_from=4)
     external = results.get("external")
     if external:
         html += f'<p class="meta">External set: <code>{escape(str(external))}</code> (never '
