@@ -307,3 +307,8 @@ def test_reproduce_audit_lands_in_the_run_report(tmp_path, monkeypatch) -> None:
     assert (run / "audit.json").is_file() and (run / "audit.html").is_file()
     page = xraycls.report(run, n_cam=0).read_text()
     assert 'id="audit"' in page and "border-only accuracy" in page
+    assert "lung swap: prediction follows the border" in page
+    # The whole output folder: one page, linking the model's own report.
+    top = xraycls.report(tmp_path / "out", n_cam=0).read_text()
+    assert '<a href="../simple_cnn/report/report.html">simple_cnn</a>' in top
+    assert "shortcut audit" in top and (run / "report" / "report.html").is_file()
