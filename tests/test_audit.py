@@ -175,14 +175,24 @@ def test_lung_swap_pairs_are_seeded_and_across_classes() -> None:
     assert pairs != _swap_pairs(labels, seed=4, limit=100)
     assert len(_swap_pairs(labels, seed=3, limit=5)) == 5
     assert _swap_pairs(np.zeros(5, int), seed=0, limit=10) == []
-    # The donor covers both lung fields; the feathered edge blends outside them only.
+    # The donor's lung box is moved onto the recipient's, then covers the lung field
+    # completely; the feathered edge blends outside it only.
     image = np.full((16, 16, 3), 200, np.uint8)
-    donor = np.full((16, 16, 3), 0, np.uint8)
+    donor = np.full((16, 16, 3), 90, np.uint8)
     mask, donor_mask = np.zeros((16, 16), bool), np.zeros((16, 16), bool)
-    mask[4:8, 4:8], donor_mask[6:10, 6:10] = True, True
+    mask[4:8, 4:10], donor_mask[9:13, 2:8] = True, True
+    donor[9:13, 2:8] = 0  # the donor's lungs: black
     out = swap_lungs(image, mask, donor, donor_mask, 2)
-    assert (out[mask | donor_mask] == 0).all() and (out[0, 0] == 200).all()
-    assert 0 < out[5, 9, 0] < 200  # next to the union: blended
+    assert (out[mask] == 0).all() and (out[0, 0] == 200).all()
+    assert 90 <= out[5, 11, 0] < 200  # next to the lung field: blended with the donor's body
+    small = np.zeros((16, 16), bool)
+    small[10:12, 3:6] = True  # a lung box half the size: scaled up onto the recipient's
+    donor = np.full((16, 16, 3), 90, np.uint8)
+    donor[small] = 0
+    out = swap_lungs(image, mask, donor, small, 0)
+    assert (out[5:7, 5:9] == 0).all() and (out[~mask] == 200).all()
+    identity = swap_lungs(image, mask, donor, mask, 0)
+    assert (identity[mask] == 90).all() and (identity[~mask] == 200).all()
 
 
 def test_single_source_classes_are_named() -> None:

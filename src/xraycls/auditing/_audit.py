@@ -230,13 +230,14 @@ def audit(
     burned-in text and markers inpainted (``text_inpainted``; the share of flipped predictions
     is reported). Blacking out is itself a shift the model never saw, so a counterfactual that
     stays in the image distribution follows: the lung field of an image of another class is
-    pasted into each image over a feathered edge (``lung_swap``), and the report counts how
-    often the prediction keeps the class of the border (``follows_border``) or takes the class
-    of the lungs (``follows_lungs``). Grad-CAM of the predicted class gives the share
-    of attention inside the lungs (``cam_lung_share``). Where a class has images from two or
-    more sources, a cross-validated linear probe on the penultimate features measures how well
-    they encode the source (``source_probe_auc``). Findings beyond the documented thresholds
-    (``docs/audit.md``) become plain-language `Flag` entries.
+    aligned to each image's lung box and pasted in over a feathered edge (``lung_swap``), and
+    the report counts how often the prediction keeps the class of the border
+    (``follows_border``) or takes the class of the lungs (``follows_lungs``). Grad-CAM of the
+    predicted class gives the share of attention inside the lungs (``cam_lung_share``). Where a
+    class has images from two or more sources, a cross-validated linear probe on the
+    penultimate features measures how well they encode the source (``source_probe_auc``).
+    Findings beyond the documented thresholds (``docs/audit.md``) become plain-language `Flag`
+    entries.
 
     Args:
         model: A Keras model taking raw ``[0, 255]`` RGB batches, a
@@ -487,7 +488,8 @@ def audit(
             "margin": margin,
             "margin_pixels": pixels,
             "lung_swap": f"up to {swap_pairs} pairs, donor from another class (seeded), "
-            f"union of both lung fields pasted with a {feather_px}-pixel feathered edge",
+            f"lung box aligned, union of both lung fields pasted with a {feather_px}-pixel "
+            "feathered edge",
             "cam_method": cam_method,
             "seed": seed,
             "thresholds": thresholds.to_dict(),
