@@ -2,9 +2,11 @@
 
 Two data sets for the shortcut audit's tests:
 
-* ``"shortcut"``: the class is coded by a bright square in a corner (outside the lungs) and
+* ``"shortcut"``: the class is coded by a bright bar in a top corner (outside the lungs) and
   nothing else; the lungs hold random content unrelated to the class (dark, blobs or stripes).
-* ``"lungs"``: the class lives only inside the lung field (blobs vs stripes); bright squares
+* ``"shortcut-bright"``: the same, but the lungs are never dark, so a model trained on it never
+  saw black lungs and is thrown off by the ``border_only`` input (issue #17).
+* ``"lungs"``: the class lives only inside the lung field (blobs vs stripes); bright bars
   appear in corners at random, unrelated to the class.
 """
 
@@ -32,7 +34,8 @@ def lung_field(size: int = SIZE) -> np.ndarray:
 
 
 LUNGS = lung_field()
-_CORNER = 6  # side of the planted mark, in pixels
+_CORNER = 6  # side of the corner square the inpainter paints over (plus 2 pixels)
+_MARK_H, _MARK_W = 3, 7  # the planted mark: a bar in a top corner
 
 
 def known_lungs(images: list[np.ndarray]) -> list[np.ndarray]:
@@ -50,7 +53,8 @@ def corner_inpainter(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def _phantom(rng: np.random.Generator, lungs: str, mark: bool) -> np.ndarray:
+def _base(rng: np.random.Generator, lungs: str) -> np.ndarray:
+    """Background, body and lung field with noise; the lungs dark, plain, blobs or stripes."""
     img = np.full((SIZE, SIZE), 30.0)
     body = ((_YY - 0.55 * SIZE) / (0.5 * SIZE)) ** 2 + (
         (_XX - 0.5 * SIZE) / (0.46 * SIZE)
@@ -58,6 +62,12 @@ def _phantom(rng: np.random.Generator, lungs: str, mark: bool) -> np.ndarray:
     img[body] = 140
     img[LUNGS] = 5 if lungs == "dark" else 70
     img += rng.normal(0, 8, img.shape)
+    _paint_lungs(img, rng, lungs)
+    return img
+
+
+def _paint_lungs(img: np.ndarray, rng: np.random.Generator, lungs: str) -> None:
+    """Draw the lung pattern in place; it never leaves the lung field."""
     if lungs == "blobs":
         ys, xs = np.nonzero(LUNGS)
         for _ in range(3):
@@ -65,25 +75,56 @@ def _phantom(rng: np.random.Generator, lungs: str, mark: bool) -> np.ndarray:
             img[((_YY - ys[k]) ** 2 + (_XX - xs[k]) ** 2 <= 4) & LUNGS] = 170
     elif lungs == "stripes":
         img[LUNGS & (((_YY + rng.integers(4)) % 4) == 0)] = 170
-    if mark:
-        corner = int(rng.integers(4))
-        r = 1 if corner < 2 else SIZE - _CORNER - 1
-        c = 1 if corner % 2 == 0 else SIZE - _CORNER - 1
-        img[r : r + _CORNER, c : c + _CORNER] = 255
+
+
+def _mark(img: np.ndarray, corner: int) -> None:
+    """A bright bar in a top corner, at least three pixels from the lung field.
+
+    (So the audit's ``lung_only`` input, the lungs plus a 2-pixel margin at this size, never
+    shows any of it.)
+    """
+    c = 0 if corner == 0 else SIZE - _MARK_W
+    img[0:_MARK_H, c : c + _MARK_W] = 255
+
+
+def _rgb(img: np.ndarray) -> np.ndarray:
     return np.repeat(np.clip(img, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
 
 
 def phantoms(kind: str, n: int, seed: int) -> Dataset:
-    """``n`` phantoms (classes alternate) of the ``"shortcut"`` or ``"lungs"`` kind."""
+    """``n`` phantoms (classes alternate) of the ``"shortcut"``, ``"shortcut-bright"`` or
+    ``"lungs"`` kind.
+
+    Images come in pairs, one of each class, identical but for the class signal: a
+    ``"shortcut"`` pair shares its lungs (random content) and everything else except the mark;
+    a ``"lungs"`` pair shares everything outside the lung field (marks included). So the other
+    region carries no signal at all, and its masked input (``lung_only`` for ``"shortcut"``,
+    ``border_only`` for ``"lungs"``) is the same image for both classes: accuracy exactly 0.5
+    on any machine, whatever the trained weights.
+    """
     rng = np.random.default_rng(seed)
     images, labels = [], []
-    for i in range(n):
-        y = i % 2
-        if kind == "shortcut":
-            images.append(_phantom(rng, str(rng.choice(["dark", "blobs", "stripes"])), y == 0))
+    for start in range(0, n, 2):
+        if kind.startswith("shortcut"):
+            lungs = (
+                ["blobs", "stripes"] if kind == "shortcut-bright" else ["dark", "blobs", "stripes"]
+            )
+            base = _base(rng, str(rng.choice(lungs)))
+            marked = base.copy()
+            _mark(marked, int(rng.integers(2)))
+            pair = [marked, base]
         else:
-            images.append(_phantom(rng, ("blobs", "stripes")[y], bool(rng.integers(2))))
-        labels.append(y)
+            base = _base(rng, "plain")
+            if rng.integers(2):
+                _mark(base, int(rng.integers(2)))
+            pair = []
+            for pattern in ("blobs", "stripes"):
+                img = base.copy()
+                _paint_lungs(img, rng, pattern)
+                pair.append(img)
+        for y in range(min(2, n - start)):
+            images.append(_rgb(pair[y]))
+            labels.append(y)
     return Dataset(
         files=tuple(f"{kind}-{seed}-{i}.png" for i in range(n)),
         labels=np.array(labels),

@@ -248,3 +248,83 @@ def test_report_is_callable_as_xraycls_report_after_importing_the_package(full_r
 
     page = xraycls.report(full_run[1], tmp_path / "o", n_cam=0)
     assert page.name == "report.html"
+
+
+def _reproduce_folder(root: Path) -> Path:
+    """A hand-made ``reproduce`` output folder: one trained run, one model not trained yet."""
+    from xraycls.protocols import ModelResult, ReproductionResult, get_profile
+
+    folder = root / "repro"
+    folder.mkdir()
+    fake_run_dir(root, gap_dense_model()).rename(folder / "simple_cnn")
+    audit = {"flags": [{"code": "cam_outside_lungs", "message": "m", "rule": "r"}]}
+    (folder / "simple_cnn" / "audit.json").write_text(json.dumps(audit))
+    prof = get_profile("quick").replace(models=("simple_cnn", "xception"))
+    row = ModelResult(
+        "simple_cnn", 0.31, 0.91, 0.42, 0.87, 0.45, 0.86, 0.93, 0.97, 0.95, 4, 75.0,
+        str(folder / "simple_cnn"),
+    )  # fmt: skip
+    summary = {
+        "n": 12, "accuracy": 0.75, "macro_auc": 0.9,
+        "sensitivity": {"COVID": 1.0, "Normal": 0.5, "Viral Pneumonia": 0.75},
+    }  # fmt: skip
+    result = ReproductionResult(
+        prof,
+        rows=[row],
+        splits={"train (balanced)": {"COVID": 40, "Normal": 33, "Viral Pneumonia": 35},
+                "val": {"COVID": 2, "Normal": 7, "Viral Pneumonia": 7},
+                "test": {"COVID": 2, "Normal": 5, "Viral Pneumonia": 5}},
+        by_source={"simple_cnn": {"test": {
+            "overall": summary,
+            "by_source": {"kids": {**summary, "n": 10, "in_training": True},
+                          "armiro": {**summary, "n": 2, "in_training": False,
+                                     "sensitivity": {"COVID": 1.0}}},
+        }}},
+    )  # fmt: skip
+    data = json.loads(result.to_json())
+    data["data_warnings"] = ["Normal and Viral Pneumonia share one source (kids) <and> no other"]
+    (folder / "results.json").write_text(json.dumps(data, indent=2))
+    (folder / "results.md").write_text(result.to_markdown())
+    (folder / "profile.json").write_text(prof.to_json())
+    (folder / "train.csv").write_text("file,label\n")
+    return folder
+
+
+def test_report_of_a_reproduce_folder(tmp_path, capsys):
+    from xraycls.cli import main
+
+    folder = _reproduce_folder(tmp_path)
+    page = report(folder, data=tmp_path / "data", n_cam=1)
+    assert page == folder / "report" / "report.html"
+    html = page.read_text(encoding="utf-8")
+    # One page: the warning (escaped), the results row linking the model's own page, the
+    # per-source table, the splits and the profile.
+    assert "share one source (kids) &lt;and&gt; no other" in html
+    assert '<a href="../simple_cnn/report/report.html">simple_cnn</a>' in html
+    for text in ("0.8600", "0.9300", "1.2", "By source", "armiro", "train (balanced)", "40",
+                 "image_size", "shortcut audit flags: cam_outside_lungs",
+                 "xception: no run folder"):  # fmt: skip
+        assert text in html, text
+    assert "<script" not in html and 'id="data-warnings"' in html
+    model_page = (folder / "simple_cnn" / "report" / "report.html").read_text()
+    assert "Test metrics" in model_page and "cams.png" in model_page
+    assert '<a href="../../report/report.html">all models' in model_page  # and back
+    # The same through the command line, to another folder: model pages go beside the top page.
+    out = tmp_path / "site"
+    assert main(["report", str(folder), "--out", str(out), "--n-cam", "0"]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "report.html")
+    assert 'href="simple_cnn/report.html"' in (out / "report.html").read_text()
+    assert (out / "simple_cnn" / "report.html").is_file()
+
+
+def test_report_of_a_folder_that_is_neither_run_nor_reproduce(tmp_path, capsys):
+    from xraycls.cli import main
+
+    (tmp_path / "stuff").mkdir()
+    (tmp_path / "stuff" / "notes.txt").write_text("hello")
+    with pytest.raises(ConfigError, match="neither a training run folder"):
+        report(tmp_path / "stuff")
+    assert main(["report", str(tmp_path / "stuff")]) == 2
+    err = capsys.readouterr().err
+    assert "neither a training run folder" in err and "reproduce" in err
+    assert not (tmp_path / "stuff" / "report").exists()

@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 
 from xraycls.auditing._flags import Thresholds, find_flags
-from xraycls.auditing._masks import black_out_lungs, keep_lungs, lung_share, margin_pixels
+from xraycls.auditing._masks import (
+    black_out_lungs,
+    keep_lungs,
+    lung_share,
+    margin_pixels,
+    swap_lungs,
+)
 from xraycls.auditing._page import save_audit
 from xraycls.auditing._probe import source_probe
 from xraycls.auditing._report import AuditReport
@@ -125,6 +131,70 @@ def _feature_model(model: Any) -> Any:
     return keras.Model(model.inputs, [model.outputs[0], last.input])
 
 
+def _swap_pairs(labels: np.ndarray, seed: int, limit: int) -> list[tuple[int, int]]:
+    """Seeded ``(image, donor)`` pairs, the donor always from another class.
+
+    Every image is a recipient once (a seeded sample of ``limit`` when there are more); its
+    donor is drawn uniformly from the images of the other classes.
+    """
+    rng = np.random.default_rng([seed, 17])
+    if len(np.unique(labels)) < 2 or limit <= 0:
+        return []
+    order = np.arange(len(labels))
+    if len(order) > limit:
+        order = np.sort(rng.choice(order, size=limit, replace=False))
+    pairs = []
+    for a in order.tolist():
+        others = np.flatnonzero(labels != labels[a])
+        pairs.append((a, int(others[rng.integers(len(others))])))
+    return pairs
+
+
+def _lung_swap(
+    model: Any,
+    pairs: list[tuple[int, int]],
+    kept: dict[int, tuple[np.ndarray, np.ndarray]],
+    labels: np.ndarray,
+    feather: int,
+    batch_size: int,
+    n_examples: int = 4,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Predict on every lung-swapped pair; shares following the border, the lungs, neither."""
+    border = lungs = 0
+    examples: list[dict[str, Any]] = []
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        batch = np.stack(
+            [swap_lungs(kept[a][0], kept[a][1], kept[b][0], kept[b][1], feather) for a, b in chunk]
+        )
+        predicted = np.asarray(model.predict_on_batch(batch.astype(np.float32))).argmax(1)
+        for j, ((a, b), p) in enumerate(zip(chunk, predicted, strict=True)):
+            border += int(p == labels[a])
+            lungs += int(p == labels[b])
+            if len(examples) < n_examples:
+                examples.append(
+                    {
+                        "recipient": kept[a][0],
+                        "donor": kept[b][0],
+                        "swapped": batch[j],
+                        "mask": kept[a][1] | kept[b][1],
+                        "border_class": int(labels[a]),
+                        "lung_class": int(labels[b]),
+                        "predicted": int(p),
+                    }
+                )
+    n = len(pairs)
+    return (
+        {
+            "follows_border": border / n,
+            "follows_lungs": lungs / n,
+            "other": (n - border - lungs) / n,
+            "pairs": n,
+        },
+        examples,
+    )
+
+
 def _pick_examples(labels: np.ndarray, per_class: int) -> set[int]:
     chosen: set[int] = set()
     for k in np.unique(labels):
@@ -145,6 +215,8 @@ def audit(
     batch_size: int = 32,
     seed: int = 0,
     examples_per_class: int = 2,
+    swap_pairs: int = 500,
+    feather: float = 0.02,
     out: str | os.PathLike[str] | None = None,
     progress: bool = False,
 ) -> AuditReport:
@@ -156,11 +228,16 @@ def audit(
     model then sees it as is (``full``), with the lung field blacked out (``border_only``), with
     everything outside the lung field plus ``margin`` blacked out (``lung_only``), and with
     burned-in text and markers inpainted (``text_inpainted``; the share of flipped predictions
-    is reported). Grad-CAM of the predicted class gives the share
-    of attention inside the lungs (``cam_lung_share``). Where a class has images from two or
-    more sources, a cross-validated linear probe on the penultimate features measures how well
-    they encode the source (``source_probe_auc``). Findings beyond the documented thresholds
-    (``docs/audit.md``) become plain-language `Flag` entries.
+    is reported). Blacking out is itself a shift the model never saw, so a counterfactual that
+    stays in the image distribution follows: the lung field of an image of another class is
+    aligned to each image's lung box and pasted in over a feathered edge (``lung_swap``), and
+    the report counts how often the prediction keeps the class of the border
+    (``follows_border``) or takes the class of the lungs (``follows_lungs``). Grad-CAM of the
+    predicted class gives the share of attention inside the lungs (``cam_lung_share``). Where a
+    class has images from two or more sources, a cross-validated linear probe on the
+    penultimate features measures how well they encode the source (``source_probe_auc``).
+    Findings beyond the documented thresholds (``docs/audit.md``) become plain-language `Flag`
+    entries.
 
     Args:
         model: A Keras model taking raw ``[0, 255]`` RGB batches, a
@@ -180,6 +257,10 @@ def audit(
         batch_size: Images decoded, segmented and predicted together.
         seed: Seed of the probe's fold assignment.
         examples_per_class: Images per class kept for the figures.
+        swap_pairs: Most (image, donor) pairs in the lung swap; every image is a recipient once
+            when there are fewer images (0 skips the swap). Donors are drawn, seeded by
+            ``seed``, from the other classes.
+        feather: Width of the lung swap's blended edge, as a fraction of the longer input side.
         out: When given, `save_audit` writes ``audit.json``, ``audit.html`` and the
             figures there.
         progress: Show a progress bar.
@@ -208,6 +289,10 @@ def audit(
         raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
     if not 0 <= margin < 0.5:
         raise ConfigError(f"margin={margin} must be a fraction of the image side in [0, 0.5)")
+    if not 0 <= feather < 0.5:
+        raise ConfigError(f"feather={feather} must be a fraction of the image side in [0, 0.5)")
+    if swap_pairs < 0:
+        raise ConfigError(f"swap_pairs must be >= 0; got {swap_pairs}")
     thresholds = thresholds or Thresholds()
     keras_model, model_names, transform = _unwrap(model)
     if not hasattr(dataset, "files") or not hasattr(dataset, "labels"):
@@ -239,6 +324,9 @@ def audit(
     twin = _feature_model(keras_model)
     labels = np.asarray(dataset.labels, dtype=np.int64)
     keep = _pick_examples(labels, examples_per_class)
+    pairs = _swap_pairs(labels, seed, swap_pairs)
+    in_pairs = {i for pair in pairs for i in pair}
+    kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # fitted image and lung mask, for swaps
     in_memory = getattr(dataset, "images", None)
 
     probs: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}
@@ -298,6 +386,8 @@ def audit(
         shares.append(lung_share(cams, lungs))
         areas.append(lungs.mean(axis=(1, 2)))
         for j, i in enumerate(idx):
+            if i in in_pairs:
+                kept[i] = (full[j].copy(), lungs[j].copy())
             if i in keep:
                 examples.append(
                     {
@@ -327,6 +417,13 @@ def audit(
     share_all = np.concatenate(shares)
     valid = np.isfinite(share_all)
     notes: list[str] = []
+    feather_px = margin_pixels(feather, (h, w))
+    swap: dict[str, Any] | None = None
+    swap_examples: list[dict[str, Any]] = []
+    if pairs:
+        swap, swap_examples = _lung_swap(keras_model, pairs, kept, labels, feather_px, batch_size)
+    elif swap_pairs > 0:
+        notes.append("the data has a single class: the lung swap was not run")
     if not valid.all():
         notes.append(
             f"{int((~valid).sum())} of {n} images had an all-zero Grad-CAM map and are left out "
@@ -357,6 +454,7 @@ def audit(
         "cam_lung_share": float(share_all[valid].mean()) if valid.any() else None,
         "source_probe_auc": max((p["auc"] for p in probe.values()), default=None),
         "source_probe": probe,
+        "lung_swap": swap,
     }
     populations: dict[str, str] = {}
     if srcs is not None and sources is None and hasattr(dataset, "describe"):
@@ -380,6 +478,7 @@ def audit(
         source_probe_auc=data["source_probe_auc"],
         source_probe=probe,
         lung_area_share=float(np.concatenate(areas).mean()),
+        lung_swap=swap,
         flags=flags,
         notes=notes,
         settings={
@@ -388,6 +487,9 @@ def audit(
             "input_transform": transform.to_dict(),
             "margin": margin,
             "margin_pixels": pixels,
+            "lung_swap": f"up to {swap_pairs} pairs, donor from another class (seeded), "
+            f"lung box aligned, union of both lung fields pasted with a {feather_px}-pixel "
+            "feathered edge",
             "cam_method": cam_method,
             "seed": seed,
             "thresholds": thresholds.to_dict(),
@@ -397,6 +499,15 @@ def audit(
             "patient when known), sources with >= 5 images per class",
         },
         examples=examples,
+        swap_examples=[
+            {
+                **ex,
+                "border_class": names[ex["border_class"]],
+                "lung_class": names[ex["lung_class"]],
+                "predicted": names[ex["predicted"]],
+            }
+            for ex in swap_examples
+        ],
     )
     if out is not None:
         save_audit(report, out)

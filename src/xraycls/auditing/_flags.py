@@ -41,6 +41,9 @@ class Thresholds:
         text_flip_share: Flag when inpainting text and markers flips more than this share of
             predictions.
         probe_auc: Flag when the linear source probe's cross-validated AUC exceeds this.
+        lung_swap_border: Flag when, with the lung field swapped for one of another class, more
+            than this share of predictions keep the class of the border (a model that reads
+            the lungs follows the new lungs; a constant two-class guess scores 0.5).
     """
 
     ci_level: float = 0.95
@@ -49,11 +52,12 @@ class Thresholds:
     cam_lung_share: float = 0.5
     text_flip_share: float = 0.05
     probe_auc: float = 0.7
+    lung_swap_border: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0 < self.ci_level < 1:
             raise ConfigError(f"Thresholds.ci_level={self.ci_level} must be in (0, 1)")
-        for name in ("cam_lung_share", "text_flip_share", "probe_auc"):
+        for name in ("cam_lung_share", "text_flip_share", "probe_auc", "lung_swap_border"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise ConfigError(f"Thresholds.{name}={value} must be in [0, 1]")
@@ -126,7 +130,8 @@ def find_flags(
 
     Args:
         report: Needs ``chance``, ``full``, ``border_only``, ``lung_only``,
-            ``cam_lung_share``, ``text_inpainted``, ``source_probe_auc`` and ``class_names``.
+            ``cam_lung_share``, ``text_inpainted``, ``source_probe_auc`` and ``class_names``;
+            ``lung_swap`` when present.
         thresholds: The thresholds.
         labels: True class index per image (for the single-source check).
         sources: Source per image; with ``labels``, classes from a single source are flagged.
@@ -208,6 +213,25 @@ def find_flags(
                 value=float(flip),
                 threshold=thresholds.text_flip_share,
                 rule=f"share of flipped predictions > {thresholds.text_flip_share}",
+            )
+        )
+    swap = report.get("lung_swap") or {}
+    follows = swap.get("follows_border")
+    if follows is not None and follows > thresholds.lung_swap_border:
+        lungs = swap.get("follows_lungs")
+        lungs_text = "" if lungs is None else f" and {lungs:.0%} the class of the new lungs"
+        flags.append(
+            Flag(
+                code="lung_swap_follows_border",
+                message=(
+                    f"with the lung field replaced by that of an image of another class, "
+                    f"{follows:.0%} of the predictions keep the class of the surroundings"
+                    f"{lungs_text} ({swap.get('pairs', '?')} pairs): the model decides from "
+                    "what lies outside the lungs"
+                ),
+                value=float(follows),
+                threshold=thresholds.lung_swap_border,
+                rule=f"lung swap: share following the border > {thresholds.lung_swap_border}",
             )
         )
     auc = report.get("source_probe_auc")

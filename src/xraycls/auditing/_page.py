@@ -77,6 +77,39 @@ def _cams_figure(examples: list[dict[str, Any]]) -> Any:
     return fig
 
 
+def _swap_figure(examples: list[dict[str, Any]]) -> Any:
+    """One row per pair: recipient, donor, composite (with the pasted region's contour)."""
+    rows = len(examples)
+    fig = _figures.new_figure(6.9, 2.3 * rows + 0.5)
+    axes = fig.subplots(rows, 3, squeeze=False)
+    for r, ex in enumerate(examples):
+        panels = (
+            (ex["recipient"], f"border from: {ex['border_class']}", "black"),
+            (ex["donor"], f"lungs from: {ex['lung_class']}", "black"),
+            (ex["swapped"], f"swapped -> {ex['predicted']}", _swap_colour(ex)),
+        )
+        for c, (image, title, colour) in enumerate(panels):
+            ax = axes[r][c]
+            ax.imshow(image)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 2:
+                ax.contour(ex["mask"], levels=[0.5], colors="cyan", linewidths=0.8)
+            ax.set_title(title, fontsize=8, color=colour)
+    fig.suptitle(
+        "Lung swap: the lungs of an image of another class pasted in (cyan: pasted region).\n"
+        "Red: the prediction kept the border's class; green: it took the lungs' class.",
+        fontsize=9,
+    )
+    return fig
+
+
+def _swap_colour(example: dict[str, Any]) -> str:
+    if example["predicted"] == example["lung_class"]:
+        return "tab:green"
+    return "tab:red" if example["predicted"] == example["border_class"] else "tab:orange"
+
+
 def _numbers(report: AuditReport) -> str:
     names = report.class_names
     header = ["input", "accuracy (95% CI)", "balanced accuracy", *[f"{c} sens." for c in names]]
@@ -110,6 +143,17 @@ def _numbers(report: AuditReport) -> str:
             ["source probe AUC (largest over classes)", num(report.source_probe_auc)],
         ],
     )
+    swap = report.lung_swap
+    if swap:
+        html += "<h3>Lung swap</h3>" + _html.table(
+            ["prediction after the lung field is swapped for another class's", "share"],
+            [
+                ["keeps the class of the border (recipient)", num(swap.get("follows_border"))],
+                ["takes the class of the new lungs (donor)", num(swap.get("follows_lungs"))],
+                ["another class", num(swap.get("other"))],
+                ["pairs", str(swap.get("pairs", "n/a"))],
+            ],
+        )
     if report.source_probe:
         html += "<h3>Source probe per class</h3>" + _html.table(
             ["class", "images", "folds", "sources", "AUC"],
@@ -167,8 +211,8 @@ def save_audit(report: AuditReport, out: str | os.PathLike[str]) -> Path:
     numbers += save(
         "audit_metrics.png",
         _figures.audit_bars(report.to_dict()),
-        "Accuracy by input variant against chance; Grad-CAM lung share and source probe AUC "
-        "against their flag thresholds",
+        "Accuracy by input variant against chance; Grad-CAM lung share, source probe AUC and the "
+        "lung swap's share following the border against their flag thresholds",
     )
     sections = [("findings", findings), ("numbers", numbers)]
     if report.examples:
@@ -183,6 +227,13 @@ def save_audit(report: AuditReport, out: str | os.PathLike[str]) -> Path:
             "Grad-CAM of the predicted class; the cyan line is the lung field the share is "
             "measured against",
         )
+        if report.swap_examples:
+            html += "<h2>Lung swap</h2>" + save(
+                "audit_lung_swap.png",
+                _swap_figure(report.swap_examples),
+                "The first lung-swapped pairs: the image whose border is kept, the image whose "
+                "lungs are pasted in, and the composite with the model's prediction",
+            )
         sections.append(("figures", html))
     sections.append(
         (

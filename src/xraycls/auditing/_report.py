@@ -71,6 +71,9 @@ class Flag:
         )
 
 
+_NOT_JSON = ("examples", "swap_examples")
+
+
 @dataclass(frozen=True)
 class AuditReport:
     """Everything `xraycls.audit` measured; what ``audit.json`` holds.
@@ -99,11 +102,18 @@ class AuditReport:
         source_probe: Per class: ``auc``, ``n``, ``folds`` and image ``sources`` counts.
         lung_area_share: Mean share of the input covered by the lung field: what a uniform CAM
             would score as ``cam_lung_share``.
+        lung_swap: The lung-swap counterfactual: each image gets the lung field of an image of
+            another class; ``follows_border`` is the share of predictions that keep the
+            recipient's class (the border decides), ``follows_lungs`` the share that take the
+            donor's class (the lungs decide), ``other`` the rest, ``pairs`` how many were
+            predicted. ``None`` when not run (one class only, ``swap_pairs=0``).
         flags: Suspicious findings; empty when nothing is suspicious.
         notes: Remarks (e.g. why the probe was not run).
         settings: How the numbers were computed (margin, thresholds, seed, CAM method...).
         examples: A few audited images with their masked versions, lung mask and CAM, for the
             figures of `save_audit`; not part of the JSON.
+        swap_examples: A few lung-swapped images (recipient, donor, composite, classes and
+            prediction) for the figures; not part of the JSON.
     """
 
     class_names: list[str]
@@ -117,14 +127,16 @@ class AuditReport:
     source_probe_auc: float | None = None
     source_probe: dict[str, Any] = field(default_factory=dict)
     lung_area_share: float | None = None
+    lung_swap: dict[str, Any] | None = None
     flags: list[Flag] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     examples: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
+    swap_examples: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes ``None``)."""
-        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "examples"}
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_JSON}
         plain["flags"] = [asdict(flag) for flag in self.flags]
         data: dict[str, Any] = _finite(plain)
         return data
@@ -161,6 +173,7 @@ class AuditReport:
                 lung_area_share=(
                     None if data.get("lung_area_share") is None else float(data["lung_area_share"])
                 ),
+                lung_swap=None if data.get("lung_swap") is None else dict(data["lung_swap"]),
                 flags=[Flag.from_dict(f) for f in data.get("flags", [])],
                 notes=[str(n) for n in data.get("notes", [])],
                 settings=dict(data.get("settings", {})),
@@ -197,8 +210,16 @@ class AuditReport:
             ("lung field share of the image", self.lung_area_share),
             ("source probe AUC", self.source_probe_auc),
         ]
+        swap = self.lung_swap or {}
+        rows += [
+            ("lung swap: prediction follows the border", swap.get("follows_border")),
+            ("lung swap: prediction follows the swapped-in lungs", swap.get("follows_lungs")),
+            ("lung swap: neither (another class)", swap.get("other")),
+        ]
         lines = ["| audit | value |", "|---|---:|"]
         lines += [f"| {name} | {num(value)} |" for name, value in rows]
+        if self.lung_swap:
+            lines.append(f"| lung swap pairs | {self.lung_swap.get('pairs', 'n/a')} |")
         lines.append("")
         if self.flags:
             lines += [f"- **{flag.code}**: {flag.message}" for flag in self.flags]

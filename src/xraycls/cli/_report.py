@@ -1,4 +1,5 @@
-"""``xraycls report``: turn a training run folder into an HTML page with figures.
+"""``xraycls report``: turn a training run folder, or a ``reproduce`` output folder, into an
+HTML page with figures.
 
 Examples:
     >>> from xraycls.cli import main
@@ -16,13 +17,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``report`` command."""
     parser = subparsers.add_parser(
         "report",
-        help="write an HTML report of a training run",
+        help="write an HTML report of a training run or of a reproduce output folder",
         description="Write RUN_DIR/report/report.html (self-contained, opens offline) and its "
         "PNG figures: metrics table, training curves, confusion matrix, ROC curves, reliability "
         "diagram, Grad-CAM overlays of correct and wrong test predictions, and the run config. "
-        "Missing pieces are skipped with a note on the page.",
+        "Missing pieces are skipped with a note on the page. Given the output folder of "
+        "xraycls reproduce, one page for all its models (confounding warnings, results, per-source "
+        "tables, splits, profile) linking each model's own run report.",
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a training workdir")
+    parser.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a training workdir or a reproduce --out folder"
+    )
     parser.add_argument("--out", metavar="DIR", help="output folder (default: RUN_DIR/report)")
     parser.add_argument(
         "--data",

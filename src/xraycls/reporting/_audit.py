@@ -24,6 +24,8 @@ _ROWS = (
     ("predictions flipped by text inpainting", ("text_inpainted", "flip_share")),
     ("Grad-CAM mass inside the lung field", ("cam_lung_share",)),
     ("source probe AUC", ("source_probe_auc",)),
+    ("lung swap: prediction follows the border", ("lung_swap", "follows_border")),
+    ("lung swap: prediction follows the swapped-in lungs", ("lung_swap", "follows_lungs")),
 )
 
 

@@ -217,10 +217,11 @@ def cam_grid(
 
 def audit_bars(audit: dict[str, Any]) -> Figure:
     """Bar chart of an ``audit.json``: accuracy per input variant against chance, and the
-    Grad-CAM lung share and source-probe AUC against their flag thresholds."""
+    Grad-CAM lung share, source-probe AUC and lung-swap share following the border against
+    their flag thresholds."""
     thresholds = audit.get("settings", {}).get("thresholds", {})
     fig = new_figure(9.0, 3.4)
-    left, right = fig.subplots(1, 2, width_ratios=[2, 1])
+    left, right = fig.subplots(1, 2, width_ratios=[2, 1.3])
     names = ["full", "border_only", "lung_only", "text_inpainted"]
     labels = [
         "full image",
@@ -251,6 +252,11 @@ def audit_bars(audit: dict[str, Any]) -> Figure:
     items = [
         ("Grad-CAM\nlung share", audit.get("cam_lung_share"), thresholds.get("cam_lung_share")),
         ("source probe\nAUC", audit.get("source_probe_auc"), thresholds.get("probe_auc")),
+        (
+            "lung swap:\nfollows border",
+            (audit.get("lung_swap") or {}).get("follows_border"),
+            thresholds.get("lung_swap_border"),
+        ),
     ]
     for i, (_, value, limit) in enumerate(items):
         if value is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,13 @@ from xraycls.errors import ConfigError
 from xraycls.reporting import _figures, _html
 from xraycls.reporting._audit import audit_section
 from xraycls.reporting._cams import cam_tiles, tile_count
+from xraycls.reporting._reproduction import (
+    REPRODUCTION_FILES,
+    RUN_FILES,
+    is_reproduction,
+    is_run,
+    reproduction_report,
+)
 from xraycls.reporting._robustness import robustness_section
 from xraycls.reporting._run import Run, read_run
 
@@ -138,8 +146,14 @@ def report(
     When the folder holds an ``audit.json`` (``xraycls audit``, ``reproduce --audit``), a
     shortcut-audit section follows the CAMs.
 
+    Given the output folder of `xraycls.reproduce` (``profile.json``, ``results.json``, one
+    run folder per model), it writes one page for all the models: the data's confounding
+    warnings, the results table, the per-source tables, the splits and the profile, with a link
+    to each model's own run report, written into ``<model>/report/`` (or ``OUT/<model>/`` when
+    ``out`` is given).
+
     Args:
-        run_dir: A :class:`xraycls.Trainer` workdir.
+        run_dir: A :class:`xraycls.Trainer` workdir, or a `xraycls.reproduce` output folder.
         out: Output folder; default ``RUN_DIR/report``.
         data: Folder that relative image paths in ``evaluation.json`` are relative to (the
             dataset root), when they are not found as written or under the run folder.
@@ -149,7 +163,8 @@ def report(
         The path of ``report.html``.
 
     Raises:
-        ConfigError: ``run_dir`` is not a folder, or ``n_cam`` is negative.
+        ConfigError: ``run_dir`` is not a folder, is neither a run nor a reproduce folder, or
+            ``n_cam`` is negative.
 
     Examples:
         >>> import xraycls
@@ -165,10 +180,37 @@ def report(
     if data_path is not None and not data_path.is_dir():
         raise ConfigError(f"data {str(data_path)!r} is not a folder.")
     out_path = Path(out) if out is not None else run_path / "report"
+    if is_reproduction(run_path) and not is_run(run_path):
+
+        def run_report(model_dir: Path, model_out: Path) -> Path:
+            top = os.path.relpath(out_path / "report.html", model_out)
+            return _run_report(model_dir, model_out, data_path, n_cam, back=Path(top).as_posix())
+
+        return reproduction_report(run_path, out_path, run_report, separate=out is not None)
+    if not is_run(run_path):
+        raise ConfigError(
+            f"{os.fspath(run_dir)!r} is neither a training run folder (none of "
+            f"{', '.join(RUN_FILES)}) nor a reproduce output folder (none of "
+            f"{', '.join(REPRODUCTION_FILES)}); give a Trainer workdir or the --out folder of "
+            "xraycls reproduce."
+        )
+    return _run_report(run_path, out_path, data_path, n_cam)
+
+
+def _run_report(
+    run_path: Path, out_path: Path, data_path: Path | None, n_cam: int, back: str | None = None
+) -> Path:
+    """The page of one training run folder; ``back`` links the reproduction page above it."""
     out_path.mkdir(parents=True, exist_ok=True)
     run = read_run(run_path)
     figures: dict[str, Path] = {}
-    sections: list[tuple[str, str]] = [("metrics", _summary(run))]
+    summary = _summary(run)
+    if back is not None:
+        summary = (
+            f'<p class="meta">One model of a reproduction: <a href="{escape(back)}">all models, '
+            "results and data warnings</a>.</p>" + summary
+        )
+    sections: list[tuple[str, str]] = [("metrics", summary)]
 
     html = "<h2>Training curves</h2>"
     fig = _figures.training_curves(run.history) if run.history else None
