@@ -6,7 +6,11 @@ included. Images are decoded by a small thread pool a few batches ahead of the m
 holds only those batches whatever the number of files. Every input gives exactly one output
 row: a file that cannot be read gets its reason in the ``error`` column, never a crash or a silent
 skip. Rows are appended and flushed batch by batch; running again on the same output skips the
-inputs it already has (a half-written last line from a crash is dropped and redone).
+inputs it already has, however their paths are spelled (a half-written last row from a crash is
+dropped and redone). An existing output that xraycls did not write is refused before it is
+touched. CSV cells that start like a spreadsheet formula (``=``, ``+``, ``-``, ``@``) get a
+leading ``'`` (:func:`xraycls._outputs.csv_cell`); file names that are not valid UTF-8 are
+written as their original bytes.
 
 Examples:
     >>> from xraycls.batch import expand_inputs
@@ -31,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from xraycls._outputs import csv_cell, csv_uncell
 from xraycls.errors import ConfigError, XrayclsError
 
 __all__ = ["BatchSummary", "expand_inputs", "predict_files"]
@@ -83,7 +88,7 @@ def _manifest_paths(csv_path: Path) -> list[str]:
         original = (reader.fieldnames or [])[fields.index(column)]
         out = []
         for row in reader:
-            value = (row.get(original) or "").strip()
+            value = csv_uncell((row.get(original) or "").strip())
             if value:
                 p = Path(value)
                 out.append(str(p if p.is_absolute() else csv_path.parent / p))
@@ -128,31 +133,112 @@ def _key(entry: str | _Missing) -> str:
     return entry.path if isinstance(entry, _Missing) else entry
 
 
+def _same(path: str) -> str:
+    """One spelling per file (``x.png``, ``./x.png`` and ``/abs/x.png`` are the same input)."""
+    return os.path.realpath(path)
+
+
+#: Bytes read to recognise an existing output before anything is written to it.
+_SNIFF_BYTES = 1 << 16
+
+
+def _refuse(out: Path, what: str, *, ours: bool) -> ConfigError:
+    remedy = (
+        "write to another file, or start over with overwrite=True (--overwrite)"
+        if ours
+        else "write to another file (a file xraycls did not write is never overwritten)"
+    )
+    return ConfigError(f"{out}: {what}; it was left untouched: {remedy}")
+
+
+def _looks_like_predictions(keys: list[str]) -> bool:
+    """Whether ``keys`` are the columns of some model's prediction file."""
+    return keys[:3] == ["file", "label", "probability"] and keys[-3:] == [
+        "decision",
+        "uncertainty",
+        "error",
+    ]
+
+
+def _check_existing(out: Path, fmt: str, columns: list[str], overwrite: bool = False) -> None:
+    """Refuse an existing ``out`` that is not this command's output, reading it only.
+
+    Resuming truncates a torn last row and overwriting deletes the file: both may only happen
+    to a file xraycls wrote, so a user's CSV or a PNG named ``.csv`` is recognised by its first
+    line (the header, or a JSON row) before anything is written. With ``overwrite``, the
+    prediction file of another model may be replaced; anything else never is.
+    """
+    if not out.exists():
+        return
+    if not out.is_file():
+        raise _refuse(out, "is not a regular file", ours=False)
+    with out.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if not head:
+        return
+    if b"\0" in head:
+        raise _refuse(out, "is a binary file, not a prediction file written by xraycls", ours=False)
+    first = head.split(b"\n", 1)[0].decode("utf-8", "surrogateescape").lstrip("\ufeff")
+    if fmt == "csv":
+        try:
+            keys = [csv_uncell(c) for c in next(csv.reader([first]), [])]
+        except csv.Error:
+            keys = []
+    else:
+        try:
+            row = json.loads(first)
+        except ValueError:
+            row = None
+        keys = list(row) if isinstance(row, dict) else []
+    if keys == columns:
+        return
+    if not _looks_like_predictions(keys):
+        what = f"columns {keys[:12]}" if fmt == "csv" and keys else f"first line {first[:80]!r}"
+        raise _refuse(
+            out, f"it is not a prediction file written by xraycls (its {what})", ours=False
+        )
+    if not overwrite:
+        raise _refuse(out, f"its columns {keys} are not this model's {columns}", ours=True)
+
+
+def _complete_csv(data: bytes) -> int:
+    """Length of the complete records at the start of ``data``.
+
+    A record ends with a newline *outside* quotes: a kill just after a newline inside a quoted
+    file name leaves a text ending with a newline that is still a torn row.
+    """
+    inside, end, pos = False, 0, 0
+    for line in data.split(b"\n")[:-1]:
+        pos += len(line) + 1
+        if line.count(b'"') % 2:
+            inside = not inside
+        if not inside:
+            end = pos
+    return end
+
+
 def _done_rows(out: Path, fmt: str, columns: list[str]) -> set[str]:
-    """Inputs already in ``out``; truncates a half-written last line left by a crash."""
+    """Inputs already in ``out`` (resolved); truncates a half-written last row left by a crash."""
     if not out.is_file() or out.stat().st_size == 0:
         return set()
+    _check_existing(out, fmt, columns)
     data = out.read_bytes()
-    if not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
+    cut = _complete_csv(data) if fmt == "csv" else data.rfind(b"\n") + 1
+    if cut != len(data):
         with out.open("r+b") as fh:
             fh.truncate(cut)
         data = data[:cut]
-    text = data.decode("utf-8")
+    # Names that are not valid UTF-8 were written as their original bytes (surrogateescape).
+    text = data.decode("utf-8", "surrogateescape")
     done: set[str] = set()
     if fmt == "csv":
-        reader = csv.DictReader(io.StringIO(text))
-        if reader.fieldnames and list(reader.fieldnames) != columns:
-            raise ConfigError(
-                f"{out}: its columns {reader.fieldnames} are not this model's {columns}; "
-                "write to another file or start over with overwrite=True (--overwrite)"
-            )
-        done.update(row["file"] for row in reader)
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        done.update(_same(csv_uncell(row["file"] or "")) for row in reader)
     else:
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    done.add(json.loads(line)["file"])
+                    done.add(_same(json.loads(line)["file"]))
                 except (ValueError, KeyError, TypeError) as exc:
                     raise ConfigError(
                         f"{out}: line {n} is not a prediction row ({exc}); write to another "
@@ -256,7 +342,8 @@ def predict_files(
         A :class:`BatchSummary`.
 
     Raises:
-        ConfigError: Bad suffix or batch size, or an existing output with other columns.
+        ConfigError: Bad suffix or batch size, or an existing output that is not a prediction
+            file of this model (other columns, a user's file): it is left byte-identical.
 
     Examples:
         >>> from xraycls.batch import predict_files
@@ -279,10 +366,11 @@ def predict_files(
     columns = ["file", "label", "probability", *names, "decision", "uncertainty", "error"]
     start = time.perf_counter()
     entries = expand_inputs(paths)
+    _check_existing(target, fmt, columns, overwrite)  # read-only: others' files stay intact
     if overwrite and target.exists():
         target.unlink()
     done = _done_rows(target, fmt, columns)
-    todo = [e for e in entries if _key(e) not in done]
+    todo = [e for e in entries if _same(_key(e)) not in done]
     target.parent.mkdir(parents=True, exist_ok=True)
     bar = None
     if progress and todo:
@@ -291,14 +379,16 @@ def predict_files(
         bar = keras.utils.Progbar(len(todo), unit_name="image")
     predicted = errors = 0
     new_file = not target.exists() or target.stat().st_size == 0
-    with target.open("a", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+    # surrogateescape: a file name that is not valid UTF-8 is written as its original bytes
+    # (and read back so on resume) instead of stopping the run at that file, every time.
+    with target.open("a", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
         if new_file and fmt == "csv":
-            writer.writeheader()
+            writer.writerow([csv_cell(c) for c in columns])
         for rows in _rows(classifier, todo, batch_size, workers, tta):
             for row in rows:
                 if fmt == "csv":
-                    writer.writerow(row)
+                    writer.writerow([csv_cell(row[c]) for c in columns])
                 else:
                     fh.write(json.dumps(row) + "\n")
                 if row["error"] is None:
