@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from xraycls._atomic import with_filename
 from xraycls._outputs import csv_cell, csv_uncell
 from xraycls.errors import ConfigError, XrayclsError
 
@@ -381,7 +382,10 @@ def predict_files(
     new_file = not target.exists() or target.stat().st_size == 0
     # surrogateescape: a file name that is not valid UTF-8 is written as its original bytes
     # (and read back so on resume) instead of stopping the run at that file, every time.
-    with target.open("a", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+    with (
+        with_filename(target),  # a full disk names this file, not only "No space left"
+        target.open("a", encoding="utf-8", errors="surrogateescape", newline="") as fh,
+    ):
         writer = csv.writer(fh, lineterminator="\n")
         if new_file and fmt == "csv":
             writer.writerow([csv_cell(c) for c in columns])

@@ -161,6 +161,8 @@ class Classifier:
         self.calibration = calibration
         self.class_names = [str(c) for c in class_names]
         self.image_size = input_size(model)
+        #: The model file's metadata (``xraycls.json``) when loaded from a file, else empty.
+        self.model_info: dict[str, Any] = {}
         self.resize = resize
         self.input_transform = (
             transform_of(model) if input_transform is None else as_transform(input_transform)
@@ -202,7 +204,13 @@ class Classifier:
                     f"{os.fspath(path)}: the stored calibration is unreadable ({exc}); "
                     "run `xraycls calibrate` again"
                 ) from exc
-        return cls(model, names, calibration=calibration)
+        try:
+            input_size(model)  # an absurd stored size (200000x200000) is refused here, by file
+        except ConfigError as exc:
+            raise ModelFileError(f"{os.fspath(path)}: {exc}") from exc
+        classifier = cls(model, names, calibration=calibration)
+        classifier.model_info = dict(info)  # training data, audit flags... for `serve`
+        return classifier
 
     # ------------------------------------------------------------------ inputs
 
