@@ -264,3 +264,30 @@ def test_torn_row_after_a_quoted_newline_and_absolute_resume(setup, tmp_path, mo
     monkeypatch.chdir(tmp_path)
     assert predict_files(clf, ["q"], out, progress=False).resumed == 3
     assert len(_read_csv(out)) == 3
+
+
+def test_manifest_entries_outside_its_folder_are_refused(setup, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from xraycls.cli import main
+
+    root, clf, _ = setup
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:secret-password-hash\n")
+    inside = tmp_path / "m" / "scans"
+    inside.mkdir(parents=True)
+    (inside / "a.png").write_bytes(_png_bytes())
+    notes = inside / "notes.png"
+    notes.write_text("root:x:0:0:another-secret\n")  # a text file inside: not an image
+    manifest = tmp_path / "m" / "list.csv"
+    manifest.write_text(f"file\nscans/a.png\n../secret.txt\n{secret}\nscans/notes.png\n")
+    out = tmp_path / "m.csv"
+    predict_files(clf, [manifest], out, progress=False)
+    rows = _read_csv(out)
+    assert [bool(r["error"]) for r in rows] == [False, True, True, True]
+    assert all("outside the manifest's folder" in r["error"] for r in rows[1:3])
+    text = out.read_text()
+    assert "root:x" not in text and "secret" not in text.replace("secret.txt", "")
+    assert main(["predict", str(root / "m.keras"), str(manifest), "--out",
+                 str(tmp_path / "all.csv"), "--allow-outside-root", "--quiet"]) == 0  # fmt: skip
+    rows = _read_csv(tmp_path / "all.csv")
+    assert not any("outside" in r["error"] for r in rows)
+    assert "root:x" not in (tmp_path / "all.csv").read_text()

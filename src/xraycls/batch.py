@@ -25,6 +25,7 @@ import glob
 import io
 import json
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -79,29 +80,52 @@ class _Missing:
     reason: str
 
 
-def _manifest_paths(csv_path: Path) -> list[str]:
-    with csv_path.open(newline="", encoding="utf-8-sig") as fh:
+def _manifest_paths(csv_path: Path, allow_outside_root: bool = False) -> list[str | _Missing]:
+    """The image paths a CSV manifest lists, relative to its folder.
+
+    A path that leads outside the manifest's folder (``../../etc/shadow``, an absolute path
+    elsewhere, a symbolic link out) becomes an error row unless ``allow_outside_root``: a
+    manifest from elsewhere must not make this process read files it was not meant to.
+    """
+    root = os.path.realpath(csv_path.parent)
+    with csv_path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
         reader = csv.DictReader(fh)
         fields = [f.strip() for f in reader.fieldnames or []]
         if not fields:
             raise ConfigError(f"{csv_path}: the CSV manifest has no header row")
         column = next((c for c in fields if c.lower() in _MANIFEST_COLUMNS), fields[0])
         original = (reader.fieldnames or [])[fields.index(column)]
-        out = []
+        out: list[str | _Missing] = []
         for row in reader:
             value = csv_uncell((row.get(original) or "").strip())
-            if value:
-                p = Path(value)
-                out.append(str(p if p.is_absolute() else csv_path.parent / p))
+            if not value:
+                continue
+            p = Path(value)
+            path = str(p if p.is_absolute() else csv_path.parent / p)
+            real = os.path.realpath(path)
+            if not allow_outside_root and os.path.commonpath([real, root]) != root:
+                out.append(
+                    _Missing(
+                        path,
+                        f"outside the manifest's folder {root}: not read; pass "
+                        "allow_outside_root=True (--allow-outside-root) if the manifest is "
+                        "trusted",
+                    )
+                )
+            else:
+                out.append(path)
         return out
 
 
-def expand_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[str | _Missing]:
+def expand_inputs(
+    paths: Sequence[str | os.PathLike[str]], *, allow_outside_root: bool = False
+) -> list[str | _Missing]:
     """Expand files, folders, globs and CSV manifests into image paths, in a stable order.
 
     Folders are searched recursively for image extensions (sorted); glob patterns are
     expanded (sorted); a ``.csv`` file is read as a manifest. A path or pattern that matches
-    nothing is kept as a missing entry, so it is reported in the output rather than dropped.
+    nothing is kept as a missing entry, so it is reported in the output rather than dropped,
+    and so is a manifest entry outside the manifest's folder unless ``allow_outside_root``.
 
     Examples:
         >>> expand_inputs(["/nonexistent/scan.png"])[0].reason
@@ -119,7 +143,7 @@ def expand_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[str | _Missin
             )
             out.extend(found or [_Missing(text, "folder holds no image file")])
         elif p.is_file() and p.suffix.lower() == ".csv":
-            out.extend(_manifest_paths(p))
+            out.extend(_manifest_paths(p, allow_outside_root))
         elif p.exists():
             out.append(text)
         elif _GLOB_CHARS & set(text):
@@ -248,6 +272,25 @@ def _done_rows(out: Path, fmt: str, columns: list[str]) -> set[str]:
     return done
 
 
+# What a reader quotes of a file it cannot decode ("looks like text ('root:x:0'...)", "starts
+# with bytes 72 6f 6f 74"): removed from the error column, which must not leak file contents.
+_QUOTED_CONTENT = re.compile(
+    r"\s*\((?:'[^']*'|\"[^\"]*\")\.\.\.\)|[;,]? (?:it )?starts with bytes [0-9a-f ]+"
+)
+
+
+def _no_contents(reason: str) -> str:
+    """``reason`` without the bytes of the file it may quote.
+
+    Examples:
+        >>> _no_contents("not an image: it looks like text ('root:x:0'...)")
+        'not an image: it looks like text'
+        >>> _no_contents("not an image: cannot decode; it starts with bytes 00 01 ff")
+        'not an image: cannot decode'
+    """
+    return _QUOTED_CONTENT.sub("", reason)
+
+
 def _decode(classifier: Any, entry: str | _Missing) -> np.ndarray | str:
     """The prepared image, or the reason it could not be read (never raises)."""
     if isinstance(entry, _Missing):
@@ -255,9 +298,9 @@ def _decode(classifier: Any, entry: str | _Missing) -> np.ndarray | str:
     try:
         return np.asarray(classifier.prepare(entry))
     except XrayclsError as exc:
-        return getattr(exc, "reason", None) or str(exc)
+        return _no_contents(getattr(exc, "reason", None) or str(exc))
     except Exception as exc:  # a decoder bug must not stop a long batch: report it per row
-        return f"{type(exc).__name__}: {exc}"
+        return _no_contents(f"{type(exc).__name__}: {exc}")
 
 
 def _rows(
@@ -320,6 +363,7 @@ def predict_files(
     tta: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    allow_outside_root: bool = False,
 ) -> BatchSummary:
     """Predict every image under ``paths`` into ``out`` (``.csv`` or ``.jsonl``), streaming.
 
@@ -338,6 +382,8 @@ def predict_files(
         tta: Test-time augmentation (uncertainty column).
         overwrite: Start the output afresh.
         progress: Show a progress bar.
+        allow_outside_root: Read manifest entries outside the manifest's folder (else they
+            are error rows).
 
     Returns:
         A :class:`BatchSummary`.
@@ -366,7 +412,7 @@ def predict_files(
     names = list(classifier.class_names)
     columns = ["file", "label", "probability", *names, "decision", "uncertainty", "error"]
     start = time.perf_counter()
-    entries = expand_inputs(paths)
+    entries = expand_inputs(paths, allow_outside_root=allow_outside_root)
     _check_existing(target, fmt, columns, overwrite)  # read-only: others' files stay intact
     if overwrite and target.exists():
         target.unlink()

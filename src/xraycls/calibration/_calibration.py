@@ -290,7 +290,7 @@ def fit_calibration(
         raise ConfigError(
             f"calibration needs at least {min_images} images and {min_per_class} of each class; "
             f"got {len(y)} ({', '.join(f'{n}: {c}' for n, c in counts.items())}): a temperature "
-            "and a threshold fitted on so few are noise",
+            "and a threshold fitted on so few are noise;",
             hint="calibrate on more validation images, or lower min_images / min_per_class",
             hint_cli="calibrate on more validation images, or lower --min-images / --min-per-class",
         )

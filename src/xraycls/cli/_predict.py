@@ -40,6 +40,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="start --out afresh instead of resuming it"
     )
+    parser.add_argument(
+        "--allow-outside-root",
+        action="store_true",
+        help="read CSV manifest entries outside the manifest's folder (refused by default)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -115,6 +120,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         tta=args.tta,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        allow_outside_root=args.allow_outside_root,
     )
     print(
         f"{summary.predicted} predicted, {summary.errors} unreadable (rows with an error), "
