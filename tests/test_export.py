@@ -138,3 +138,20 @@ def test_export_refuses_a_folder_or_file_it_did_not_write(tmp_path, capsys) -> N
     assert export_model(path, empty, format="savedmodel") == empty
     assert read_export_info(empty)["format"] == "savedmodel"
     export_model(path, empty, format="savedmodel")
+
+
+def test_safe_mode_names_a_tfsmlayer_not_a_lambda(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import keras
+
+    from xraycls.errors import XrayclsError
+    from xraycls.zoo import load_model, save_model
+
+    path = saved_tiny_model(tmp_path / "m.keras")
+    exported = export_model(path, tmp_path / "sm", format="savedmodel")
+    inp = keras.Input((32, 32, 3))
+    wrapped = keras.Model(inp, keras.layers.TFSMLayer(str(exported), call_endpoint="serve")(inp))
+    target = save_model(wrapped, tmp_path / "wrapped.keras", class_names=NAMES)
+    with pytest.raises(XrayclsError, match="safe mode") as info:
+        load_model(target)
+    message = info.value.cli_message()
+    assert "TFSMLayer" in message and "Lambda" not in message and "--unsafe" in message
