@@ -240,6 +240,10 @@ def test_formula_cells_are_escaped_and_read_back(setup, tmp_path) -> None:  # ty
     text = manifest.read_text()
     assert "'-x.png" in text and "\n-" not in text and "\n=" not in text
     assert str(odd) in load_dataset(manifest).files
+    from xraycls._outputs import write_skipped
+
+    listed = write_skipped(tmp_path / "skipped.csv", [("=cmd|' /C calc'!A0", "+bad")])
+    assert listed.read_text().splitlines()[1] == "'=cmd|' /C calc'!A0,'+bad"
 
 
 def test_torn_row_after_a_quoted_newline_and_absolute_resume(setup, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
