@@ -299,3 +299,45 @@ def test_model_endpoint_and_page_show_the_training_data(served, tmp_path) -> Non
     with TestClient(create_app(Classifier.load(path))) as test:
         got = test.get("/model", headers={"Host": "localhost"}).json()
     assert got["training_data"] == training and got["audit_flags"] == ["one source per class"]
+
+
+def test_slow_headers_time_out(served) -> None:  # type: ignore[no-untyped-def]
+    import socket
+    import threading
+
+    from _helpers_serve import _free_port
+    from xraycls.serve import server_options
+
+    _server, _client, clf, _, _ = served
+    from xraycls.serve import create_app
+
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(clf), host="127.0.0.1", port=port, log_level="warning",
+        **server_options(head_timeout=0.5),
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never ends the head
+            start = time.monotonic()
+            for _ in range(20):  # trickling more header bytes does not extend the deadline
+                time.sleep(0.1)
+                try:
+                    sock.sendall(b"X")
+                except OSError:
+                    break
+            assert sock.recv(1024) == b""  # closed by the server
+        assert time.monotonic() - start < 5
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
+            assert client.get("/health").status_code == 200  # complete requests still work
+            time.sleep(1.0)  # longer than the head timeout, between requests: a new connection
+            assert client.get("/health").status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

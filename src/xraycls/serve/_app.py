@@ -16,7 +16,7 @@ from xraycls.serve._ood import ood_warnings
 from xraycls.serve._page import PAGE
 from xraycls.serve._upload import DEFAULT_MAX_PIXELS, read_upload
 
-__all__ = ["DEFAULT_MAX_UPLOAD", "LOCAL_HOSTS", "create_app", "run_server"]
+__all__ = ["DEFAULT_MAX_UPLOAD", "LOCAL_HOSTS", "create_app", "run_server", "server_options"]
 
 #: Largest accepted request body: 32 MiB.
 DEFAULT_MAX_UPLOAD = 32 * 1024 * 1024
@@ -30,6 +30,10 @@ DEFAULT_BODY_TIMEOUT = 30.0
 #: uvicorn buffers, so slow or endless headers do not hold connections and memory.
 KEEP_ALIVE_TIMEOUT = 5
 MAX_HEAD_BYTES = 16 * 1024
+#: Seconds a client may take to send a request head (method, path, headers). uvicorn has no
+#: such timeout of its own: a client trickling one header byte at a time held a connection
+#: for ever (slowloris).
+HEAD_TIMEOUT = 10.0
 
 
 def _starlette() -> Any:
@@ -298,8 +302,10 @@ def run_server(
     Binds to ``127.0.0.1`` by default: the service has no authentication, so expose it only
     behind a reverse proxy that adds it (see ``docs/deploy.md``); ``0.0.0.0`` prints a
     warning. The port is checked before the model is loaded (a busy port is a
-    :class:`~xraycls.errors.ConfigError`). Idle keep-alive connections close after
-    :data:`KEEP_ALIVE_TIMEOUT` seconds and a request head is limited to :data:`MAX_HEAD_BYTES`.
+    :class:`~xraycls.errors.ConfigError`). A request head must arrive within
+    :data:`HEAD_TIMEOUT` seconds, idle keep-alive connections close after
+    :data:`KEEP_ALIVE_TIMEOUT` seconds and a request head is limited to :data:`MAX_HEAD_BYTES`
+    (:func:`server_options`).
 
     Raises:
         ConfigError: Port out of range or busy, or the host cannot be bound.
@@ -341,8 +347,7 @@ def run_server(
             host=host,
             port=port,
             log_level="info",
-            timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
-            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+            **server_options(),
         )
     except SystemExit as exc:  # uvicorn exits (1 or 3) when it cannot start: say why
         if exc.code in (0, None):
@@ -353,6 +358,71 @@ def run_server(
             hint="pass another port=",
             hint_cli="choose another --port",
         ) from None
+
+
+def _head_timeout_protocol(seconds: float) -> type:
+    """uvicorn's h11 protocol with a deadline for every request head.
+
+    The timer runs from the connection (or the end of the previous response) until a complete
+    request head has arrived; when it fires with no request in progress the connection is
+    closed. Requests being answered are never cut.
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeadTimeoutH11(H11Protocol):
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._head_timer = self.loop.call_later(seconds, self._head_expired)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _busy(self) -> bool:
+            cycle = getattr(self, "cycle", None)
+            return cycle is not None and not cycle.response_complete
+
+        def _head_expired(self) -> None:
+            self._head_timer = None
+            if not self._busy() and not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self._busy():  # a whole head arrived: the body has its own timeout
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeadTimeoutH11
+
+
+def server_options(head_timeout: float = HEAD_TIMEOUT) -> dict[str, Any]:
+    """The uvicorn settings :func:`run_server` uses against slow or endless requests.
+
+    ``uvicorn.Config(app, **server_options())`` gives an embedding server the same limits:
+    a deadline for request heads (:data:`HEAD_TIMEOUT`), idle keep-alive connections closed
+    after :data:`KEEP_ALIVE_TIMEOUT` seconds, request heads capped at :data:`MAX_HEAD_BYTES`.
+    """
+    return {
+        "http": _head_timeout_protocol(head_timeout),
+        "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,
+        "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
+    }
 
 
 def _check_port(host: str, port: int) -> None:
