@@ -264,6 +264,12 @@ def test_torn_row_after_a_quoted_newline_and_absolute_resume(setup, tmp_path, mo
     assert len(rows) == 3 and sorted(r["file"] for r in rows) == sorted(
         str(folder / n) for n in ("a.png", "line\nbreak.png", "z.png")
     )
+    # a kill while the header (CSV) or the first row (JSONL) was written: resumed, not refused
+    for name, keep in (("h.csv", 9), ("h.jsonl", 20)):
+        torn = tmp_path / name
+        predict_files(clf, [folder / "a.png"], torn, progress=False)
+        torn.write_bytes(torn.read_bytes()[:keep])
+        assert predict_files(clf, [folder], torn, progress=False).predicted == 3
     # the same folder, spelled relative: nothing is written twice
     monkeypatch.chdir(tmp_path)
     assert predict_files(clf, ["q"], out, progress=False).resumed == 3

@@ -204,6 +204,13 @@ def _check_existing(out: Path, fmt: str, columns: list[str], overwrite: bool = F
     if b"\0" in head:
         raise _refuse(out, "is a binary file, not a prediction file written by xraycls", ours=False)
     first = head.split(b"\n", 1)[0].decode("utf-8", "surrogateescape").lstrip("\ufeff")
+    if b"\n" not in head and len(head) < _SNIFF_BYTES:
+        # no complete line: a kill while the header or the first row was written; resuming
+        # drops it, so accept only the beginning of what this command writes
+        header = ",".join(str(csv_cell(c)) for c in columns)
+        torn_ours = header.startswith(first) if fmt == "csv" else first.startswith('{"file": ')
+        if torn_ours:
+            return
     if fmt == "csv":
         try:
             keys = [csv_uncell(c) for c in next(csv.reader([first]), [])]
