@@ -182,6 +182,8 @@ def _constant_png(value: int = 0) -> bytes:
 def test_host_header_is_checked(served) -> None:  # type: ignore[no-untyped-def]
     from starlette.testclient import TestClient
 
+    from xraycls.errors import ConfigError
+
     server, client, clf, _, _ = served
     assert client.get("/health", headers={"Host": "evil.example"}).status_code == 400
     assert (
@@ -194,6 +196,8 @@ def test_host_header_is_checked(served) -> None:  # type: ignore[no-untyped-def]
     more = create_app(clf, allowed_hosts=["scanner.local"])
     assert TestClient(more, base_url="http://scanner.local").get("/health").status_code == 200
     assert TestClient(more, base_url="http://other.local").get("/health").status_code == 400
+    with pytest.raises(ConfigError, match="wildcard"):
+        create_app(clf, allowed_hosts=["a*b.org"])
 
 
 def test_near_constant_images_are_flagged(served) -> None:  # type: ignore[no-untyped-def]

@@ -58,7 +58,15 @@ def _host_patterns(host: str | None, extra: Sequence[str] | None) -> list[str]:
     out = list(LOCAL_HOSTS)
     if host and host not in ("0.0.0.0", "::", ""):  # a wildcard is no name a client sends
         out.append(f"[{host}]" if ":" in host and not host.startswith("[") else host)
-    out += [h.strip() for h in extra or () if h.strip()]
+    for name in (h.strip() for h in extra or ()):
+        if not name:
+            continue
+        if "*" in name[1:] or (name.startswith("*") and name != "*" and not name[1:2] == "."):
+            raise ConfigError(
+                f"allowed host {name!r}: a wildcard is '*' or '*.example.org'",
+                hint_cli="(--allowed-hosts)",
+            )
+        out.append(name)
     return list(dict.fromkeys(h.lower() for h in out))
 
 
