@@ -64,12 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     model_path = out / "run" / "best.keras"
 
     # 1. Calibrate on validation images; stored inside best.keras.
-    cal = xraycls.calibrate(model_path, val, target_sensitivity=0.95)
+    # This demo may run on a handful of images, so it lowers the minimum (20 images, 5 per
+    # class by default); a real operating point needs far more, and says so in cal.warnings.
+    cal = xraycls.calibrate(model_path, val, target_sensitivity=0.95, min_images=3, min_per_class=1)
+    low, high = cal.sensitivity_ci or (0.0, 1.0)
     print(
         f"temperature {cal.temperature:.2f}, ECE {cal.ece_before:.3f} -> {cal.ece_after:.3f}, "
-        f"COVID threshold {cal.threshold:.3f} (sensitivity {cal.sensitivity:.2f}, "
-        f"specificity {cal.specificity:.2f} on {cal.n_images} validation images)"
+        f"COVID threshold {cal.threshold:.3f} (sensitivity {cal.sensitivity:.2f}, 95% CI "
+        f"{low:.2f}-{high:.2f}, specificity {cal.specificity:.2f} on {cal.n_images} "
+        "validation images)"
     )
+    for warning in cal.warnings:
+        print(f"  warning: {warning}")
 
     # 2. Decisions with uncertainty and Grad-CAM.
     clf = xraycls.Classifier.load(model_path)
@@ -104,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
 
         from xraycls.serve import create_app
 
-        with TestClient(create_app(clf)) as client:
+        # The service answers only requests addressed to localhost (DNS rebinding protection).
+        with TestClient(create_app(clf), base_url="http://localhost") as client:
             reply = client.post("/predict", content=Path(files[0]).read_bytes()).json()
         print(f"POST /predict: class {reply['class']}, decision {reply['decision']}")
     else:

@@ -173,3 +173,101 @@ def test_report_shows_ece_and_the_operating_point(tmp_path) -> None:  # type: ig
     html = report(run, n_cam=0).read_text()
     assert f"{cal.ece_before:.3f}" in html and f"{cal.ece_after:.3f}" in html
     assert f"{cal.threshold:.4f}" in html and (run / "report" / "operating_point.png").is_file()
+
+
+def test_too_few_images_are_refused_and_overridable() -> None:
+    probs = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    y = np.array([0, 1, 2])
+    with pytest.raises(ConfigError, match="at least 20 images and 5 of each class"):
+        fit_calibration(probs, y, NAMES)
+    probs20, y20 = _overconfident(n=60)
+    y20 = np.where(np.arange(60) < 2, 0, np.where(y20 == 0, 1, y20))  # only 2 COVID images
+    with pytest.raises(ConfigError, match="COVID: 2"):
+        fit_calibration(probs20, y20, NAMES)
+    cal = fit_calibration(probs, y, NAMES, min_images=3, min_per_class=1)
+    assert cal.n_images == 3 and cal.n_positive == 1
+    assert cal.sensitivity_ci is not None and cal.sensitivity_ci[0] < 0.25  # 1 of 1: wide
+    assert any("interval" in w for w in cal.warnings)
+
+
+def test_degenerate_calibration_warns() -> None:
+    probs = np.tile([[0.2, 0.3, 0.5]], (24, 1))  # 24 identical (all-black) images
+    y = np.arange(24) % 3
+    cal = fit_calibration(probs, y, NAMES)
+    text = " ".join(cal.warnings)
+    assert "near 0.5" in text and "specificity 0" in text
+    good = fit_calibration(*_overconfident(n=3000), NAMES, target_sensitivity=0.9)
+    assert not [w for w in good.warnings if "near 0.5" in w or "specificity 0" in w]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--max-spread", "-1"),
+        ("--refer-below", "1.5"),
+        ("--sensitivity", "0"),
+        ("--sensitivity", "1.2"),
+        ("--batch-size", "0"),
+        ("--min-images", "0"),
+        ("--min-per-class", "-3"),
+    ],
+)
+def test_calibrate_options_are_range_checked(tmp_path, capsys, flag, value) -> None:  # type: ignore[no-untyped-def]
+    from xraycls.cli import main
+
+    code = main(["calibrate", str(tmp_path / "none.keras"), "--data", str(tmp_path), flag, value])
+    err = capsys.readouterr().err
+    assert code == 2 and flag in err and "Traceback" not in err
+
+
+def _black_folder(root):  # type: ignore[no-untyped-def]
+    import cv2
+
+    for name in NAMES:
+        (root / name).mkdir(parents=True)
+        for i in range(8):
+            cv2.imwrite(str(root / name / f"{i}.png"), np.zeros((40, 40), np.uint8))
+    return root
+
+
+def test_cli_calibrate_shows_the_interval_and_warns(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from xraycls.cli import main
+
+    path = saved_tiny_model(tmp_path / "m.keras")
+    data = _black_folder(tmp_path / "black")
+    assert main(["calibrate", str(path), "--data", str(data), "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert "95% CI" in captured.out and "on 8 COVID images" in captured.out
+    assert "warning" in captured.err and "near 0.5" in captured.err
+    few = tmp_path / "few"
+    for name in NAMES:
+        (few / name).mkdir(parents=True)
+        (few / name / "0.png").write_bytes((data / name / "0.png").read_bytes())
+    assert main(["calibrate", str(path), "--data", str(few)]) == 2
+    err = capsys.readouterr().err
+    assert "at least 20 images" in err and "--min-images" in err
+
+
+def test_calibrate_checks_the_model_is_writable_first(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    import xraycls.calibration._calibrate as module
+
+    path = saved_tiny_model(tmp_path / "m.keras")
+    before = path.read_bytes()
+    real_access = os.access
+
+    def read_only(p, mode, *a, **k):  # type: ignore[no-untyped-def]
+        if os.fspath(p) == os.fspath(path) and mode & os.W_OK:
+            return False
+        return real_access(p, mode, *a, **k)
+
+    def no_work(*a, **k):  # type: ignore[no-untyped-def]
+        raise AssertionError("predicted before checking that the result can be stored")
+
+    monkeypatch.setattr(os, "access", read_only)
+    monkeypatch.setattr(module, "_validation_predictions", no_work)
+    with pytest.raises(ModelFileError, match="cannot store the calibration") as info:
+        calibrate(path, _black_folder(tmp_path / "black"))
+    assert "--dry-run" in info.value.cli_message()
+    assert path.read_bytes() == before

@@ -96,3 +96,62 @@ def test_bad_requests_are_clear(tmp_path) -> None:  # type: ignore[no-untyped-de
         export_model(tmp_path / "none.keras", tmp_path / "m.tflite", format="tflite")
     with pytest.raises(ModelFileError, match="missing"):
         read_export_info(tmp_path / "m.tflite")
+
+
+def _tree(folder):  # type: ignore[no-untyped-def]
+    import hashlib
+
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_export_refuses_a_folder_or_file_it_did_not_write(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from xraycls.cli import main
+
+    path = saved_tiny_model(tmp_path / "m.keras")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.keras").write_bytes(path.read_bytes())
+    (run / "history.csv").write_text("epoch,loss\n0,1.0\n")
+    (run / "notes.txt").write_text("my notes\n")
+    before = _tree(run)
+    with pytest.raises(ConfigError, match="not an earlier savedmodel export"):
+        export_model(path, run, format="savedmodel")
+    assert main(["export", str(path), "--format", "savedmodel", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert str(run) in err and "Traceback" not in err
+    assert _tree(run) == before
+    notes = tmp_path / "notes.onnx"
+    notes.write_bytes(b"not a model")
+    with pytest.raises(ConfigError, match="not an earlier"):
+        export_model(path, notes, format="onnx")
+    (tmp_path / "m.tflite.json").write_text('{"mine": 1}')  # a user's file where the side-car goes
+    with pytest.raises(ConfigError, match="not an earlier"):
+        export_model(path, tmp_path / "m.tflite", format="tflite")
+    assert notes.read_bytes() == b"not a model"
+    # an empty folder is fine, and so is replacing an earlier export of the same kind
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert export_model(path, empty, format="savedmodel") == empty
+    assert read_export_info(empty)["format"] == "savedmodel"
+    export_model(path, empty, format="savedmodel")
+
+
+def test_safe_mode_names_a_tfsmlayer_not_a_lambda(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import keras
+
+    from xraycls.errors import XrayclsError
+    from xraycls.zoo import load_model, save_model
+
+    path = saved_tiny_model(tmp_path / "m.keras")
+    exported = export_model(path, tmp_path / "sm", format="savedmodel")
+    inp = keras.Input((32, 32, 3))
+    wrapped = keras.Model(inp, keras.layers.TFSMLayer(str(exported), call_endpoint="serve")(inp))
+    target = save_model(wrapped, tmp_path / "wrapped.keras", class_names=NAMES)
+    with pytest.raises(XrayclsError, match="safe mode") as info:
+        load_model(target)
+    message = info.value.cli_message()
+    assert "TFSMLayer" in message and "Lambda" not in message and "--unsafe" in message

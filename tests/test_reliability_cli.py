@@ -251,3 +251,62 @@ def test_tensorflow_start_up_lines_are_hidden_unless_verbose(tmp_path: Path) -> 
     assert len(lines) == 1 and lines[0].startswith("xraycls report: error:"), quiet.stderr
     loud = _cli("-v", "report", str(tmp_path / "nowhere"))
     assert loud.returncode == 2 and "Traceback" in loud.stderr
+
+
+# ------------------------------------------------------------------ absurd sizes, full disks
+
+
+def test_an_absurd_stored_input_shape_is_one_line(
+    images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from xraycls.zoo import build_model, save_model
+
+    # the weights of this CNN do not depend on the input size: the file stays small
+    big = build_model(
+        "simple_cnn", num_classes=3, input_shape=(200000, 200000, 3), width=4, head_width=8
+    )
+    path = save_model(big, tmp_path / "big.keras", class_names=["COVID", "Normal", "V"])
+    assert main(["predict", str(path), str(images / "good0.png")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(path) in err and "2048" in err, err
+    assert err.count("\n") == 1, err
+
+
+def test_train_image_size_has_an_upper_bound(
+    images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(images), "--model", "simple_cnn", "--out", str(out)]
+    for size in ("30000", "0"):
+        assert main([*argv, "--image-size", size]) == 2
+        err = capsys.readouterr().err
+        assert "--image-size" in err and "2048" in err and "Traceback" not in err, err
+    assert not out.exists()  # refused before anything is written
+
+
+def test_a_full_disk_names_the_file_and_the_flag(
+    model_file: Path,
+    images: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    for name in ("p.csv", "p.jsonl"):
+        out = tmp_path / name
+        argv = ["predict", str(model_file), str(images / "good0.png"), "--out", str(out)]
+        assert main([*argv, "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert str(out) in err and "--out" in err and "disk is full" in err, err
+        assert "Traceback" not in err and err.count("\n") == 1, err
+    ok = tmp_path / "skipped"
+    from xraycls._atomic import write_text_atomic
+
+    with pytest.raises(OSError) as info:
+        write_text_atomic(ok / "x.txt", "text")
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(ok / "x.txt")

@@ -173,3 +173,175 @@ def test_cli_serve_binds_localhost_by_default() -> None:
 
     args = _build_parser().parse_args(["serve", "m.keras"])
     assert args.host == "127.0.0.1" and args.port == 8000 and args.max_upload_mb == 32
+
+
+def _constant_png(value: int = 0) -> bytes:
+    return cv2.imencode(".png", np.full((60, 50), value, np.uint8))[1].tobytes()
+
+
+def test_host_header_is_checked(served) -> None:  # type: ignore[no-untyped-def]
+    from starlette.testclient import TestClient
+
+    from xraycls.errors import ConfigError
+
+    server, client, clf, _, _ = served
+    assert client.get("/health", headers={"Host": "evil.example"}).status_code == 400
+    assert (
+        client.get("/health", headers={"Host": f"rebind.attacker:{server.port}"}).status_code == 400
+    )
+    for ok in (f"localhost:{server.port}", f"[::1]:{server.port}", "127.0.0.1"):
+        assert client.get("/health", headers={"Host": ok}).status_code == 200, ok
+    from xraycls.serve import create_app
+
+    more = create_app(clf, allowed_hosts=["scanner.local"])
+    assert TestClient(more, base_url="http://scanner.local").get("/health").status_code == 200
+    assert TestClient(more, base_url="http://other.local").get("/health").status_code == 400
+    with pytest.raises(ConfigError, match="wildcard"):
+        create_app(clf, allowed_hosts=["a*b.org"])
+
+
+def test_near_constant_images_are_flagged(served) -> None:  # type: ignore[no-untyped-def]
+    _server, client, _clf, _, _ = served
+    for value in (0, 255, 128):
+        body = client.post("/predict", content=_constant_png(value)).json()
+        assert body["out_of_distribution"] is True, value
+        assert "near-constant" in body["warnings"][0]
+    body = client.post("/predict", content=_png()).json()
+    assert body["out_of_distribution"] is False and body["warnings"] == []
+    page = client.get("/").text
+    assert "Out of distribution" in page
+
+
+def test_multipart_content_type_ignores_case(served) -> None:  # type: ignore[no-untyped-def]
+    _server, client, _clf, _, _ = served
+    request = client.build_request("POST", "/predict", files={"file": ("scan.png", _png())})
+    ctype = request.headers["content-type"]
+    request.headers["content-type"] = ctype.replace("multipart/form-data", "Multipart/Form-Data")
+    response = client.send(request)
+    assert response.status_code == 200, response.text
+    assert set(response.json()["probabilities"]) == set(NAMES)
+
+
+def test_a_slow_body_times_out(served) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    from xraycls.serve import create_app
+
+    _server, _client, clf, _, _ = served
+    slow = BackgroundServer(create_app(clf, body_timeout=0.5))
+    try:
+        with socket.create_connection(("127.0.0.1", slow.port), timeout=20) as sock:
+            sock.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                b"Content-Length: 1000\r\n\r\n" + _png()[:10]
+            )
+            start = time.monotonic()
+            reply = sock.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 408"), reply[:80]
+        assert time.monotonic() - start < 10
+    finally:
+        slow.stop()
+
+
+def test_bad_serve_options_are_one_line_errors(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    from xraycls.cli import main
+    from xraycls.errors import ConfigError
+    from xraycls.serve import create_app
+
+    model = str(tmp_path / "m.keras")
+    for argv, flag in (
+        (["--port", "70000"], "--port"),
+        (["--max-upload-mb", "0"], "--max-upload-mb"),
+        (["--max-upload-mb", "-1"], "--max-upload-mb"),
+    ):
+        assert main(["serve", model, *argv]) == 2
+        err = capsys.readouterr().err
+        assert flag in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(ConfigError, match="max_upload"):
+        create_app(object(), max_upload=0)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", model, "--port", str(port)]) == 2
+        err = capsys.readouterr().err
+        assert f"port {port}" in err and "busy" in err and "--port" in err
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", model, "--host", "0.0.0.0", "--port", str(port)]) == 2
+        err = capsys.readouterr().err
+        assert "WARNING" in err and "0.0.0.0" in err and "busy" in err
+
+
+def test_model_endpoint_and_page_show_the_training_data(served, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from starlette.testclient import TestClient
+
+    from xraycls.predict import Classifier
+    from xraycls.serve import create_app
+    from xraycls.zoo import update_model_info
+
+    _server, client, _clf, _, _ = served
+    info = client.get("/model").json()
+    assert info["training_data"] is None and info["audit_flags"] is None
+    page = client.get("/").text
+    assert "trained on is unknown" in page and "do not use on populations" in page
+    assert "Trained on: " in page and "ages " in page and "limits: " in page
+    training = {
+        "sources": {"cxr3": {"images": 120, "classes": {"COVID": 40, "Normal": 80}}},
+        "classes": NAMES,
+        "label_maps": {"cxr3": {"NORMAL": "Normal"}},
+        "age": {"min": 18, "max": 90, "median": 55, "known": 100},
+        "n_images": 120,
+        "notes": ["adults only"],
+    }
+    path = saved_tiny_model(tmp_path / "m.keras")
+    update_model_info(path, {"training_data": training, "audit_flags": ["one source per class"]})
+    with TestClient(create_app(Classifier.load(path))) as test:
+        got = test.get("/model", headers={"Host": "localhost"}).json()
+    assert got["training_data"] == training and got["audit_flags"] == ["one source per class"]
+
+
+def test_slow_headers_time_out(served) -> None:  # type: ignore[no-untyped-def]
+    import socket
+    import threading
+
+    from _helpers_serve import _free_port
+    from xraycls.serve import server_options
+
+    _server, _client, clf, _, _ = served
+    from xraycls.serve import create_app
+
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(clf), host="127.0.0.1", port=port, log_level="warning",
+        **server_options(head_timeout=0.5),
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never ends the head
+            start = time.monotonic()
+            for _ in range(20):  # trickling more header bytes does not extend the deadline
+                time.sleep(0.1)
+                try:
+                    sock.sendall(b"X")
+                except OSError:
+                    break
+            assert sock.recv(1024) == b""  # closed by the server
+        assert time.monotonic() - start < 5
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
+            assert client.get("/health").status_code == 200  # complete requests still work
+            time.sleep(1.0)  # longer than the head timeout, between requests: a new connection
+            assert client.get("/health").status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

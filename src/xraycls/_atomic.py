@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_target", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["atomic_target", "with_filename", "write_bytes_atomic", "write_text_atomic"]
 
 
 @contextmanager
@@ -40,12 +40,29 @@ def atomic_target(target: str | os.PathLike[str], *, suffix: str | None = None) 
 
 
 def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``target`` atomically (flushed to disk before the rename)."""
-    with atomic_target(target) as tmp, open(tmp, "wb") as fh:
+    """Write ``data`` to ``target`` atomically (flushed to disk before the rename).
+
+    Raises:
+        OSError: The write failed; ``filename`` is ``target`` when the system did not name a
+            file (a full disk, ``ENOSPC``, fails in ``write``, which names none).
+    """
+    with with_filename(target), atomic_target(target) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     return Path(target)
+
+
+@contextmanager
+def with_filename(target: str | os.PathLike[str]) -> Iterator[None]:
+    """Give an ``OSError`` raised inside without a file name (``ENOSPC`` from ``write``) the
+    name of ``target``, so the error says which output failed, not only "No space left"."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(target)) from exc
 
 
 def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:

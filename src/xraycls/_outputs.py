@@ -31,12 +31,54 @@ from pathlib import Path
 
 from xraycls._atomic import write_text_atomic
 
-__all__ = ["OUTPUT_FILES", "OUTPUT_MARKER", "is_output_dir", "mark_output_dir", "write_skipped"]
+__all__ = [
+    "OUTPUT_FILES",
+    "OUTPUT_MARKER",
+    "csv_cell",
+    "csv_uncell",
+    "is_output_dir",
+    "mark_output_dir",
+    "write_skipped",
+]
 
 #: Empty file the command line puts in every output folder it creates.
 OUTPUT_MARKER = ".xraycls-output"
 #: Files whose presence marks a folder as xraycls output even without the marker.
 OUTPUT_FILES: frozenset[str] = frozenset({OUTPUT_MARKER, "state.json", "report.html", "results.md"})
+
+
+# Cells a spreadsheet would run as a formula (OWASP "CSV injection"): =, +, -, @, tab, CR.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """``value`` made safe to open in a spreadsheet: a text starting like a formula gets ``'``.
+
+    A file, class or metadata value such as ``=HYPERLINK(...)`` would otherwise run when the
+    CSV is opened in Excel or LibreOffice. A text that already starts with ``'`` followed by
+    such a character gets one more ``'``, so :func:`csv_uncell` gives back exactly the original.
+    Numbers and ``None`` pass unchanged.
+
+    Examples:
+        >>> csv_cell("=1+1"), csv_cell("-x.png"), csv_cell("'=a"), csv_cell("a.png"), csv_cell(-1.5)
+        ("'=1+1", "'-x.png", "''=a", 'a.png', -1.5)
+        >>> all(csv_uncell(csv_cell(v)) == v for v in ["=1+1", "'=a", "''@", "'", "a", ""])
+        True
+    """
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_START) or (
+        value.startswith("'") and value.lstrip("'").startswith(_FORMULA_START)
+    ):
+        return "'" + value
+    return value
+
+
+def csv_uncell(value: str) -> str:
+    """Inverse of :func:`csv_cell`, for readers of the CSV files xraycls writes."""
+    if value.startswith("'") and value.lstrip("'").startswith(_FORMULA_START):
+        return value[1:]
+    return value
 
 
 def is_output_dir(path: str | os.PathLike[str], names: Iterable[str] | None = None) -> bool:
@@ -69,10 +111,11 @@ def write_skipped(target: str | os.PathLike[str], rows: Iterable[tuple[str, str]
     """Write ``file,reason`` rows (every file left out, in order) as CSV, atomically.
 
     File names that are not valid UTF-8 keep their original bytes (see
-    :func:`xraycls._atomic.write_text_atomic`).
+    :func:`xraycls._atomic.write_text_atomic`); cells that start like a spreadsheet formula are
+    escaped (:func:`csv_cell`).
     """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["file", "reason"])
-    writer.writerows((os.fspath(f), r) for f, r in rows)
+    writer.writerows((csv_cell(os.fspath(f)), csv_cell(r)) for f, r in rows)
     return write_text_atomic(target, buf.getvalue())

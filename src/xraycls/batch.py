@@ -6,7 +6,11 @@ included. Images are decoded by a small thread pool a few batches ahead of the m
 holds only those batches whatever the number of files. Every input gives exactly one output
 row: a file that cannot be read gets its reason in the ``error`` column, never a crash or a silent
 skip. Rows are appended and flushed batch by batch; running again on the same output skips the
-inputs it already has (a half-written last line from a crash is dropped and redone).
+inputs it already has, however their paths are spelled (a half-written last row from a crash is
+dropped and redone). An existing output that xraycls did not write is refused before it is
+touched. CSV cells that start like a spreadsheet formula (``=``, ``+``, ``-``, ``@``) get a
+leading ``'`` (:func:`xraycls._outputs.csv_cell`); file names that are not valid UTF-8 are
+written as their original bytes.
 
 Examples:
     >>> from xraycls.batch import expand_inputs
@@ -21,6 +25,7 @@ import glob
 import io
 import json
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -31,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from xraycls._atomic import with_filename
+from xraycls._outputs import csv_cell, csv_uncell
 from xraycls.errors import ConfigError, XrayclsError
 
 __all__ = ["BatchSummary", "expand_inputs", "predict_files"]
@@ -73,29 +80,52 @@ class _Missing:
     reason: str
 
 
-def _manifest_paths(csv_path: Path) -> list[str]:
-    with csv_path.open(newline="", encoding="utf-8-sig") as fh:
+def _manifest_paths(csv_path: Path, allow_outside_root: bool = False) -> list[str | _Missing]:
+    """The image paths a CSV manifest lists, relative to its folder.
+
+    A path that leads outside the manifest's folder (``../../etc/shadow``, an absolute path
+    elsewhere, a symbolic link out) becomes an error row unless ``allow_outside_root``: a
+    manifest from elsewhere must not make this process read files it was not meant to.
+    """
+    root = os.path.realpath(csv_path.parent)
+    with csv_path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
         reader = csv.DictReader(fh)
         fields = [f.strip() for f in reader.fieldnames or []]
         if not fields:
             raise ConfigError(f"{csv_path}: the CSV manifest has no header row")
         column = next((c for c in fields if c.lower() in _MANIFEST_COLUMNS), fields[0])
         original = (reader.fieldnames or [])[fields.index(column)]
-        out = []
+        out: list[str | _Missing] = []
         for row in reader:
-            value = (row.get(original) or "").strip()
-            if value:
-                p = Path(value)
-                out.append(str(p if p.is_absolute() else csv_path.parent / p))
+            value = csv_uncell((row.get(original) or "").strip())
+            if not value:
+                continue
+            p = Path(value)
+            path = str(p if p.is_absolute() else csv_path.parent / p)
+            real = os.path.realpath(path)
+            if not allow_outside_root and os.path.commonpath([real, root]) != root:
+                out.append(
+                    _Missing(
+                        path,
+                        f"outside the manifest's folder {root}: not read; pass "
+                        "allow_outside_root=True (--allow-outside-root) if the manifest is "
+                        "trusted",
+                    )
+                )
+            else:
+                out.append(path)
         return out
 
 
-def expand_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[str | _Missing]:
+def expand_inputs(
+    paths: Sequence[str | os.PathLike[str]], *, allow_outside_root: bool = False
+) -> list[str | _Missing]:
     """Expand files, folders, globs and CSV manifests into image paths, in a stable order.
 
     Folders are searched recursively for image extensions (sorted); glob patterns are
     expanded (sorted); a ``.csv`` file is read as a manifest. A path or pattern that matches
-    nothing is kept as a missing entry, so it is reported in the output rather than dropped.
+    nothing is kept as a missing entry, so it is reported in the output rather than dropped,
+    and so is a manifest entry outside the manifest's folder unless ``allow_outside_root``.
 
     Examples:
         >>> expand_inputs(["/nonexistent/scan.png"])[0].reason
@@ -113,7 +143,7 @@ def expand_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[str | _Missin
             )
             out.extend(found or [_Missing(text, "folder holds no image file")])
         elif p.is_file() and p.suffix.lower() == ".csv":
-            out.extend(_manifest_paths(p))
+            out.extend(_manifest_paths(p, allow_outside_root))
         elif p.exists():
             out.append(text)
         elif _GLOB_CHARS & set(text):
@@ -128,37 +158,144 @@ def _key(entry: str | _Missing) -> str:
     return entry.path if isinstance(entry, _Missing) else entry
 
 
+def _same(path: str) -> str:
+    """One spelling per file (``x.png``, ``./x.png`` and ``/abs/x.png`` are the same input)."""
+    return os.path.realpath(path)
+
+
+#: Bytes read to recognise an existing output before anything is written to it.
+_SNIFF_BYTES = 1 << 16
+
+
+def _refuse(out: Path, what: str, *, ours: bool) -> ConfigError:
+    remedy = (
+        "write to another file, or start over with overwrite=True (--overwrite)"
+        if ours
+        else "write to another file (a file xraycls did not write is never overwritten)"
+    )
+    return ConfigError(f"{out}: {what}; it was left untouched: {remedy}")
+
+
+def _looks_like_predictions(keys: list[str]) -> bool:
+    """Whether ``keys`` are the columns of some model's prediction file."""
+    return keys[:3] == ["file", "label", "probability"] and keys[-3:] == [
+        "decision",
+        "uncertainty",
+        "error",
+    ]
+
+
+def _check_existing(out: Path, fmt: str, columns: list[str], overwrite: bool = False) -> None:
+    """Refuse an existing ``out`` that is not this command's output, reading it only.
+
+    Resuming truncates a torn last row and overwriting deletes the file: both may only happen
+    to a file xraycls wrote, so a user's CSV or a PNG named ``.csv`` is recognised by its first
+    line (the header, or a JSON row) before anything is written. With ``overwrite``, the
+    prediction file of another model may be replaced; anything else never is.
+    """
+    if not out.exists():
+        return
+    if not out.is_file():
+        raise _refuse(out, "is not a regular file", ours=False)
+    with out.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if not head:
+        return
+    if b"\0" in head:
+        raise _refuse(out, "is a binary file, not a prediction file written by xraycls", ours=False)
+    first = head.split(b"\n", 1)[0].decode("utf-8", "surrogateescape").lstrip("\ufeff")
+    if b"\n" not in head and len(head) < _SNIFF_BYTES:
+        # no complete line: a kill while the header or the first row was written; resuming
+        # drops it, so accept only the beginning of what this command writes
+        header = ",".join(str(csv_cell(c)) for c in columns)
+        torn_ours = header.startswith(first) if fmt == "csv" else first.startswith('{"file": ')
+        if torn_ours:
+            return
+    if fmt == "csv":
+        try:
+            keys = [csv_uncell(c) for c in next(csv.reader([first]), [])]
+        except csv.Error:
+            keys = []
+    else:
+        try:
+            row = json.loads(first)
+        except ValueError:
+            row = None
+        keys = list(row) if isinstance(row, dict) else []
+    if keys == columns:
+        return
+    if not _looks_like_predictions(keys):
+        what = f"columns {keys[:12]}" if fmt == "csv" and keys else f"first line {first[:80]!r}"
+        raise _refuse(
+            out, f"it is not a prediction file written by xraycls (its {what})", ours=False
+        )
+    if not overwrite:
+        raise _refuse(out, f"its columns {keys} are not this model's {columns}", ours=True)
+
+
+def _complete_csv(data: bytes) -> int:
+    """Length of the complete records at the start of ``data``.
+
+    A record ends with a newline *outside* quotes: a kill just after a newline inside a quoted
+    file name leaves a text ending with a newline that is still a torn row.
+    """
+    inside, end, pos = False, 0, 0
+    for line in data.split(b"\n")[:-1]:
+        pos += len(line) + 1
+        if line.count(b'"') % 2:
+            inside = not inside
+        if not inside:
+            end = pos
+    return end
+
+
 def _done_rows(out: Path, fmt: str, columns: list[str]) -> set[str]:
-    """Inputs already in ``out``; truncates a half-written last line left by a crash."""
+    """Inputs already in ``out`` (resolved); truncates a half-written last row left by a crash."""
     if not out.is_file() or out.stat().st_size == 0:
         return set()
+    _check_existing(out, fmt, columns)
     data = out.read_bytes()
-    if not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
+    cut = _complete_csv(data) if fmt == "csv" else data.rfind(b"\n") + 1
+    if cut != len(data):
         with out.open("r+b") as fh:
             fh.truncate(cut)
         data = data[:cut]
-    text = data.decode("utf-8")
+    # Names that are not valid UTF-8 were written as their original bytes (surrogateescape).
+    text = data.decode("utf-8", "surrogateescape")
     done: set[str] = set()
     if fmt == "csv":
-        reader = csv.DictReader(io.StringIO(text))
-        if reader.fieldnames and list(reader.fieldnames) != columns:
-            raise ConfigError(
-                f"{out}: its columns {reader.fieldnames} are not this model's {columns}; "
-                "write to another file or start over with overwrite=True (--overwrite)"
-            )
-        done.update(row["file"] for row in reader)
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        done.update(_same(csv_uncell(row["file"] or "")) for row in reader)
     else:
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    done.add(json.loads(line)["file"])
+                    done.add(_same(json.loads(line)["file"]))
                 except (ValueError, KeyError, TypeError) as exc:
                     raise ConfigError(
                         f"{out}: line {n} is not a prediction row ({exc}); write to another "
                         "file or start over with overwrite=True (--overwrite)"
                     ) from exc
     return done
+
+
+# What a reader quotes of a file it cannot decode ("looks like text ('root:x:0'...)", "starts
+# with bytes 72 6f 6f 74"): removed from the error column, which must not leak file contents.
+_QUOTED_CONTENT = re.compile(
+    r"\s*\((?:'[^']*'|\"[^\"]*\")\.\.\.\)|[;,]? (?:it )?starts with bytes [0-9a-f ]+"
+)
+
+
+def _no_contents(reason: str) -> str:
+    """``reason`` without the bytes of the file it may quote.
+
+    Examples:
+        >>> _no_contents("not an image: it looks like text ('root:x:0'...)")
+        'not an image: it looks like text'
+        >>> _no_contents("not an image: cannot decode; it starts with bytes 00 01 ff")
+        'not an image: cannot decode'
+    """
+    return _QUOTED_CONTENT.sub("", reason)
 
 
 def _decode(classifier: Any, entry: str | _Missing) -> np.ndarray | str:
@@ -168,9 +305,9 @@ def _decode(classifier: Any, entry: str | _Missing) -> np.ndarray | str:
     try:
         return np.asarray(classifier.prepare(entry))
     except XrayclsError as exc:
-        return getattr(exc, "reason", None) or str(exc)
+        return _no_contents(getattr(exc, "reason", None) or str(exc))
     except Exception as exc:  # a decoder bug must not stop a long batch: report it per row
-        return f"{type(exc).__name__}: {exc}"
+        return _no_contents(f"{type(exc).__name__}: {exc}")
 
 
 def _rows(
@@ -233,6 +370,7 @@ def predict_files(
     tta: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    allow_outside_root: bool = False,
 ) -> BatchSummary:
     """Predict every image under ``paths`` into ``out`` (``.csv`` or ``.jsonl``), streaming.
 
@@ -251,12 +389,15 @@ def predict_files(
         tta: Test-time augmentation (uncertainty column).
         overwrite: Start the output afresh.
         progress: Show a progress bar.
+        allow_outside_root: Read manifest entries outside the manifest's folder (else they
+            are error rows).
 
     Returns:
         A :class:`BatchSummary`.
 
     Raises:
-        ConfigError: Bad suffix or batch size, or an existing output with other columns.
+        ConfigError: Bad suffix or batch size, or an existing output that is not a prediction
+            file of this model (other columns, a user's file): it is left byte-identical.
 
     Examples:
         >>> from xraycls.batch import predict_files
@@ -278,11 +419,12 @@ def predict_files(
     names = list(classifier.class_names)
     columns = ["file", "label", "probability", *names, "decision", "uncertainty", "error"]
     start = time.perf_counter()
-    entries = expand_inputs(paths)
+    entries = expand_inputs(paths, allow_outside_root=allow_outside_root)
+    _check_existing(target, fmt, columns, overwrite)  # read-only: others' files stay intact
     if overwrite and target.exists():
         target.unlink()
     done = _done_rows(target, fmt, columns)
-    todo = [e for e in entries if _key(e) not in done]
+    todo = [e for e in entries if _same(_key(e)) not in done]
     target.parent.mkdir(parents=True, exist_ok=True)
     bar = None
     if progress and todo:
@@ -291,14 +433,19 @@ def predict_files(
         bar = keras.utils.Progbar(len(todo), unit_name="image")
     predicted = errors = 0
     new_file = not target.exists() or target.stat().st_size == 0
-    with target.open("a", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+    # surrogateescape: a file name that is not valid UTF-8 is written as its original bytes
+    # (and read back so on resume) instead of stopping the run at that file, every time.
+    with (
+        with_filename(target),  # a full disk names this file, not only "No space left"
+        target.open("a", encoding="utf-8", errors="surrogateescape", newline="") as fh,
+    ):
+        writer = csv.writer(fh, lineterminator="\n")
         if new_file and fmt == "csv":
-            writer.writeheader()
+            writer.writerow([csv_cell(c) for c in columns])
         for rows in _rows(classifier, todo, batch_size, workers, tta):
             for row in rows:
                 if fmt == "csv":
-                    writer.writerow(row)
+                    writer.writerow([csv_cell(row[c]) for c in columns])
                 else:
                     fh.write(json.dumps(row) + "\n")
                 if row["error"] is None:

@@ -30,6 +30,7 @@ from xraycls.errors import ConfigError, ImageReadError
 from xraycls.io import read_image
 
 __all__ = [
+    "MAX_IMAGE_SIZE",
     "RESIZE_MODES",
     "Box",
     "as_rgb",
@@ -39,6 +40,11 @@ __all__ = [
     "load_fitted",
     "unfit",
 ]
+
+#: Largest model input side in pixels. Radiograph classifiers use 224-1024; a stored shape
+#: above this (200000x200000 in a damaged or hostile file) would allocate hundreds of GB the
+#: first time an image is fitted to it, so it is refused when the model is loaded.
+MAX_IMAGE_SIZE = 2048
 
 #: How an image is fitted to the model's input size (see :func:`fit_image`).
 RESIZE_MODES = ("pad", "stretch", "crop")
@@ -250,7 +256,7 @@ def input_size(model: Any, *, any_size: bool = False) -> tuple[int | None, int |
 
     Raises:
         ConfigError: The input is not an NHWC image batch (or not a fixed size when
-            ``any_size`` is false).
+            ``any_size`` is false), or a side is above :data:`MAX_IMAGE_SIZE`.
 
     Examples:
         >>> import keras
@@ -272,6 +278,13 @@ def input_size(model: Any, *, any_size: bool = False) -> tuple[int | None, int |
         raise ConfigError(
             f"model {label!r}: the input shape {tuple(shape)} is not a fixed-size image batch "
             "(N, H, W, C)"
+        )
+    too_big = [int(d) for d in (h, w) if d is not None and int(d) > MAX_IMAGE_SIZE]
+    if too_big:
+        raise ConfigError(
+            f"model {label!r}: its stored input size {h}x{w} is above the maximum of "
+            f"{MAX_IMAGE_SIZE} pixels a side (xraycls.imaging.MAX_IMAGE_SIZE); the file is "
+            "damaged or was not made for xraycls"
         )
     return (None if h is None else int(h)), (None if w is None else int(w))
 

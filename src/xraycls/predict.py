@@ -208,6 +208,10 @@ class Classifier:
                     f"{os.fspath(path)}: the stored calibration is unreadable ({exc}); "
                     "run `xraycls calibrate` again"
                 ) from exc
+        try:
+            input_size(model)  # an absurd stored size (200000x200000) is refused here, by file
+        except ConfigError as exc:
+            raise ModelFileError(f"{os.fspath(path)}: {exc}") from exc
         return cls(model, names, calibration=calibration, info=info)
 
     # ------------------------------------------------------------------ inputs

@@ -16,6 +16,7 @@ import imgaug.augmenters as iaa
 import numpy as np
 
 from xraycls._atomic import write_bytes_atomic, write_text_atomic
+from xraycls._outputs import csv_cell
 from xraycls.augment._augmenter import Augmenter, _check_seed, _mix
 from xraycls.errors import ConfigError
 from xraycls.io import read_image
@@ -219,7 +220,8 @@ def balance(
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(["file", "origin", "label", "class_name"])
-        writer.writerows(rows)
+        # a spreadsheet must not run a file or class name as a formula (see csv_cell)
+        writer.writerows([csv_cell(v) for v in row] for row in rows)
         write_text_atomic(folder / "origins.csv", text.getvalue())
 
     old_origins = list(origins) if origins is not None else files

@@ -16,7 +16,15 @@ Examples:
 from __future__ import annotations
 
 from xraycls.calibration._calibrate import INFO_KEY, calibrate
-from xraycls.calibration._calibration import REFER, Calibration, fit_calibration, positive_class_of
+from xraycls.calibration._calibration import (
+    MIN_IMAGES,
+    MIN_PER_CLASS,
+    REFER,
+    Calibration,
+    fit_calibration,
+    positive_class_of,
+    wilson_interval,
+)
 from xraycls.calibration._math import (
     apply_temperature,
     expected_calibration_error,
@@ -26,6 +34,8 @@ from xraycls.calibration._math import (
 
 __all__ = [
     "INFO_KEY",
+    "MIN_IMAGES",
+    "MIN_PER_CLASS",
     "REFER",
     "Calibration",
     "apply_temperature",
@@ -35,4 +45,5 @@ __all__ = [
     "fit_temperature",
     "operating_point",
     "positive_class_of",
+    "wilson_interval",
 ]

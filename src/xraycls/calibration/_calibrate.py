@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from xraycls.calibration._calibration import Calibration, fit_calibration
-from xraycls.errors import ConfigError
+from xraycls.calibration._calibration import (
+    MIN_IMAGES,
+    MIN_PER_CLASS,
+    Calibration,
+    check_options,
+    fit_calibration,
+)
+from xraycls.errors import ConfigError, ModelFileError
 
 __all__ = ["calibrate"]
 
@@ -37,6 +45,34 @@ def _validation_predictions(
     return np.concatenate(probs), np.concatenate(labels)
 
 
+def _check_writable(model: str | os.PathLike[str]) -> None:
+    """Fail before the minutes of predicting if the model file cannot be rewritten.
+
+    The calibration is stored by rewriting the file through a temporary file beside it, so
+    both the file and its folder must be writable.
+    """
+    path = Path(model)
+    if not path.is_file():
+        return  # read_model_info names the missing file
+    reason = None
+    if not os.access(path, os.W_OK):
+        reason = "the file is read-only"
+    else:
+        try:
+            with tempfile.NamedTemporaryFile(
+                dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+            ):
+                pass
+        except OSError as exc:
+            reason = f"its folder is not writable ({exc.strerror or exc})"
+    if reason is not None:
+        raise ModelFileError(
+            f"{os.fspath(model)}: cannot store the calibration in it: {reason};",
+            hint="copy the model to a writable place, or pass save=False to only see the result",
+            hint_cli="copy the model to a writable place, or add --dry-run to only see the result",
+        )
+
+
 def calibrate(
     model: str | os.PathLike[str],
     data: Any,
@@ -47,6 +83,8 @@ def calibrate(
     max_spread: float = 0.15,
     batch_size: int = 32,
     save: bool = True,
+    min_images: int = MIN_IMAGES,
+    min_per_class: int = MIN_PER_CLASS,
 ) -> Calibration:
     """Fit temperature scaling and the operating point on validation data; store them.
 
@@ -63,14 +101,19 @@ def calibrate(
         refer_below: Refer (abstain) when the top calibrated probability is below this.
         max_spread: Refer when the test-time-augmentation spread is above this.
         batch_size: Images per forward pass.
-        save: Write the result into the model file's ``xraycls.json`` (key ``calibration``).
+        save: Write the result into the model file's ``xraycls.json`` (key ``calibration``);
+            checked to be possible before any work.
+        min_images: Fewest calibration images accepted (default 20).
+        min_per_class: Fewest images of each class accepted (default 5).
 
     Returns:
         The fitted :class:`Calibration` (ECE before/after, sensitivity, specificity, AUC).
 
     Raises:
-        ConfigError: The data lacks a model class, or has no positive or no negative image.
-        ModelFileError: The model file is missing, corrupt or cannot be rewritten.
+        ConfigError: An option out of range, the data lacks a model class, or has fewer images
+            (per class) than the minimum.
+        ModelFileError: The model file is missing, corrupt or cannot be rewritten (checked
+            before predicting).
 
     Examples:
         >>> import xraycls
@@ -80,7 +123,17 @@ def calibrate(
     """
     from xraycls.zoo import load_model, read_model_info, update_model_info
 
+    check_options(
+        target_sensitivity=target_sensitivity,
+        refer_below=refer_below,
+        max_spread=max_spread,
+        min_images=min_images,
+        min_per_class=min_per_class,
+        batch_size=batch_size,
+    )
     info = read_model_info(model)
+    if save:
+        _check_writable(model)
     names = [str(c) for c in info["class_names"]]
     if hasattr(data, "to_tf_dataset"):
         dataset = data
@@ -104,6 +157,8 @@ def calibrate(
         target_sensitivity=target_sensitivity,
         refer_below=refer_below,
         max_spread=max_spread,
+        min_images=min_images,
+        min_per_class=min_per_class,
     )
     if save:
         update_model_info(model, {INFO_KEY: cal.to_dict()})

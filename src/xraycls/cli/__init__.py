@@ -17,6 +17,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -211,6 +212,9 @@ def _message(exc: BaseException, parser: argparse.ArgumentParser, args: argparse
     if filename is None:
         return reason
     flag = _flag_of(parser, args, filename)
+    if exc.errno == errno.ENOSPC:  # not a wrong path: say what to do about a full disk
+        where = f"give {flag} a path on another disk" if flag else "write elsewhere"
+        return f"{filename}: the disk is full ({reason}); free some space or {where}"
     advice = f"; check the path given to {flag}" if flag else ""
     return f"{filename}: {reason}{advice}"
 

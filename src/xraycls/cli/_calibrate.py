@@ -35,12 +35,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--positive", help="the positive class (default: the COVID class)")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
     parser.add_argument(
+        "--min-images",
+        type=int,
+        default=20,
+        help="refuse fewer calibration images than this (default: 20)",
+    )
+    parser.add_argument(
+        "--min-per-class",
+        type=int,
+        default=5,
+        help="refuse fewer images of any class than this (default: 5)",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="print the calibration without storing it"
     )
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    import sys
+
     from xraycls.calibration import calibrate
 
     cal = calibrate(
@@ -52,13 +66,19 @@ def _run(args: argparse.Namespace) -> int:
         max_spread=args.max_spread,
         batch_size=args.batch_size,
         save=not args.dry_run,
+        min_images=args.min_images,
+        min_per_class=args.min_per_class,
     )
+    low, high = cal.sensitivity_ci or (0.0, 1.0)
     print(
         f"temperature {cal.temperature:.3f}; ECE {cal.ece_before:.3f} -> {cal.ece_after:.3f} "
         f"on {cal.n_images} images\n"
         f"{cal.positive_class} threshold {cal.threshold:.4f}: sensitivity {cal.sensitivity:.3f} "
-        f"(target {cal.target_sensitivity}), specificity {cal.specificity:.3f}, AUC {cal.auc:.3f}\n"
+        f"(95% CI {low:.3f}-{high:.3f} on {cal.n_positive} {cal.positive_class} images; "
+        f"target {cal.target_sensitivity}), specificity {cal.specificity:.3f}, AUC {cal.auc:.3f}\n"
         f"refer below {cal.refer_below}: {100 * (cal.refer_rate or 0):.1f}% of these images"
     )
+    for warning in cal.warnings:
+        print(f"xraycls calibrate: warning: {warning}", file=sys.stderr)
     print("not stored (--dry-run)" if args.dry_run else f"stored in {args.model}")
     return 0

@@ -9,6 +9,7 @@ printed to stdout instead of being lost.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -84,15 +85,56 @@ def discard_unused_outputs() -> None:
             pass  # a folder we cannot tidy is left as it is
 
 
-def out_file(value: str, flag: str = "--out") -> Path:
+#: JSON outputs an ``--out`` may replace, by kind: how to recognise one xraycls wrote.
+_JSON_KINDS = {
+    "predictions": lambda d: (
+        isinstance(d, list) and all(isinstance(r, dict) and {"file", "label"} <= set(r) for r in d)
+    ),
+    "evaluation": lambda d: (
+        isinstance(d, dict) and {"class_names", "n", "accuracy", "confusion_matrix"} <= set(d)
+    ),
+}
+#: Larger JSON files are not read to be recognised (no xraycls output of these kinds is).
+_JSON_SNIFF_LIMIT = 256 * 1024 * 1024
+
+
+def _check_replaceable(target: Path, flag: str, value: str, kind: str) -> None:
+    """Refuse an existing JSON ``target`` that is not an xraycls output of ``kind``.
+
+    Writing replaces the file, so a user's JSON of the same name would be lost; it is read
+    (never written) and recognised by its shape.
+    """
+    if not target.is_file() or target.stat().st_size == 0:
+        return
+    try:
+        if target.stat().st_size > _JSON_SNIFF_LIMIT:
+            raise ValueError("too large")
+        data = json.loads(target.read_bytes())
+        ours = bool(_JSON_KINDS[kind](data))
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        raise ConfigError(
+            f"{flag} {value} exists and is not an xraycls {kind} file; it would be overwritten: "
+            f"it was left untouched; choose another file name for {flag}"
+        )
+
+
+def out_file(value: str, flag: str = "--out", *, kind: str | None = None) -> Path:
     """Check now that the file ``value`` can be written (its folder is created if missing).
 
+    With ``kind`` (``"predictions"``, ``"evaluation"``), an existing ``.json`` file is replaced
+    only if it is an xraycls output of that kind.
+
     Raises:
-        ConfigError: It is a folder, or its folder cannot be created or written.
+        ConfigError: It is a folder, an unrelated JSON file, or its folder cannot be created or
+            written.
     """
     target = Path(value)
     if target.is_dir():
         raise ConfigError(f"{flag} {value} is a folder; give a file name such as {value}/out.json")
+    if kind is not None and target.suffix.lower() == ".json":
+        _check_replaceable(target, flag, value, kind)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(

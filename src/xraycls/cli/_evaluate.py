@@ -48,7 +48,8 @@ def _run(args: argparse.Namespace) -> int:
     from xraycls.evaluation import evaluate
     from xraycls.predict import Classifier
 
-    target = out_file(args.out) if args.out else None  # before the minutes of predicting
+    # before the minutes of predicting; a user's JSON of that name is not replaced
+    target = out_file(args.out, kind="evaluation") if args.out else None
     if args.unsafe:
         warn_unsafe(args.model)
     clf = Classifier.load(args.model, safe_mode=not args.unsafe)

@@ -40,6 +40,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="start --out afresh instead of resuming it"
     )
+    parser.add_argument(
+        "--allow-outside-root",
+        action="store_true",
+        help="read CSV manifest entries outside the manifest's folder (refused by default)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -50,6 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    from xraycls._outputs import csv_cell
     from xraycls.errors import ConfigError
     from xraycls.io import check_images
     from xraycls.predict import Classifier, expand_paths
@@ -58,7 +64,8 @@ def _run(args: argparse.Namespace) -> int:
     if target is not None and target.suffix.lower() not in (".csv", ".jsonl", ".json"):
         raise ConfigError(f"--out {args.out}: the file name must end with .csv, .jsonl or .json")
     if target is not None:
-        out_file(args.out)  # before predicting, so a read-only --out loses nothing
+        # before predicting, so a read-only --out loses nothing; a user's .json is not replaced
+        out_file(args.out, kind="predictions")
     if args.unsafe:
         warn_unsafe(args.model)
     if target is not None and target.suffix.lower() in (".csv", ".jsonl"):
@@ -85,8 +92,9 @@ def _run(args: argparse.Namespace) -> int:
         buf = io.StringIO()
         fields = ["file", "label", "probability", *clf.class_names] + (["error"] if errors else [])
         writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        writer.writerow({f: csv_cell(f) for f in fields})
+        # a spreadsheet must not run a file or class name as a formula
+        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
         text = buf.getvalue()
     if target is None:
         sys.stdout.write(text)
@@ -112,6 +120,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         tta=args.tta,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        allow_outside_root=args.allow_outside_root,
     )
     print(
         f"{summary.predicted} predicted, {summary.errors} unreadable (rows with an error), "

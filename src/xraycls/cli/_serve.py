@@ -30,13 +30,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="longest wait for a batch to fill, in ms (default: 10)",
     )
     parser.add_argument(
+        "--allowed-hosts",
+        default="",
+        metavar="NAMES",
+        help="comma-separated Host header names to accept besides 127.0.0.1, localhost, [::1] "
+        "and --host (DNS rebinding protection); '*' accepts any (only behind a proxy that "
+        "checks them)",
+    )
+    parser.add_argument(
         "--unsafe", action="store_true", help="load a model with Python code (trusted files only)"
     )
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from xraycls.errors import ConfigError
     from xraycls.serve import run_server
+
+    if not 1 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port}: a TCP port is a number from 1 to 65535")
+    if not args.max_upload_mb > 0:
+        raise ConfigError(f"--max-upload-mb {args.max_upload_mb}: must be > 0")
+    if not args.max_batch >= 1:
+        raise ConfigError(f"--max-batch {args.max_batch}: must be >= 1")
+    if not args.max_wait_ms >= 0:
+        raise ConfigError(f"--max-wait-ms {args.max_wait_ms}: must be >= 0")
 
     run_server(
         args.model,
@@ -46,5 +64,6 @@ def _run(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         max_wait=args.max_wait_ms / 1000,
         safe_mode=not args.unsafe,
+        allowed_hosts=[h for h in args.allowed_hosts.split(",") if h.strip()],
     )
     return 0

@@ -7,6 +7,9 @@ import argparse
 from xraycls.cli._common import SKIPPED_NAME, add_on_error, out_dir, report_skipped
 from xraycls.cli._datasets import add_data_arguments, data_label, data_specs
 
+#: Smallest --image-size: below it a backbone's strided layers leave no pixel.
+_MIN_IMAGE_SIZE = 8
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` command."""
@@ -26,7 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lr", type=float, help="learning rate (default: 0.003)")
     parser.add_argument("--seed", type=int, help="seed of split and training (default: 0)")
     parser.add_argument(
-        "--image-size", type=int, default=128, help="square input size in pixels (default: 128)"
+        "--image-size",
+        type=int,
+        default=128,
+        help=f"square input size in pixels, {_MIN_IMAGE_SIZE}-2048 (default: 128)",
     )
     parser.add_argument(
         "--weights", default=None, help="backbone weights: none (default), imagenet or a file"
@@ -73,9 +79,16 @@ def _run(args: argparse.Namespace) -> int:
 
     from xraycls.data import check_split_classes, load_sources
     from xraycls.errors import ConfigError
+    from xraycls.imaging import MAX_IMAGE_SIZE
     from xraycls.train import TrainConfig, Trainer
     from xraycls.zoo import build_model, get_backbone
 
+    # 30000 px would allocate tens of GB per batch before failing deep inside TensorFlow
+    if not _MIN_IMAGE_SIZE <= args.image_size <= MAX_IMAGE_SIZE:
+        raise ConfigError(
+            f"--image-size {args.image_size}: must be between {_MIN_IMAGE_SIZE} and "
+            f"{MAX_IMAGE_SIZE} pixels (radiograph classifiers use 224-1024)"
+        )
     get_backbone(args.model)  # an unknown name fails here, before any data is read or written
     config = TrainConfig()
     if args.config:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xraycls._atomic import write_text_atomic
+from xraycls._outputs import csv_cell
 from xraycls.data._columns import SOURCE, UNKNOWN
 from xraycls.data._report import LoadReport
 from xraycls.errors import ConfigError
@@ -583,7 +584,9 @@ class Dataset:
         header += list(self.meta)
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(header)
+        # csv_cell: a name or value starting like a formula (=, +, -, @) is not run by a
+        # spreadsheet; the manifest reader undoes it.
+        writer.writerow([csv_cell(h) for h in header])
         for i, f in enumerate(self.files):
             row = [rel(f), self.class_names[int(self.labels[i])]]
             if self.groups is not None:
@@ -591,5 +594,5 @@ class Dataset:
             if self.origins is not None:
                 row.append(rel(self.origins[i]))
             row += [values[i] for values in self.meta.values()]
-            writer.writerow(row)
+            writer.writerow([csv_cell(v) for v in row])
         write_text_atomic(target, buf.getvalue())

@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from xraycls._outputs import is_output_dir
+from xraycls._outputs import csv_uncell, is_output_dir
 from xraycls.data._classes import CANONICAL_ORDER, canonical_class
 from xraycls.data._listing import Listing
 from xraycls.data.adapters import ADAPTERS
@@ -172,6 +172,20 @@ def _csv_columns(path: Path) -> set[str]:
     return {h.strip().lower() for h in header}
 
 
+class _Uncelled(csv.DictReader):
+    """A ``DictReader`` whose header and cells have the formula escaping undone."""
+
+    def __next__(self) -> dict[str, str]:
+        row = super().__next__()
+        # keys come from the (already undone) fieldnames below
+        return {k: csv_uncell(v) if isinstance(v, str) else v for k, v in row.items()}
+
+    @property
+    def fieldnames(self) -> list[str] | None:  # type: ignore[override]
+        names = super().fieldnames
+        return None if names is None else [csv_uncell(n) for n in names]
+
+
 def detect_csv(root: Path) -> bool:
     return _find_csv(root) is not None
 
@@ -184,7 +198,8 @@ def list_csv(root: Path) -> Listing:
     out = Listing("csv", base)
     try:
         with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
-            reader = csv.DictReader(fh)
+            # csv_uncell: undo the formula escaping of manifests xraycls wrote (Dataset.to_csv)
+            reader = _Uncelled(fh)
             cols = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
             if not {"file", "label"} <= set(cols):
                 raise DatasetLayoutError(

@@ -98,10 +98,13 @@ def export_model(
             ``pip install "xraycls[export]"``) or ``"tflite"``.
 
     Returns:
-        The exported path. It replaces an earlier export of the same name only once complete.
+        The exported path. It replaces an earlier export of the same format (recognised by
+        its side-car) only once complete.
 
     Raises:
-        ConfigError: Unknown format or a file name with the wrong suffix.
+        ConfigError: Unknown format, a file name with the wrong suffix, or a target that holds
+            something other than an earlier export of the same format (a non-empty folder
+            without the side-car, a user's file): it is refused, never replaced.
         DependencyError: The converter is not installed.
         ModelFileError: The model file cannot be read, or the conversion failed.
 
@@ -120,6 +123,7 @@ def export_model(
         raise ConfigError(f"out {os.fspath(out)!r}: a {format} export must end with {want!r}")
     if format == "savedmodel" and target.suffix:
         raise ConfigError(f"out {os.fspath(out)!r}: a SavedModel is a folder; drop the suffix")
+    _check_target(target, format)  # before the (slow) conversion, and before touching anything
     _check_dependencies(format)
     info = read_model_info(model)
     keras_model = load_model(model, compile=False)
@@ -147,16 +151,56 @@ def export_model(
     return target
 
 
+def _is_export_of(meta_file: Path, fmt: str) -> bool:
+    """Whether ``meta_file`` is a side-car xraycls wrote for an export in ``fmt``."""
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == fmt and "class_names" in meta
+
+
+def _check_target(target: Path, fmt: str) -> None:
+    """Refuse a target that holds something xraycls did not export there.
+
+    Replacing an export swaps the whole folder (or file), so anything else at that path (a run
+    folder with ``best.keras``, a user's file) would be deleted: only an earlier export of the
+    same format, recognised by its side-car, or an empty folder may be replaced.
+    """
+    side = sidecar_path(target)
+    if fmt == "savedmodel":
+        if target.is_symlink() or (target.exists() and not target.is_dir()):
+            raise ConfigError(
+                f"out {os.fspath(target)!r} exists and is not a folder; a SavedModel is written "
+                "as a folder: choose a new folder name for --out"
+            )
+        if target.is_dir() and any(target.iterdir()) and not _is_export_of(side, fmt):
+            raise ConfigError(
+                f"out {os.fspath(target)!r} is a folder that is not empty and not an earlier "
+                "savedmodel export (no xraycls.json side-car of one): exporting would replace "
+                "its files; choose a new or empty folder for --out, e.g. "
+                f"{os.fspath(target / 'savedmodel')!r}"
+            )
+        return
+    if target.is_dir():
+        raise ConfigError(f"out {os.fspath(target)!r} is a folder; give a file name")
+    for path in (target, side):
+        if (path.exists() or path.is_symlink()) and not _is_export_of(side, fmt):
+            raise ConfigError(
+                f"out {os.fspath(target)!r}: {os.fspath(path)!r} exists and is not an earlier "
+                f"{fmt} export by xraycls; it would be overwritten: choose another --out"
+            )
+
+
 def _export_folder(keras_model: Any, target: Path, meta: dict[str, Any]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         keras_model.export(str(tmp / "model"), format="tf_saved_model", verbose=False)
         (tmp / "model" / "xraycls.json").write_text(json.dumps(meta, indent=2) + "\n")
-        old = None
         if target.exists():  # swap: the old export is removed only after the new one is in place
-            old = tmp / "old"
-            os.replace(target, old)
+            # _check_target made sure it is an earlier export or an empty folder
+            os.replace(target, tmp / "old")
         os.replace(tmp / "model", target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -11,7 +11,7 @@ Examples:
 
 from __future__ import annotations
 
-from xraycls.serve._app import DEFAULT_MAX_UPLOAD, create_app, run_server
+from xraycls.serve._app import DEFAULT_MAX_UPLOAD, create_app, run_server, server_options
 from xraycls.serve._batcher import MicroBatcher
 from xraycls.serve._upload import DEFAULT_MAX_PIXELS, upload_format
 
@@ -21,5 +21,6 @@ __all__ = [
     "MicroBatcher",
     "create_app",
     "run_server",
+    "server_options",
     "upload_format",
 ]

@@ -23,16 +23,19 @@ PAGE = """<!doctype html>
  #overlay{max-width:20rem;image-rendering:auto;border:1px solid #ccc}
  #error{color:#b00020;margin-top:1rem;white-space:pre-wrap}
  .meta{color:#666;font-size:.85rem}
+ .warn{color:#8a4b00;background:#fff4e0;border-left:4px solid #e69500;padding:.4rem .6rem}
 </style></head>
 <body>
 <h1>xraycls</h1>
 <p class="meta" id="model">loading model information...</p>
+<p class="meta" id="trained"></p>
 <div id="drop" tabindex="0">Drop a chest X-ray here (PNG, JPEG, 16-bit PNG or DICOM)
  or click to choose a file.<input id="file" type="file" hidden
  accept=".png,.jpg,.jpeg,.dcm,.dicom,image/png,image/jpeg,application/dicom"></div>
 <div id="error" role="alert"></div>
 <div id="result">
  <div><div class="meta">decision</div><div id="decision"></div>
+  <p class="warn" id="ood" role="alert" hidden></p>
   <table id="probs"></table><p class="meta" id="note"></p></div>
  <div><div class="meta">Grad-CAM of the predicted class</div><img id="overlay" alt="heat map"></div>
 </div>
@@ -47,6 +50,21 @@ fetch('model').then(r => r.json()).then(m => {
     ${c.refer_below}` : 'not calibrated: no decision, raw probabilities';
   $('model').textContent = `${m.backbone}, ${m.input_size.join('x')} px, classes ` +
     `${m.class_names.join(', ')}; ${cal}`;
+  const t = m.training_data, flags = m.audit_flags || [], tr = $('trained');
+  if (!t) {
+    tr.className = 'warn';
+    tr.textContent = 'What this model was trained on is unknown: do not use on populations ' +
+      'it was not validated on.' + (flags.length ? ' Audit: ' + flags.join('; ') : '');
+  } else {
+    const src = Object.entries(t.sources || {}).map(([n, s]) =>
+      `${n} (${s.images} images)`).join(', ') || 'sources not recorded';
+    const a = t.age;
+    const ages = a ? `ages ${a.min}-${a.max}, median ${a.median} (known for ${a.known})`
+                   : 'ages not recorded';
+    const limits = [...(t.notes || []), ...flags];
+    tr.textContent = `Trained on: ${src}; ${t.n_images} images; ${ages}; limits: ` +
+      (limits.length ? limits.join('; ') : 'none recorded');
+  }
 });
 async function send(file) {
   $('error').textContent = ''; $('result').classList.remove('shown');
@@ -59,6 +77,9 @@ async function send(file) {
   const d = body.decision;
   $('decision').textContent = d === null ? body['class'] + ' (no decision: uncalibrated)' : d;
   $('decision').className = d === 'refer' ? 'refer' : (d && !d.startsWith('not ') ? 'pos' : 'neg');
+  const warns = body.warnings || [];
+  $('ood').hidden = !warns.length;
+  $('ood').textContent = warns.length ? 'Out of distribution: ' + warns.join(' ') : '';
   $('probs').innerHTML = '';
   for (const [name, p] of Object.entries(body.probabilities)) {
     const row = $('probs').insertRow();

@@ -380,9 +380,11 @@ def load_model(
     except Exception as exc:
         text = str(exc)
         if safe_mode and ("safe_mode" in text or "Lambda" in text):
+            from xraycls.zoo._unsafe import refused_code  # the layer Keras named, not a guess
+
             raise ModelFileError(
-                f"model file {os.fspath(path)!r} was refused in safe mode: it contains Python "
-                "code (a Lambda layer), which could run arbitrary code when loaded. If and only "
+                f"model file {os.fspath(path)!r} was refused in safe mode: it contains "
+                f"{refused_code(text)}, which could run arbitrary code when loaded. If and only "
                 "if you trust where the file comes from,",
                 hint="load it with xraycls.load_model(path, safe_mode=False).",
                 hint_cli="add --unsafe to the command.",
