@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +114,22 @@ def test_every_public_module_is_an_attribute_of_the_package() -> None:
     for name in sorted(modules):
         assert getattr(xraycls, name) is importlib.import_module(f"xraycls.{name}"), name
     assert set(dir(xraycls)) >= set(xraycls.__all__)
+
+
+def test_import_xraycls_loads_neither_keras_nor_tensorflow() -> None:
+    """The lazy map keeps ``import xraycls`` (and a profile look-up) light, in a fresh process.
+
+    (``tests/test_protocols.py::test_subpackages_are_reachable_as_attributes`` also resolves
+    ``xraycls.explain``, which loads TensorFlow, and is marked slow.)
+    """
+    code = (
+        "import sys, xraycls; "
+        "assert xraycls.protocols.get_profile('quick').name == 'quick'; "
+        "print(sorted({'keras', 'tensorflow', 'jax', 'torch'} & set(sys.modules)))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC.parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
