@@ -42,3 +42,15 @@ def cxr_lungmask_dir() -> Path:
     if not (CXR_LUNGMASK / "MANIFEST.csv").is_file():
         pytest.skip(f"lung mask pairs not found at {CXR_LUNGMASK} (they sit beside the repo in CI)")
     return CXR_LUNGMASK
+
+
+@pytest.fixture(scope="session")
+def tiny_cnn():  # type: ignore[no-untyped-def]
+    """One small model shared by the tests that only save, load or call it (never train it).
+
+    ``simple_cnn`` at 16x16x3, width 2, seed 0, three classes; a test that trains or changes a
+    model builds its own (``_helpers_train.tiny_model``).
+    """
+    import xraycls
+
+    return xraycls.build_model("simple_cnn", input_shape=(16, 16, 3), width=2, seed=0)

@@ -191,6 +191,7 @@ def test_pipeline_choice_follows_the_backend() -> None:
 # ---------------------------------------------------------------- training, evaluation, predict
 
 
+@pytest.mark.slow
 def test_trainer_fit_resume_evaluate_and_classifier(
     dataset: xraycls.Dataset, tmp_path: Path
 ) -> None:

@@ -134,6 +134,7 @@ def test_expand_inputs_keeps_order_and_reports_missing(setup) -> None:  # type: 
     assert got[-1].reason == "no such file or folder"
 
 
+@pytest.mark.slow
 def test_example_embed_runs(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     import importlib.util
     from pathlib import Path

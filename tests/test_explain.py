@@ -364,6 +364,7 @@ def test_letterbox_box_maps_back_onto_the_original():
     assert back[:20, :35].mean() > 0.95 and back[30:, 45:].max() < 0.05
 
 
+@pytest.mark.slow
 def test_example_script_runs(tmp_path):
     import subprocess
     import sys

@@ -97,6 +97,7 @@ def test_reproduce_end_to_end_on_generated_images(tmp_path: Path) -> None:
     assert test_files and not test_files & train_files
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_reproduce_cli_quick_profile_on_real_data(cxr3_dir: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "quick"
@@ -153,6 +154,7 @@ def test_public_functions_survive_importing_their_subpackages() -> None:
     assert rep.n == 3
 
 
+@pytest.mark.slow
 def test_subpackages_are_reachable_as_attributes() -> None:
     import subprocess
     import sys
@@ -165,6 +167,7 @@ def test_subpackages_are_reachable_as_attributes() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_example_reproduce_paper_runs(cxr3_dir: Path, tmp_path: Path) -> None:
     import subprocess

@@ -27,3 +27,12 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     ci_lines = [line.strip() for line in ci.splitlines()]
     assert _setup_commands()[1] in ci_lines
+
+
+def test_ci_runs_the_slow_tests_after_the_readme_test_command() -> None:
+    """The README command runs the fast suite; the tests marked slow run in CI right after it."""
+    assert '-m "not slow"' in _setup_commands()[1]
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    readme = ci_lines.index(_setup_commands()[1])
+    slow = [i for i, line in enumerate(ci_lines) if "pytest" in line and "-m slow" in line]
+    assert slow and slow[0] > readme, "CI must run `pytest -m slow` after the README command"

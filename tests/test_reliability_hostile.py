@@ -370,13 +370,11 @@ def test_malformed_dicom_window_or_lut_is_an_image_read_error(
 
 
 @pytest.fixture(scope="module")
-def tiny_keras(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import xraycls
+def tiny_keras(tmp_path_factory: pytest.TempPathFactory, tiny_cnn) -> Path:  # type: ignore[no-untyped-def]
     from xraycls.zoo import save_model
 
-    model = xraycls.build_model("simple_cnn", input_shape=(16, 16, 3), width=2, seed=0)
     path = tmp_path_factory.mktemp("model") / "m.keras"
-    return save_model(model, path, class_names=["COVID", "Normal", "Viral Pneumonia"])
+    return save_model(tiny_cnn, path, class_names=["COVID", "Normal", "Viral Pneumonia"])
 
 
 @pytest.mark.parametrize("member", ["model.weights.h5", "assets/extra.bin"])

@@ -218,6 +218,7 @@ def test_cli_cam(tmp_path, capsys):
 # --- end to end with the real Trainer and test images ---------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_report_of_a_real_training_run(cxr3_dir, tmp_path):
     import xraycls

@@ -175,6 +175,7 @@ def _paper_aug() -> dict:  # type: ignore[type-arg]
     return Augmenter.paper(seed=0).to_dict()
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights(splits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     train, val, _ = splits
     cfg = TrainConfig(epochs=2, augmentation=_paper_aug(), class_weights="balanced", **FAST)
@@ -395,6 +396,7 @@ _MIRRORED_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path: Path) -> None:
     script = tmp_path / "mirrored.py"
     script.write_text(_MIRRORED_SCRIPT)

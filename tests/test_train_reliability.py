@@ -167,6 +167,7 @@ Trainer(tiny_model(), cfg, workdir={workdir!r}).fit(arrays(8), callbacks=[Mark()
 """
 
 
+@pytest.mark.slow
 def test_kill_9_during_a_save_leaves_temp_files_the_next_run_removes(tmp_path: Path) -> None:
     workdir, marker, ready = tmp_path / "run", tmp_path / "marker", tmp_path / "ready"
     script = _CHILD.format(

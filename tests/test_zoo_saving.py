@@ -17,27 +17,22 @@ from xraycls.zoo import load_model, read_model_info, save_model
 CLASSES = ["COVID", "NORMAL", "Viral Pneumonia"]
 
 
-@pytest.fixture(scope="module")
-def tiny_model():
-    return xraycls.build_model("simple_cnn", input_shape=(16, 16, 3), width=2, seed=0)
-
-
-def test_round_trip_predictions_equal(tiny_model, tmp_path):
-    path = save_model(tiny_model, tmp_path / "sub" / "best.keras", class_names=CLASSES)
+def test_round_trip_predictions_equal(tiny_cnn, tmp_path):
+    path = save_model(tiny_cnn, tmp_path / "sub" / "best.keras", class_names=CLASSES)
     assert path == tmp_path / "sub" / "best.keras" and path.is_file()
     assert [p.name for p in path.parent.iterdir()] == ["best.keras"]  # no temp file left
     loaded = load_model(path)
     x = np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3)).astype("float32")
     np.testing.assert_allclose(
-        np.asarray(loaded(x, training=False)), np.asarray(tiny_model(x, training=False)), rtol=1e-6
+        np.asarray(loaded(x, training=False)), np.asarray(tiny_cnn(x, training=False)), rtol=1e-6
     )
     assert loaded.name == "simple_cnn"
     assert isinstance(loaded.get_layer("preprocess"), xraycls.zoo.Preprocess)
     assert loaded.get_layer("preprocess").mode == "tf"
 
 
-def test_read_model_info(tiny_model, tmp_path):
-    path = save_model(tiny_model, tmp_path / "m.keras", class_names=CLASSES, extra={"epoch": 3})
+def test_read_model_info(tiny_cnn, tmp_path):
+    path = save_model(tiny_cnn, tmp_path / "m.keras", class_names=CLASSES, extra={"epoch": 3})
     info = read_model_info(path)
     assert info == {
         "class_names": CLASSES,
@@ -61,8 +56,8 @@ def test_compiled_model_round_trip(tmp_path):
     assert getattr(load_model(tmp_path / "c.keras", compile=False), "optimizer", None) is None
 
 
-def test_overwrite_is_atomic(tiny_model, tmp_path, monkeypatch):
-    path = save_model(tiny_model, tmp_path / "m.keras", class_names=CLASSES)
+def test_overwrite_is_atomic(tiny_cnn, tmp_path, monkeypatch):
+    path = save_model(tiny_cnn, tmp_path / "m.keras", class_names=CLASSES)
     before = path.read_bytes()
 
     def crash(*args, **kwargs):
@@ -70,7 +65,7 @@ def test_overwrite_is_atomic(tiny_model, tmp_path, monkeypatch):
 
     monkeypatch.setattr(keras.Model, "save", crash)
     with pytest.raises(ModelFileError, match="disk full"):
-        save_model(tiny_model, path, class_names=CLASSES)
+        save_model(tiny_cnn, path, class_names=CLASSES)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.keras"]
 
@@ -85,15 +80,15 @@ def test_overwrite_is_atomic(tiny_model, tmp_path, monkeypatch):
         ({"class_names": CLASSES, "extra": {"f": object()}}, "JSON"),
     ],
 )
-def test_save_validates(tiny_model, tmp_path, kwargs, match):
+def test_save_validates(tiny_cnn, tmp_path, kwargs, match):
     with pytest.raises(ConfigError, match=match):
-        save_model(tiny_model, tmp_path / "m.keras", **kwargs)
+        save_model(tiny_cnn, tmp_path / "m.keras", **kwargs)
     assert not list(tmp_path.iterdir())
 
 
-def test_save_needs_keras_suffix(tiny_model, tmp_path):
+def test_save_needs_keras_suffix(tiny_cnn, tmp_path):
     with pytest.raises(ConfigError, match=r"\.keras"):
-        save_model(tiny_model, tmp_path / "m.h5", class_names=CLASSES)
+        save_model(tiny_cnn, tmp_path / "m.h5", class_names=CLASSES)
 
 
 def test_safe_mode_refuses_lambda(tmp_path):
@@ -108,7 +103,7 @@ def test_safe_mode_refuses_lambda(tmp_path):
     assert loaded.output.shape == (None, 2)
 
 
-def test_missing_and_corrupt_files(tmp_path, tiny_model):
+def test_missing_and_corrupt_files(tmp_path, tiny_cnn):
     missing = tmp_path / "nope.keras"
     for func in (load_model, read_model_info):
         with pytest.raises(ModelFileError, match=r"nope.keras.*does not exist"):
@@ -126,7 +121,7 @@ def test_missing_and_corrupt_files(tmp_path, tiny_model):
         load_model(broken)
     # a plain Keras file has no xraycls.json
     plain = tmp_path / "plain.keras"
-    tiny_model.save(plain)
+    tiny_cnn.save(plain)
     with pytest.raises(ModelFileError, match=r"not written by xraycls.save_model"):
         read_model_info(plain)
     assert load_model(plain).name == "simple_cnn"

@@ -4,6 +4,8 @@
 turns a mask into a crop box. The network is built in code and its weights (a file inside this
 package, checked against its sha256) are loaded once. ``scripts/train_lungs.py`` rebuilds the
 weights; see ``docs/lungs.md`` for its Dice, sample masks and the training data's licences.
+``WEIGHTS-NOTICE.md``, installed beside the weights, names that data and its terms of use, which
+apply to the weights (the MIT licence of xraycls does not cover them).
 
 Examples:
     >>> import numpy as np
