@@ -141,3 +141,38 @@ def data_specs(args: argparse.Namespace) -> list[Any]:
 def data_label(args: argparse.Namespace) -> str:
     """The datasets given, for messages: their paths joined by ' + '."""
     return " + ".join(d["path"] for d in getattr(args, _DEST, None) or []) or "(none)"
+
+
+def add_group_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--sampling``, ``--monitor`` and ``--group-dro``: training that cannot lean on one
+    source (``TrainConfig.sampling``, ``monitor``, ``group_dro``)."""
+    grp = parser.add_argument_group("training that cannot lean on one source")
+    grp.add_argument(
+        "--sampling",
+        choices=["shuffle", "balanced"],
+        help="balanced: every class, and every source within a class, equally likely per batch",
+    )
+    grp.add_argument(
+        "--monitor",
+        metavar="METRIC",
+        help="the epoch metric that picks best.keras: val_accuracy, val_loss, "
+        "val_worst_group_accuracy (the worst (class, source) group of the validation split), "
+        "val_worst_source_accuracy or val_balanced_accuracy (default: val_accuracy, or the "
+        "profile's)",
+    )
+    grp.add_argument(
+        "--group-dro",
+        type=float,
+        metavar="ETA",
+        help="group DRO step size: raise the sampling share of the (class, source) groups "
+        "with the highest training loss after every epoch (default: off)",
+    )
+
+
+def group_training_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``TrainConfig`` fields the flags of :func:`add_group_training_arguments` set."""
+    return {
+        key: getattr(args, key)
+        for key in ("sampling", "monitor", "group_dro")
+        if getattr(args, key, None) is not None
+    }

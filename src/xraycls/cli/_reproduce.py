@@ -6,7 +6,12 @@ import argparse
 from typing import Any
 
 from xraycls.cli._common import add_on_error, out_dir
-from xraycls.cli._datasets import add_data_arguments, data_specs
+from xraycls.cli._datasets import (
+    add_data_arguments,
+    add_group_training_arguments,
+    data_specs,
+    group_training_overrides,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,30 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="oversample each class's smaller sources to the size of its largest",
     )
-    grp = parser.add_argument_group("training that cannot lean on one source")
-    grp.add_argument(
-        "--sampling",
-        choices=["shuffle", "balanced"],
-        help="balanced: every class, and every source within a class, equally likely per batch",
-    )
-    grp.add_argument(
-        "--monitor",
-        choices=[
-            "val_accuracy",
-            "val_loss",
-            "val_worst_group_accuracy",
-            "val_worst_source_accuracy",
-            "val_balanced_accuracy",
-        ],
-        help="the validation metric that picks the best epoch (default: the profile's)",
-    )
-    grp.add_argument(
-        "--group-dro",
-        type=float,
-        metavar="ETA",
-        help="group DRO step size: raise the sampling share of the (class, source) groups "
-        "with the highest training loss after every epoch",
-    )
+    add_group_training_arguments(parser)
     parser.add_argument(
         "--robustness",
         action="store_true",
@@ -138,9 +120,7 @@ def _run(args: argparse.Namespace) -> int:
     train = dict(profile.train)
     if args.epochs is not None:
         train["epochs"] = args.epochs
-    for key in ("sampling", "monitor", "group_dro"):
-        if getattr(args, key) is not None:
-            train[key] = getattr(args, key)
+    train.update(group_training_overrides(args))
     if train != profile.train:
         overrides["train"] = train
     if args.image_size is not None:

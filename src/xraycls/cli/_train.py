@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 
 from xraycls.cli._common import SKIPPED_NAME, add_on_error, out_dir, report_skipped
-from xraycls.cli._datasets import add_data_arguments, data_label, data_specs
+from xraycls.cli._datasets import (
+    add_data_arguments,
+    add_group_training_arguments,
+    data_label,
+    data_specs,
+    group_training_overrides,
+)
 
 #: Smallest --image-size: below it a backbone's strided layers leave no pixel.
 _MIN_IMAGE_SIZE = 8
@@ -46,20 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--strategy", default=None, help="distribution: mirrored or multiworker (default: none)"
     )
-    parser.add_argument(
-        "--sampling",
-        choices=["shuffle", "balanced"],
-        help="balanced: every class, and every source within a class, equally likely per batch",
-    )
-    parser.add_argument(
-        "--monitor",
-        metavar="METRIC",
-        help="epoch metric that picks best.keras: val_accuracy (default), val_loss, "
-        "val_worst_group_accuracy, val_worst_source_accuracy, val_balanced_accuracy",
-    )
-    parser.add_argument(
-        "--group-dro", type=float, metavar="ETA", help="group DRO step size (default: off)"
-    )
+    add_group_training_arguments(parser)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     add_on_error(parser)
     parser.add_argument(
@@ -102,9 +95,7 @@ def _run(args: argparse.Namespace) -> int:
         "learning_rate": args.lr,
         "seed": args.seed,
         "verbose": args.verbose,
-        "sampling": args.sampling,
-        "monitor": args.monitor,
-        "group_dro": args.group_dro,
+        **group_training_overrides(args),
     }
     config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
 
