@@ -42,6 +42,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "profile": "multisource",
         "input_transform": {"lung_crop": True, "contrast": "clahe"},
     },
+    # robust+adult's offline source balancing, with the worst-group selection.
+    "multisource-offline": {
+        "profile": "multisource",
+        "balance_sources": True,
+        "train_extra": {"sampling": "shuffle"},
+    },
     "multisource-dro": {"profile": "multisource", "train_extra": {"group_dro": 0.5}},
 }
 

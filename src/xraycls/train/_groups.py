@@ -13,7 +13,7 @@ Examples:
     >>> m = group_metrics(probs, [0, 0, 0, 1, 1, 1], ["a", "a", "b", "c", "c", "c"],
     ...                   ["x", "y"], min_size=1)
     >>> m["val_worst_group_accuracy"], m["worst_group"], round(m["val_balanced_accuracy"], 3)
-    (0.0, 'x | b', 0.833)
+    (0.0, 'x | b', 0.667)
 """
 
 from __future__ import annotations
