@@ -299,6 +299,48 @@ def test_padded_validation_gives_the_unpadded_metrics(dataset: xraycls.Dataset) 
     assert logs["val_loss"] == pytest.approx(want["loss"], rel=1e-5)
 
 
+def test_jax_cache_folder_and_switch(tmp_path: Path) -> None:
+    from xraycls.train._compile import cache_folder, enable_jax_cache
+
+    assert cache_folder({"XRAYCLS_JAX_CACHE": "off"}) is None
+    assert cache_folder({"XRAYCLS_JAX_CACHE": str(tmp_path)}) == tmp_path
+    assert cache_folder({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "xraycls" / "jax"
+    assert cache_folder({"HOME": "/h"}) == Path.home() / ".cache" / "xraycls" / "jax"
+    if BACKEND != "jax":
+        assert enable_jax_cache(tmp_path) is None  # a no-op off JAX
+        assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="the persistent compilation cache is JAX's")
+def test_jax_persistent_cache_serves_a_second_compile(tmp_path: Path) -> None:
+    """A program compiled once is loaded from the cache folder after JAX's in-memory caches are
+    cleared (what a second process sees): a hit, no compile."""
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    from xraycls.train._compile import enable_jax_cache
+
+    stats = enable_jax_cache(tmp_path / "cache")
+    assert stats is not None and stats.entries_before == 0
+    try:
+
+        def f(x: object) -> object:
+            return jax.numpy.tanh(x) * 3 + 1
+
+        jax.jit(f)(np.ones(7, "float32")).block_until_ready()
+        first = stats.to_dict()
+        assert first["misses"] >= 1 and first["entries_after"] >= 1
+        jax.clear_caches()
+        jax.jit(f)(np.ones(7, "float32")).block_until_ready()
+        second = stats.to_dict()
+        assert second["hits"] >= first["hits"] + 1
+        assert second["entries_after"] == first["entries_after"]
+        assert "hits" in stats.to_text()
+    finally:
+        jax.config.update("jax_compilation_cache_dir", None)
+        compilation_cache.reset_cache()
+
+
 # ---------------------------------------------------------------- distribution and precision
 
 
