@@ -40,6 +40,7 @@ __all__ = [
     "enable_jax_cache",
     "fixed_batch_shapes",
     "padded_validation_loss",
+    "predict_padded",
 ]
 
 log = logging.getLogger("xraycls.train")
@@ -83,6 +84,18 @@ def padded_validation_loss(val_input: Any) -> list[keras.callbacks.Callback]:
         return []
     size = int(val_input.size)
     return [_ValidationLossScale((size + padding) / size)]
+
+
+def predict_padded(model: keras.Model, x: Any, batch_size: int) -> Any:
+    """``model.predict(x, batch_size=batch_size)``, on JAX with ``x`` padded by zero images to
+    a multiple of ``batch_size`` (their outputs dropped): no program for a smaller last batch."""
+    n = len(x)
+    if fixed_batch_shapes() and n % batch_size:
+        import numpy as np
+
+        x = np.asarray(x)
+        x = np.concatenate([x, np.zeros((batch_size - n % batch_size, *x.shape[1:]), x.dtype)])
+    return model.predict(x, batch_size=batch_size, verbose=0)[:n]
 
 
 def cache_folder(environ: Mapping[str, str] | None = None) -> Path | None:

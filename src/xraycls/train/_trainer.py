@@ -494,8 +494,8 @@ class Trainer:
                     step_size=cfg.group_dro,
                     shares=shares,
                     state=state,
-                    probe=lambda rows: model.predict(
-                        train_input.images_at(rows), batch_size=cfg.batch_size, verbose=0
+                    probe=lambda rows: _compile.predict_padded(
+                        model, train_input.images_at(rows), cfg.batch_size
                     ),
                     seed=cfg.seed,
                 )
