@@ -341,6 +341,39 @@ def test_jax_persistent_cache_serves_a_second_compile(tmp_path: Path) -> None:
         compilation_cache.reset_cache()
 
 
+def test_reproduce_records_the_compile_cache(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """reproduce writes compile_cache.json on JAX (a rerun: hits, no new entries), nothing
+    elsewhere."""
+    monkeypatch.setenv("XRAYCLS_JAX_CACHE", str(tmp_path / "cache"))
+    tiny = {"model_kwargs": {"simple_cnn": {"width": 4, "head_width": 8}}, "image_size": 32}
+    runs = []
+    try:
+        for out in ("first", "rerun"):
+            xraycls.reproduce(
+                folder, profile="quick", out=tmp_path / out, verbose=0, train={"epochs": 1}, **tiny
+            )
+            runs.append(tmp_path / out / "compile_cache.json")
+    finally:
+        if BACKEND == "jax":
+            import jax
+            from jax.experimental.compilation_cache import compilation_cache
+
+            jax.config.update("jax_compilation_cache_dir", None)
+            compilation_cache.reset_cache()
+    if BACKEND != "jax":
+        assert not any(path.exists() for path in runs)
+        return
+    import json
+
+    first, rerun = (json.loads(path.read_text())[-1] for path in runs)
+    assert first["after_model"] == "simple_cnn" and first["misses"] > 0
+    assert first["entries_after"] > first["entries_before"] == 0
+    assert rerun["entries_before"] == first["entries_after"]
+    assert rerun["hits"] > 0
+
+
 # ---------------------------------------------------------------- distribution and precision
 
 
