@@ -224,6 +224,157 @@ def test_trainer_fit_resume_evaluate_and_classifier(
     np.testing.assert_allclose(np.asarray(probs).sum(axis=1), 1.0, rtol=1e-5)
 
 
+# ---------------------------------------------------------------- compiled programs (issue #20)
+
+
+def _count_traces(model: keras.Model) -> dict[str, list[tuple[object, ...]]]:
+    """The input shapes of every trace of each step: under ``jax.jit`` and ``tf.function`` the
+    Python body of a step runs once per trace (compilation), not once per batch."""
+    traces: dict[str, list[tuple[object, ...]]] = {"train": [], "test": [], "predict": []}
+    for name in traces:
+        original = getattr(model, f"{name}_step")
+
+        def step(*args: object, _original: object = original, _name: str = name) -> object:
+            shapes = [tuple(getattr(t, "shape", ())) for t in keras.tree.flatten(args[-1])]
+            traces[_name].append(tuple(shapes))
+            return _original(*args)  # type: ignore[operator]
+
+        setattr(model, f"{name}_step", step)
+    return traces
+
+
+def test_each_step_compiles_once_across_epochs(dataset: xraycls.Dataset, tmp_path: Path) -> None:
+    """18 images in batches of 8 (a last batch of 2), 3 epochs, validation, BatchNorm
+    re-estimation and two test evaluations: the training and test steps are compiled for one
+    input shape; on JAX (one XLA program per shape) the prediction step and the BatchNorm
+    forward pass too, each exactly once (the last batches padded or dropped)."""
+    from xraycls.train._batchnorm import batch_statistics
+
+    assert len(dataset) % FAST["batch_size"] != 0
+    model = tiny_model()
+    traces = _count_traces(model)
+    cfg = xraycls.TrainConfig(epochs=3, **FAST)
+    trainer = xraycls.Trainer(model, cfg, workdir=tmp_path / "run")
+    history = trainer.fit(dataset, dataset)
+    assert len(history["loss"]) == 3
+    trainer.evaluate(dataset)
+    trainer.evaluate(dataset.subset(np.arange(5)))  # another, smaller test set
+    bn = [x for x in model._flatten_layers() if isinstance(x, keras.layers.BatchNormalization)]
+    forward = batch_statistics(model, bn)  # the re-estimation pass's function, kept per model
+    shapes = {name: set(found) for name, found in traces.items()}
+    assert len(shapes["train"]) == 1 and len(shapes["test"]) == 1, shapes
+    if BACKEND == "jax":
+        assert {name: len(found) for name, found in traces.items()} == {
+            "train": 1,
+            "test": 1,
+            "predict": 1,
+        }, shapes
+        assert forward.traces() == 1
+    elif BACKEND == "tensorflow":
+        # tf.function traces a step twice when its first call creates variables (the
+        # optimizer's), both for the one unknown-batch signature: one graph, never per epoch.
+        assert len(traces["train"]) <= 2 and len(traces["test"]) == 1, traces
+        assert forward.traces() <= 2  # the full and the last batch's shape, then any shape
+
+
+def test_padded_validation_gives_the_unpadded_metrics(dataset: xraycls.Dataset) -> None:
+    """Zero-weight padding rows (JAX's fixed shapes) leave val_loss and val_accuracy as they
+    are without padding."""
+    from xraycls.data import make_py_dataset
+    from xraycls.train._compile import padded_validation_loss
+
+    model = tiny_model()
+    model.compile("sgd", keras.losses.CategoricalCrossentropy(), weighted_metrics=["accuracy"])
+    labels = np.asarray(dataset.labels)
+    common = {"batch_size": 8, "image_size": 32, "workers": 1}
+    plain = make_py_dataset(dataset.files, labels, 3, **common)
+    padded = make_py_dataset(dataset.files, labels, 3, pad_remainder=True, **common)
+    assert padded.padding == 6 and len(padded[2][0]) == 8
+    assert padded[2][2].tolist() == [1, 1] + [0] * 6
+    want = model.evaluate(plain, verbose=0, return_dict=True)
+    got = model.evaluate(padded, verbose=0, return_dict=True)
+    logs = {"val_loss": got["loss"]}
+    for callback in padded_validation_loss(padded):
+        callback.on_epoch_end(0, logs)
+    assert got["accuracy"] == pytest.approx(want["accuracy"], abs=1e-6)
+    assert logs["val_loss"] == pytest.approx(want["loss"], rel=1e-5)
+
+
+def test_jax_cache_folder_and_switch(tmp_path: Path) -> None:
+    from xraycls.train._compile import cache_folder, enable_jax_cache
+
+    assert cache_folder({"XRAYCLS_JAX_CACHE": "off"}) is None
+    assert cache_folder({"XRAYCLS_JAX_CACHE": str(tmp_path)}) == tmp_path
+    assert cache_folder({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "xraycls" / "jax"
+    assert cache_folder({"HOME": "/h"}) == Path.home() / ".cache" / "xraycls" / "jax"
+    if BACKEND != "jax":
+        assert enable_jax_cache(tmp_path) is None  # a no-op off JAX
+        assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="the persistent compilation cache is JAX's")
+def test_jax_persistent_cache_serves_a_second_compile(tmp_path: Path) -> None:
+    """A program compiled once is loaded from the cache folder after JAX's in-memory caches are
+    cleared (what a second process sees): a hit, no compile."""
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    from xraycls.train._compile import enable_jax_cache
+
+    stats = enable_jax_cache(tmp_path / "cache")
+    assert stats is not None and stats.entries_before == 0
+    try:
+
+        def f(x: object) -> object:
+            return jax.numpy.tanh(x) * 3 + 1
+
+        jax.jit(f)(np.ones(7, "float32")).block_until_ready()
+        first = stats.to_dict()
+        assert first["misses"] >= 1 and first["entries_after"] >= 1
+        jax.clear_caches()
+        jax.jit(f)(np.ones(7, "float32")).block_until_ready()
+        second = stats.to_dict()
+        assert second["hits"] >= first["hits"] + 1
+        assert second["entries_after"] == first["entries_after"]
+        assert "hits" in stats.to_text()
+    finally:
+        jax.config.update("jax_compilation_cache_dir", None)
+        compilation_cache.reset_cache()
+
+
+def test_reproduce_records_the_compile_cache(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """reproduce writes compile_cache.json on JAX (a rerun: hits, no new entries), nothing
+    elsewhere."""
+    monkeypatch.setenv("XRAYCLS_JAX_CACHE", str(tmp_path / "cache"))
+    tiny = {"model_kwargs": {"simple_cnn": {"width": 4, "head_width": 8}}, "image_size": 32}
+    runs = []
+    try:
+        for out in ("first", "rerun"):
+            xraycls.reproduce(
+                folder, profile="quick", out=tmp_path / out, verbose=0, train={"epochs": 1}, **tiny
+            )
+            runs.append(tmp_path / out / "compile_cache.json")
+    finally:
+        if BACKEND == "jax":
+            import jax
+            from jax.experimental.compilation_cache import compilation_cache
+
+            jax.config.update("jax_compilation_cache_dir", None)
+            compilation_cache.reset_cache()
+    if BACKEND != "jax":
+        assert not any(path.exists() for path in runs)
+        return
+    import json
+
+    first, rerun = (json.loads(path.read_text())[-1] for path in runs)
+    assert first["after_model"] == "simple_cnn" and first["misses"] > 0
+    assert first["entries_after"] > first["entries_before"] == 0
+    assert rerun["entries_before"] == first["entries_after"]
+    assert rerun["hits"] > 0
+
+
 # ---------------------------------------------------------------- distribution and precision
 
 

@@ -70,6 +70,7 @@ class ImageBatches(keras.utils.PyDataset):
         use_multiprocessing: bool = False,
         max_queue_size: int = 10,
         sample_weights: np.ndarray | None = None,
+        pad_remainder: bool = False,
     ) -> None:
         # Threads are this object's own (see __getitem__): Keras's enqueuer would replay the
         # batches its workers prefetched before a stop (fit's build peek, every epoch end) at
@@ -81,7 +82,7 @@ class ImageBatches(keras.utils.PyDataset):
             max_queue_size=max_queue_size,
         )
         self.threads = 1 if use_multiprocessing else int(workers)
-        self._ahead: dict[tuple[int, int], Future[tuple[Any, np.ndarray]]] = {}
+        self._ahead: dict[tuple[int, int], Future[tuple[Any, ...]]] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._maker = maker
@@ -91,6 +92,7 @@ class ImageBatches(keras.utils.PyDataset):
         self._shuffle = shuffle
         self._seed = seed
         self._drop_remainder = drop_remainder
+        self._pad_remainder = pad_remainder and not drop_remainder
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
         self._weights = _check_weights(sample_weights, len(labels))
         self._state = (int(epoch), self._order_of(epoch))
@@ -138,7 +140,23 @@ class ImageBatches(keras.utils.PyDataset):
             self._cache[i] = self._maker.load(i)
         return np.stack([self._cache[int(i)] for i in indices])
 
-    def _make(self, epoch: int, index: int) -> tuple[Any, np.ndarray]:
+    @property
+    def pad_remainder(self) -> bool:
+        """Whether batches are ``(x, y, sample_weight)`` with the last one padded to the full
+        batch size by zero-weight rows (one compiled program for every batch on JAX)."""
+        return self._pad_remainder
+
+    @property
+    def size(self) -> int:
+        """The number of images (without padding rows)."""
+        return len(self._onehot)
+
+    @property
+    def padding(self) -> int:
+        """Zero-weight rows added to the last batch of an epoch (``pad_remainder``)."""
+        return len(self) * self._batch_size - self.size if self._pad_remainder else 0
+
+    def _make(self, epoch: int, index: int) -> tuple[Any, ...]:
         """Batch ``index`` of ``epoch``: a pure function of ``(seed, epoch, index)``."""
         current, order = self._state
         if epoch != current:
@@ -149,9 +167,11 @@ class ImageBatches(keras.utils.PyDataset):
         x = self._maker.augment(batch, seed).astype(np.float32)
         if self._preprocess is not None:
             x = self._preprocess(x)
+        if self._pad_remainder:
+            return _padded(x, self._onehot[rows], self._batch_size)
         return x, self._onehot[rows]
 
-    def __getitem__(self, index: int) -> tuple[Any, np.ndarray]:
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} out of range: there are {len(self)} batches")
         epoch = self._state[0]
@@ -190,7 +210,7 @@ class ImageBatches(keras.utils.PyDataset):
         x = self._images(np.asarray(rows, dtype=np.int64)).astype(np.float32)
         return x if self._preprocess is None else self._preprocess(x)
 
-    def __iter__(self) -> Iterator[tuple[Any, np.ndarray]]:
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
         """The batches in order, made ``workers`` at a time (for loops outside ``fit``)."""
         for index in range(len(self)):
             yield self[index]
@@ -213,6 +233,19 @@ class ImageBatches(keras.utils.PyDataset):
         uninterrupted run saw. :class:`xraycls.Trainer` adds it.
         """
         return _EpochSync(self)
+
+
+def _padded(x: Any, y: np.ndarray, size: int) -> tuple[Any, np.ndarray, np.ndarray]:
+    """``(x, y, weights)`` with zero-image, zero-label, zero-weight rows appended up to
+    ``size`` rows: a weighted loss or metric is the one of the real rows."""
+    n = len(y)
+    weights = np.zeros(size, np.float32)
+    weights[:n] = 1.0
+    if n < size:
+        x = np.asarray(x)
+        x = np.concatenate([x, np.zeros((size - n, *x.shape[1:]), x.dtype)])
+        y = np.concatenate([y, np.zeros((size - n, *y.shape[1:]), y.dtype)])
+    return x, y, weights
 
 
 def _check_weights(weights: np.ndarray | None, n: int) -> np.ndarray | None:
@@ -262,6 +295,7 @@ def make_py_dataset(
     use_multiprocessing: bool = False,
     max_queue_size: int = 10,
     sample_weights: Sequence[float] | np.ndarray | None = None,
+    pad_remainder: bool = False,
 ) -> ImageBatches:
     """Build an :class:`ImageBatches` ``PyDataset``: the same batches as ``make_tf_dataset``.
 
@@ -293,6 +327,10 @@ def make_py_dataset(
         sample_weights: With ``shuffle``, draw each epoch's ``len(files)`` images with
             replacement with these (relative) per-image weights instead of permuting them:
             :func:`xraycls.data.group_weights` makes weights that balance classes and sources.
+        pad_remainder: Yield ``(images, labels, sample_weights)`` and pad the last batch to
+            ``batch_size`` with zero images, zero labels and zero weights, so that every batch
+            has one shape (JAX compiles a program per shape; weighted metrics and a weighted
+            loss sum are those of the real images). Ignored with ``drop_remainder``.
 
     Returns:
         The ``PyDataset``; ``len()`` is the number of batches per epoch.
@@ -356,6 +394,7 @@ def make_py_dataset(
         use_multiprocessing=use_multiprocessing,
         max_queue_size=max_queue_size,
         sample_weights=None if sample_weights is None else np.asarray(sample_weights),
+        pad_remainder=pad_remainder,
     )
 
 
@@ -369,6 +408,8 @@ def array_batches(
     seed: int = 0,
     epoch: int = 0,
     workers: int = 1,
+    drop_remainder: bool = False,
+    pad_remainder: bool = False,
 ) -> ImageBatches:
     """An :class:`ImageBatches` over in-memory images, used as given (any dtype, no resizing
     or augmentation): the same seeded order per ``(seed, epoch)`` as for files.
@@ -395,4 +436,6 @@ def array_batches(
         seed=int(seed),
         epoch=int(epoch),
         workers=workers,
+        drop_remainder=drop_remainder and len(images) >= batch_size,
+        pad_remainder=pad_remainder,
     )

@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import keras
 import numpy as np
 
 from xraycls.errors import ConfigError
@@ -28,9 +29,15 @@ from xraycls.transforms import transform_of
 __all__ = ["evaluate"]
 
 
-def _predict_batches(model: Any, batches: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
+def _predict_batches(
+    model: Any, batches: Iterable[Any], rows: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     probs: list[np.ndarray] = []
     labels: list[np.ndarray] = []
+    # JAX compiles one prediction program per batch shape: pad a smaller batch to ``rows``
+    # (default: the first batch's size) with zero images whose outputs are dropped, so every
+    # batch of every evaluation at one batch size (and the trainer's validation) uses one.
+    pad = keras.backend.backend() == "jax"
     for item in batches:
         if not isinstance(item, (tuple, list)) or len(item) < 2:
             raise ConfigError(
@@ -38,7 +45,12 @@ def _predict_batches(model: Any, batches: Iterable[Any]) -> tuple[np.ndarray, np
                 f"{type(item).__name__}"
             )
         x, y = item[0], item[1]
-        probs.append(np.asarray(model.predict_on_batch(x), dtype=np.float64))
+        n = len(y)
+        rows = n if rows is None else rows
+        if pad and n < rows:
+            x = np.asarray(x)
+            x = np.concatenate([x, np.zeros((rows - n, *x.shape[1:]), x.dtype)])
+        probs.append(np.asarray(model.predict_on_batch(x), dtype=np.float64)[:n])
         labels.append(np.asarray(y))
     if not probs:
         raise ConfigError("the evaluation data is empty")
@@ -126,7 +138,8 @@ def evaluate(
         )
     else:
         batches = dataset
-    y_true, y_prob = _predict_batches(model, batches)
+    known = batches is not dataset  # a Dataset or arrays: batched here, by batch_size
+    y_true, y_prob = _predict_batches(model, batches, batch_size if known else None)
     if names is None:
         names = [f"class_{k}" for k in range(y_prob.shape[1])]
     if len(names) != y_prob.shape[1]:

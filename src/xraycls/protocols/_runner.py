@@ -278,7 +278,10 @@ def reproduce(
 
     ``out`` receives ``profile.json``, the split manifests (``train.csv``, ``val.csv``,
     ``test.csv``), one run folder per model (readable by ``xraycls report``) and
-    ``results.md`` / ``results.json``, rewritten after every model.
+    ``results.md`` / ``results.json``, rewritten after every model. On the JAX backend the
+    compiled programs go to a persistent cache folder (``~/.cache/xraycls/jax``; the
+    ``XRAYCLS_JAX_CACHE`` variable names another, ``off`` turns it off), and
+    ``compile_cache.json`` records its entries, hits and compiles after every model.
 
     Args:
         data: Dataset folder or CSV manifest (any layout `xraycls.load_dataset` knows), a
@@ -343,6 +346,14 @@ def reproduce(
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "profile.json", prof.to_json() + "\n")
+    # JAX only (else None): compiled programs are kept in a user cache folder, so a rerun or a
+    # resume loads them instead of compiling again (XRAYCLS_JAX_CACHE=off turns it off).
+    from xraycls.train._compile import enable_jax_cache
+
+    compile_cache = enable_jax_cache()
+    cache_rows: list[dict[str, Any]] = []
+    if verbose and compile_cache is not None:
+        print(compile_cache.to_text())
 
     specs = _specs(data, prof)
     ds = load_sources(specs, classes=list(prof.classes), on_error=on_error)
@@ -470,6 +481,12 @@ def reproduce(
             mca = _robustness(trainer.model, test, workdir, prof.seed, verbose)
             row = replace(row, mean_corruption_accuracy=mca)
         result.rows.append(row)
+        if compile_cache is not None:
+            cache_rows.append({"after_model": name, **compile_cache.to_dict()})
+            text = json.dumps(cache_rows, indent=2) + "\n"
+            write_text_atomic(out_dir / "compile_cache.json", text)
+            if verbose:
+                print(compile_cache.to_text())
         write_text_atomic(out_dir / "results.json", result.to_json() + "\n")
         write_text_atomic(out_dir / "results.md", result.to_markdown() + "\n")
         if verbose:

@@ -7,14 +7,20 @@ on TensorFlow (0.09 s compiled), and seconds per batch for a 700-layer backbone 
 eager means op-by-op. So the forward pass is compiled once per run with the backend's own
 tool (``tf.function``, ``jax.jit`` over ``stateless_call``); PyTorch runs eagerly anyway.
 
+It is compiled once per model (issue #20): the compiled function is kept with the model (every
+epoch and a resumed ``fit`` in the same process reuse it), and on JAX the trainer feeds it full
+batches only (the last partial training batch is dropped there), so one program serves every
+call. ``traces()`` on the returned function says how many were made.
+
 The BatchNorm layers' ``momentum`` must be ``0`` while the returned function is first called
 (it is traced then): each call then returns the batch's own mean and variance per layer.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import keras
 import numpy as np
@@ -24,10 +30,36 @@ __all__ = ["batch_statistics"]
 Stats = list[tuple[np.ndarray, np.ndarray]]
 
 
+class Forward(Protocol):
+    """``f(batch) -> stats``, with ``f.traces()``: the programs compiled so far."""
+
+    def __call__(self, batch: np.ndarray) -> Stats: ...
+
+    def traces(self) -> int: ...
+
+
+class _Run:
+    def __init__(self, run: Callable[[np.ndarray], Stats], traces: Callable[[], int]) -> None:
+        self._run, self._traces = run, traces
+
+    def __call__(self, batch: np.ndarray) -> Stats:
+        return self._run(batch)
+
+    def traces(self) -> int:
+        return self._traces()
+
+
+# One compiled forward pass per (model, BatchNorm layers), dropped with the model.
+_COMPILED: weakref.WeakKeyDictionary[Any, tuple[tuple[int, ...], Forward]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def batch_statistics(
     model: keras.Model, layers: Sequence[keras.layers.BatchNormalization]
-) -> Callable[[np.ndarray], Stats]:
-    """A function ``f(batch) -> [(mean, variance) per layer]`` for ``layers`` of ``model``.
+) -> Forward:
+    """A function ``f(batch) -> [(mean, variance) per layer]`` for ``layers`` of ``model``,
+    compiled once per model and set of layers (later calls return the same function).
 
     Examples:
         >>> import keras, numpy as np
@@ -38,13 +70,23 @@ def batch_statistics(
         >>> mean, var = f(np.array([[0.0] * 4, [2.0] * 4], "float32"))[0]
         >>> mean.tolist(), var.tolist()
         ([1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0])
+        >>> batch_statistics(model, [bn]) is f
+        True
     """
+    key = tuple(id(layer) for layer in layers)
+    found = _COMPILED.get(model)
+    if found is not None and found[0] == key:
+        return found[1]
     backend = keras.backend.backend()
+    forward: Forward
     if backend == "jax":
-        return _jax(model, layers)
-    if backend == "tensorflow":
-        return _tensorflow(model, layers)
-    return _eager(model, layers)
+        forward = _jax(model, layers)
+    elif backend == "tensorflow":
+        forward = _tensorflow(model, layers)
+    else:
+        forward = _eager(model, layers)
+    _COMPILED[model] = (key, forward)
+    return forward
 
 
 def _read(layers: Sequence[keras.layers.BatchNormalization]) -> Stats:
@@ -57,34 +99,30 @@ def _read(layers: Sequence[keras.layers.BatchNormalization]) -> Stats:
     ]
 
 
-def _eager(
-    model: keras.Model, layers: Sequence[keras.layers.BatchNormalization]
-) -> Callable[[np.ndarray], Stats]:
+def _eager(model: keras.Model, layers: Sequence[keras.layers.BatchNormalization]) -> Forward:
     def run(batch: np.ndarray) -> Stats:
         model(batch, training=True)
         return _read(layers)
 
-    return run
+    return _Run(run, lambda: 0)
 
 
-def _tensorflow(
-    model: keras.Model, layers: Sequence[keras.layers.BatchNormalization]
-) -> Callable[[np.ndarray], Stats]:
+def _tensorflow(model: keras.Model, layers: Sequence[keras.layers.BatchNormalization]) -> Forward:
     import tensorflow as tf
 
-    # The moving statistics are assigned inside the graph; reading them back is cheap.
+    # The moving statistics are assigned inside the graph; reading them back is cheap. Traced
+    # for the full batch, and at most once more for a smaller last batch (then for any size):
+    # TensorFlow compiles no XLA program here, and a fixed signature could change the numbers.
     forward = tf.function(lambda x: model(x, training=True), reduce_retracing=True)
 
     def run(batch: np.ndarray) -> Stats:
         forward(tf.convert_to_tensor(batch))
         return _read(layers)
 
-    return run
+    return _Run(run, lambda: int(forward.experimental_get_tracing_count()))
 
 
-def _jax(
-    model: keras.Model, layers: Sequence[keras.layers.BatchNormalization]
-) -> Callable[[np.ndarray], Stats]:
+def _jax(model: keras.Model, layers: Sequence[keras.layers.BatchNormalization]) -> Forward:
     import jax
 
     where = {id(v): i for i, v in enumerate(model.non_trainable_variables)}
@@ -101,4 +139,4 @@ def _jax(
         out = forward(trainable, non_trainable, batch)
         return [(np.asarray(m), np.asarray(v)) for m, v in out]
 
-    return run
+    return _Run(run, lambda: int(forward._cache_size()))

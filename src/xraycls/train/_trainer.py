@@ -34,7 +34,7 @@ import numpy as np
 from xraycls.data._pydataset import ImageBatches
 from xraycls.errors import ConfigError, ModelFileError, TrainingError
 from xraycls.imaging import input_size
-from xraycls.train import _strategy
+from xraycls.train import _compile, _strategy
 from xraycls.train._callbacks import (
     Checkpoint,
     NaNStop,
@@ -208,10 +208,15 @@ class Trainer:
                 ) from None
             if policy == "mixed_float16":  # bfloat16 has float32's range: no loss scaling
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            # On JAX the last validation batch is padded with zero-weight rows (one compiled
+            # test step): accuracy must then be weighted to count the real images only.
+            accuracy = {
+                "weighted_metrics" if _compile.fixed_batch_shapes() else "metrics": ["accuracy"]
+            }
             model.compile(
                 optimizer=optimizer,
                 loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-                metrics=["accuracy"],
+                **accuracy,
             )
         from xraycls.transforms import attach_transform
 
@@ -239,6 +244,11 @@ class Trainer:
                 "dataset and the split fractions"
             )
         num_classes = self._num_classes(model)
+        # One batch shape on JAX (docs/backends.md#compiled-programs): drop the last partial
+        # training batch, pad the last validation batch with zero-weight rows.
+        fixed = _compile.fixed_batch_shapes()
+        drop = fixed and training and size is not None and size >= cfg.batch_size
+        pad = fixed and not training
         if _is_xraycls_dataset(data):
             from xraycls.data import make_py_dataset
             from xraycls.transforms import as_transform
@@ -270,6 +280,8 @@ class Trainer:
                 cache=len(data.labels) * height * width * 3 <= _CACHE_BYTES,
                 epoch=epoch,
                 sample_weights=weights,
+                drop_remainder=drop,
+                pad_remainder=pad,
             )
         if training and (cfg.sampling != "shuffle" or cfg.group_dro is not None):
             raise ConfigError(
@@ -294,6 +306,8 @@ class Trainer:
                 shuffle=shuffle,
                 seed=cfg.seed,
                 epoch=epoch,
+                drop_remainder=drop,
+                pad_remainder=pad,
             )
         return data
 
@@ -480,8 +494,8 @@ class Trainer:
                     step_size=cfg.group_dro,
                     shares=shares,
                     state=state,
-                    probe=lambda rows: model.predict(
-                        train_input.images_at(rows), batch_size=cfg.batch_size, verbose=0
+                    probe=lambda rows: _compile.predict_padded(
+                        model, train_input.images_at(rows), cfg.batch_size
                     ),
                     seed=cfg.seed,
                 )
@@ -491,7 +505,8 @@ class Trainer:
             if wants_groups or len(set(val.sources)) > 1:
                 found.append(
                     GroupValidation(
-                        lambda: model.predict(_feed(val_input), verbose=0),
+                        # [:n]: without the padding rows of the last batch (JAX)
+                        lambda: model.predict(_feed(val_input), verbose=0)[: len(val.labels)],
                         np.asarray(val.labels),
                         val.sources,
                         list(self.class_names or []),
@@ -519,6 +534,7 @@ class Trainer:
         train_input: Any,
         nan: NaNStop,
         groups: Sequence[keras.callbacks.Callback] = (),
+        val_input: Any = None,
     ) -> list[keras.callbacks.Callback]:
         cfg = self.config
         own: list[keras.callbacks.Callback] = [
@@ -532,6 +548,7 @@ class Trainer:
                 own.append(RecomputeBatchNorm(lambda: train_input.plain(n)))
         # Before early stopping and the checkpoint: they read what these add to the logs.
         own.extend(groups)
+        own[:0] = _compile.padded_validation_loss(val_input)
         if cfg.early_stopping_patience is not None:
             own.append(
                 ResumableEarlyStopping(
@@ -664,7 +681,10 @@ class Trainer:
             epochs=cfg.epochs,
             initial_epoch=initial_epoch,
             class_weight=self._class_weight(train, self._num_classes(model)),
-            callbacks=[*self._callbacks(state, train_input, nan, groups), *user_callbacks],
+            callbacks=[
+                *self._callbacks(state, train_input, nan, groups, val_input),
+                *user_callbacks,
+            ],
             verbose=cfg.verbose,
             shuffle=False,  # ImageBatches shuffle per (seed, epoch); other inputs are used as given
         )
