@@ -3,7 +3,7 @@
 Examples:
     >>> from xraycls.protocols import PROFILES
     >>> sorted(PROFILES)
-    ['paper', 'quick', 'robust']
+    ['multisource', 'paper', 'quick', 'robust']
 """
 
 from xraycls.protocols._profile import PAPER_MODELS, PROFILES, Profile, get_profile
