@@ -154,9 +154,7 @@ def create_app(
         "calibration": None if cal is None else cal.to_dict(),
         "xraycls_version": __version__,
         "limits": {"max_upload_bytes": max_upload, "max_pixels": max_pixels},
-        **_training_summary(
-            info if info is not None else getattr(classifier, "info", None) or {}
-        ),
+        **_training_summary(info if info is not None else getattr(classifier, "info", None) or {}),
     }
 
     def error(status: int, message: str) -> JSONResponse:
