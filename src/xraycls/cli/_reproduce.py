@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "results.json to --out. Profiles: 'paper' (the published protocol; needs a GPU and "
         "ImageNet weights), 'quick' (a CPU-sized reduction that runs in minutes), 'robust' "
         "(quick trained on the robustness suite's shifts; docs/audit.md) and 'multisource' "
-        "(robust on several datasets, class x source balanced, best epoch by the worst "
+        "(robust on several datasets, sources balanced within each class, best epoch by the worst "
         "validation group; docs/multisource.md).",
     )
     add_data_arguments(parser, required=False)
