@@ -19,7 +19,7 @@ def test_readme_has_exactly_two_setup_commands() -> None:
     assert len(commands) == 2, commands
     assert all("\n" not in c for c in commands), "each set-up command is one line"
     main_job, tests = commands
-    assert "xraycls reproduce --profile robust" in main_job
+    assert "xraycls reproduce --profile multisource" in main_job
     assert "pytest" in tests and "mkdocs build --strict" in tests
 
 
