@@ -64,3 +64,42 @@ def truncate(path: Path, keep: float = 0.5) -> Path:
     data = path.read_bytes()
     path.write_bytes(data[: max(1, int(len(data) * keep))])
     return path
+
+
+def write_dicom(
+    path: str | os.PathLike[str],
+    pixels: np.ndarray,
+    photometric: str = "MONOCHROME2",
+    **tags: object,
+) -> Path:
+    """A minimal 12-bit DICOM file of ``pixels`` (2-D, up to 4095) with extra ``tags``
+    (``PatientAge="058Y"``, ``WindowWidth=0``...); skips the test without pydicom."""
+    import pytest
+
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    path = Path(path)
+    pixels = np.asarray(pixels)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "DX"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    for key, value in tags.items():
+        setattr(ds, key, value)
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if pydicom.__version__ >= "3":
+        ds.save_as(str(path), enforce_file_format=True)
+    else:
+        ds.save_as(str(path), write_like_original=False)
+    return path

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _helpers_data import fake_xray, make_tree, write_image
+from _helpers_data import fake_xray, make_tree, write_dicom, write_image
 from conftest import SHARED_DATA
 from xraycls.data import LabelMap, label_map_preset, load_dataset
 from xraycls.data._labelmap import PRESETS
@@ -40,31 +40,7 @@ def _png(path: Path, seed: int = 0) -> None:
 
 
 def _dicom(path: Path, **tags: object) -> Path:
-    pydicom = pytest.importorskip("pydicom")
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "CR"
-    ds.Rows, ds.Columns = 8, 8
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    for k, v in tags.items():
-        setattr(ds, k, v)
-    ds.PixelData = (np.arange(64, dtype=np.uint16) * 60).tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if pydicom.__version__ >= "3":
-        ds.save_as(str(path), enforce_file_format=True)
-    else:
-        ds.save_as(str(path), write_like_original=False)
-    return path
+    return write_dicom(path, (np.arange(64, dtype=np.uint16) * 60).reshape(8, 8), **tags)
 
 
 def _by_name(ds, column: str) -> dict[str, str]:

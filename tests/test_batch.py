@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from _helpers_serve import NAMES, saved_tiny_model, write_dicom
+from _helpers_data import write_dicom
+from _helpers_serve import NAMES, saved_tiny_model
 from _helpers_train import make_image_folder
 from xraycls.batch import expand_inputs, predict_files
 from xraycls.errors import ConfigError

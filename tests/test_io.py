@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from _helpers_data import fake_xray, truncate, write_image
+from _helpers_data import fake_xray, truncate, write_dicom, write_image
 from xraycls.errors import DependencyError, ImageReadError
 from xraycls.io import check_image, read_image
 
@@ -222,49 +222,18 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 # ------------------------------------------------------------------ DICOM
 
 
-def _write_dicom(
-    path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2", **extra: object
-) -> Path:
-    pydicom = pytest.importorskip("pydicom")
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "DX"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    for k, v in extra.items():
-        setattr(ds, k, v)
-    ds.PixelData = pixels.astype(np.uint16).tobytes()
-    ds.save_as(str(path), enforce_file_format=True) if pydicom.__version__ >= "3" else ds.save_as(
-        str(path), write_like_original=False
-    )
-    return path
-
-
 def test_dicom_monochrome2_and_monochrome1(tmp_path: Path) -> None:
     px = np.array([[0, 1000], [2000, 4000]], np.uint16)
-    m2 = read_image(_write_dicom(tmp_path / "m2.dcm", px), channels=1)[..., 0]
+    m2 = read_image(write_dicom(tmp_path / "m2.dcm", px), channels=1)[..., 0]
     assert m2.tolist() == [[0, 64], [128, 255]]
-    m1 = read_image(_write_dicom(tmp_path / "m1.dcm", px, "MONOCHROME1"), channels=1)[..., 0]
+    m1 = read_image(write_dicom(tmp_path / "m1.dcm", px, "MONOCHROME1"), channels=1)[..., 0]
     assert m1.tolist() == [[255, 191], [127, 0]]
     assert read_image(tmp_path / "m2.dcm").shape == (2, 2, 3)
 
 
 def test_dicom_window_is_applied(tmp_path: Path) -> None:
     px = np.array([[0, 1000, 2000, 3000]], np.uint16)
-    p = _write_dicom(tmp_path / "w.dcm", px, WindowCenter=1500, WindowWidth=1000)
+    p = write_dicom(tmp_path / "w.dcm", px, WindowCenter=1500, WindowWidth=1000)
     out = read_image(p, channels=1)[0, :, 0]
     # Outside the window clips: 0 and 1000 are both at the bottom, 2000 and 3000 at the top.
     assert out[0] == out[1] == 0 and out[2] == out[3] == 255
@@ -300,7 +269,7 @@ def test_bad_crc_in_ancillary_chunk_is_tolerated(tmp_path: Path) -> None:
 
 
 def test_check_image_decodes_dicom(tmp_path: Path) -> None:
-    p = _write_dicom(tmp_path / "ok.dcm", np.arange(16, dtype=np.uint16).reshape(4, 4))
+    p = write_dicom(tmp_path / "ok.dcm", np.arange(16, dtype=np.uint16).reshape(4, 4))
     check_image(p)
     p.write_bytes(p.read_bytes()[:-10])  # pixel data cut short
     with pytest.raises(ImageReadError, match="DICOM"):

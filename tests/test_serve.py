@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from _helpers_serve import NAMES, BackgroundServer, saved_tiny_model, write_dicom
+from _helpers_data import write_dicom
+from _helpers_serve import NAMES, BackgroundServer, saved_tiny_model
 
 uvicorn = pytest.importorskip("uvicorn", reason="the service needs the [serve] extra")
 httpx = pytest.importorskip("httpx", reason="the service tests need httpx ([dev] extra)")
