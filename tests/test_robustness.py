@@ -327,8 +327,9 @@ def test_report_gains_a_robustness_section(trained: tuple[Path, Path], tmp_path:
         ["COVID", "NORMAL"], 10, 0, {"accuracy": 0.9, "covid_sensitivity": 1.0},
         {"noise": ShiftResult([1, 5], [0.8, 0.6], [1.0, 0.5], [0.9, 0.8])},
     )  # fmt: skip
-    page = xraycls.report(run, n_cam=0).read_text()
-    assert "Robustness to acquisition shifts" not in page
+    # An empty folder is no run: an error, not an empty page (issue #17).
+    with pytest.raises(ConfigError, match="neither a training run folder"):
+        xraycls.report(run, n_cam=0)
     save_robustness(rep, run, sample=fake_xray(1, (60, 50)))
     page = xraycls.report(run, n_cam=0).read_text()
     assert "Robustness to acquisition shifts" in page
