@@ -290,11 +290,11 @@ def test_model_endpoint_and_page_show_the_training_data(served, tmp_path) -> Non
     assert info["training_data"] is None and info["audit_flags"] is None
     page = client.get("/").text
     assert "trained on is unknown" in page and "do not use on populations" in page
-    assert "Trained on: " in page and "ages " in page and "limits: " in page
+    assert "Trained on: " in page and "ages " in page and "Limits: " in page
     training = {
         "sources": {"cxr3": {"images": 120, "classes": {"COVID": 40, "Normal": 80}}},
         "classes": NAMES,
-        "label_maps": {"cxr3": {"NORMAL": "Normal"}},
+        "label_maps": {"cxr3": {"NORMAL": "Normal"}, "adults": {"Pneumonia": "Viral Pneumonia"}},
         "age": {"min": 18, "max": 90, "median": 55, "known": 100},
         "n_images": 120,
         "notes": ["adults only"],
@@ -304,6 +304,9 @@ def test_model_endpoint_and_page_show_the_training_data(served, tmp_path) -> Non
     with TestClient(create_app(Classifier.load(path))) as test:
         got = test.get("/model", headers={"Host": "localhost"}).json()
     assert got["training_data"] == training and got["audit_flags"] == ["one source per class"]
+    # The spelling map says nothing; the adults' Pneumonia changes what the class means.
+    (note,) = got["class_notes"]
+    assert "adults's 'Pneumonia'" in note and "non-COVID pneumonia" in note
 
 
 def test_slow_headers_time_out(served) -> None:  # type: ignore[no-untyped-def]

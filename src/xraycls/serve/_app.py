@@ -72,11 +72,16 @@ def _host_patterns(host: str | None, extra: Sequence[str] | None) -> list[str]:
 
 def _training_summary(info: Mapping[str, Any]) -> dict[str, Any]:
     """What ``/model`` says about the training data (``None`` where the file records none)."""
+    from xraycls.train._summary import label_map_notes
+
     data = info.get("training_data")
     flags = info.get("audit_flags")
+    data = data if isinstance(data, dict) else None
     return {
-        "training_data": data if isinstance(data, dict) else None,
+        "training_data": data,
         "audit_flags": [str(f) for f in flags] if isinstance(flags, list) else None,
+        # What a label map made of a class ("read it as non-COVID pneumonia"), said up front.
+        "class_notes": label_map_notes(data),
     }
 
 

@@ -61,9 +61,15 @@ fetch('model').then(r => r.json()).then(m => {
     const a = t.age;
     const ages = a ? `ages ${a.min}-${a.max}, median ${a.median} (known for ${a.known})`
                    : 'ages not recorded';
-    const limits = [...(t.notes || []), ...flags];
-    tr.textContent = `Trained on: ${src}; ${t.n_images} images; ${ages}; limits: ` +
-      (limits.length ? limits.join('; ') : 'none recorded');
+    // The first data note is the most important one (describe() orders them); the rest, and
+    // every number, are on /model: a wall of text here would not be read.
+    const notes = t.notes || [];
+    const more = notes.length > 1 ? ` (${notes.length - 1} more at /model)` : '';
+    const limits = [...notes.slice(0, 1), ...flags];
+    const classes = (m.class_notes || [])
+      .map(n => n.charAt(0).toUpperCase() + n.slice(1) + '. ').join('');
+    tr.textContent = `Trained on: ${src}; ${t.n_images} images; ${ages}. ${classes}Limits: ` +
+      (limits.length ? limits.join('; ') + more : 'none recorded');
   }
 });
 async function send(file) {

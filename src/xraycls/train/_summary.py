@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from xraycls.data import canonical_class
+
 __all__ = ["label_map_notes", "training_summary"]
 
 
@@ -91,8 +93,8 @@ read it as non-COVID pneumonia"]
         if not isinstance(mapping, Mapping):
             continue
         for raw, target in mapping.items():
-            if target is None or raw == target:
-                continue
+            if target is None or canonical_class(str(raw)) == canonical_class(str(target)):
+                continue  # a drop, or a spelling (NORMAL -> Normal), not a new meaning
             meaning = (
                 ": read it as non-COVID pneumonia"
                 if "pneumonia" in str(target).lower() and "covid" not in str(raw).lower()
