@@ -59,8 +59,14 @@ fetch('model').then(r => r.json()).then(m => {
     const src = Object.entries(t.sources || {}).map(([n, s]) =>
       `${n} (${s.images} images)`).join(', ') || 'sources not recorded';
     const a = t.age;
-    const ages = a ? `ages ${a.min}-${a.max}, median ${a.median} (known for ${a.known})`
-                   : 'ages not recorded';
+    // Sources without any recorded age (cxr3's children) are named: a range over the known
+    // ages alone reads as "adults only".
+    const noAge = Object.entries(t.sources || {}).filter(([, s]) => 'age' in s && !s.age)
+      .map(([n]) => n);
+    const unknown = a && a.unknown ? `; unknown for ${a.unknown}` +
+      (noAge.length ? ` (all of ${noAge.join(', ')})` : '') : '';
+    const ages = a ? `ages ${a.min}-${a.max}, median ${a.median} (known for ${a.known}` +
+      `${unknown})` : 'ages not recorded';
     // The first data note is the most important one (describe() orders them); the rest, and
     // every number, are on /model: a wall of text here would not be read.
     const notes = t.notes || [];

@@ -10,13 +10,16 @@ Examples:
     >>> ds = Dataset(("a", "b", "c"), np.array([0, 1, 1]), ("COVID", "Normal"),
     ...              meta={"source": ["h1", "kids", "kids"], "age": ["60", "3", ""]})
     >>> s = training_summary(ds)
-    >>> s["sources"]["kids"], s["age"]
-    ({'images': 2, 'classes': {'Normal': 2}}, {'min': 3.0, 'max': 60.0, 'median': 31.5, 'known': 2})
+    >>> s["age"]
+    {'min': 3.0, 'max': 60.0, 'median': 31.5, 'known': 2, 'unknown': 1}
+    >>> s["sources"]["kids"]
+    {'images': 2, 'classes': {'Normal': 2}, 'age': {'min': 3.0, 'max': 3.0, 'median': 3.0, \
+'known': 1, 'unknown': 1}}
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +29,9 @@ from xraycls.data import canonical_class
 __all__ = ["label_map_notes", "training_summary"]
 
 
-def _ages(values: tuple[str, ...]) -> dict[str, float | int] | None:
+def _ages(values: Sequence[str]) -> dict[str, float | int] | None:
+    """Range of the known ages, and how many images have none (a range over the known ages
+    alone would hide a source of children whose ages were never recorded)."""
     ages = []
     for v in values:
         try:
@@ -42,6 +47,7 @@ def _ages(values: tuple[str, ...]) -> dict[str, float | int] | None:
         "max": float(max(ages)),
         "median": float(np.median(ages)),
         "known": len(ages),
+        "unknown": len(values) - len(ages),
     }
 
 
@@ -55,16 +61,24 @@ def training_summary(data: Any, extra: Mapping[str, Any] | None = None) -> dict[
 
     Returns:
         ``{"classes", "n_images", "sources": {source: {"images", "classes": {class: n}}},
-        "age": {"min", "max", "median", "known"} or None, "label_maps", "notes"}``.
+        "age": {"min", "max", "median", "known", "unknown"} or None, "label_maps", "notes"}``;
+        each source also has its own ``"age"`` (None where none of its ages is known) when
+        the data has an ``age`` column.
     """
     names = list(data.class_names)
     labels = np.asarray(data.labels)
+    meta = getattr(data, "meta", {}) or {}
+    ages = meta.get("age")
     sources: dict[str, dict[str, Any]] = {}
-    for label, source in zip(labels.tolist(), data.sources, strict=True):
+    source_ages: dict[str, list[str]] = {}
+    for i, (label, source) in enumerate(zip(labels.tolist(), data.sources, strict=True)):
         row = sources.setdefault(str(source), {"images": 0, "classes": {}})
         row["images"] += 1
         row["classes"][names[label]] = row["classes"].get(names[label], 0) + 1
-    meta = getattr(data, "meta", {}) or {}
+        if ages is not None:
+            source_ages.setdefault(str(source), []).append(ages[i])
+    for source, values in source_ages.items():
+        sources[source]["age"] = _ages(values)
     summary: dict[str, Any] = {
         "classes": names,
         "n_images": len(labels),
