@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import cv2
+import keras
 import numpy as np
 import pytest
 
@@ -206,3 +207,41 @@ def test_balanced_sampling_needs_a_dataset() -> None:
     trainer = Trainer(tiny_model(24), TrainConfig(epochs=1, verbose=0, sampling="balanced"))
     with pytest.raises(ConfigError, match="source"):
         trainer.fit((x, y), (x, y))
+
+
+class _ValidationPasses(keras.callbacks.Callback):
+    """Counts Keras's own validation passes (``on_test_begin``)."""
+
+    passes = 0
+
+    def on_test_begin(self, logs=None):  # type: ignore[no-untyped-def]
+        self.passes += 1
+
+
+def test_group_validation_predicts_the_validation_set_once_per_epoch(tmp_path: Path) -> None:
+    # Per-group metrics need the predictions; Keras's own validation pass would predict every
+    # validation image a second time. With groups on, val_loss / val_accuracy come from the
+    # group callback's predictions and equal what model.evaluate gives.
+    ds = _dataset(tmp_path)
+    cfg = TrainConfig(epochs=1, batch_size=12, verbose=0, monitor="val_worst_group_accuracy")
+    trainer = Trainer(tiny_model(24), cfg, workdir=tmp_path / "run")
+    passes = _ValidationPasses()
+    history = trainer.fit(ds, ds, callbacks=[passes])
+    assert passes.passes == 0
+    assert set(history) >= {"val_loss", "val_accuracy", "val_worst_group_accuracy"}
+    loss, accuracy = trainer.model.evaluate(
+        trainer._input(ds, trainer.model, training=False), verbose=0
+    )[:2]
+    assert history["val_loss"][0] == pytest.approx(loss, rel=1e-4, abs=1e-5)
+    assert history["val_accuracy"][0] == pytest.approx(accuracy, abs=1e-6)
+
+
+def test_single_source_validation_keeps_keras_validation(tmp_path: Path) -> None:
+    ds = _dataset(tmp_path)
+    one = Dataset(ds.files, ds.labels, NAMES, meta={"source": ["h1"] * len(ds)})
+    trainer = Trainer(
+        tiny_model(24), TrainConfig(epochs=1, batch_size=12, verbose=0), workdir=tmp_path / "r"
+    )
+    passes = _ValidationPasses()
+    history = trainer.fit(one, one, callbacks=[passes])
+    assert passes.passes == 1 and "val_loss" in history

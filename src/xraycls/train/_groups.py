@@ -99,6 +99,9 @@ class GroupValidation(keras.callbacks.Callback):
         class_names: Class names (for the group names).
         record: Receives ``(epoch, group_metrics(...))`` after every epoch (the trainer writes
             ``val_groups.json``).
+        loss: The compiled loss. Given, ``val_loss`` and ``val_accuracy`` are computed from the
+            same predictions, so the trainer can drop Keras's own validation pass (which would
+            predict every validation image a second time each epoch).
     """
 
     def __init__(
@@ -108,18 +111,31 @@ class GroupValidation(keras.callbacks.Callback):
         sources: Sequence[str],
         class_names: Sequence[str],
         record: Callable[[int, dict[str, Any]], None],
+        loss: Callable[[Any, Any], Any] | None = None,
     ) -> None:
         super().__init__()
         self._predict = predict
         self._labels, self._sources = np.asarray(labels), list(sources)
         self._names = list(class_names)
         self._record = record
+        self._loss = loss
+
+    @property
+    def replaces_validation(self) -> bool:
+        """Whether this callback writes ``val_loss`` and ``val_accuracy`` itself."""
+        return self._loss is not None
 
     @override
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None:
             return
-        found = group_metrics(self._predict(), self._labels, self._sources, self._names)
+        probs = np.asarray(self._predict())
+        found = group_metrics(probs, self._labels, self._sources, self._names)
+        if self._loss is not None:
+            onehot = np.eye(probs.shape[-1], dtype=np.float32)[self._labels]
+            value = self._loss(onehot, probs.astype(np.float32))
+            logs["val_loss"] = float(keras.ops.convert_to_numpy(value))
+            logs["val_accuracy"] = float(np.mean(probs.argmax(axis=-1) == self._labels))
         for key, value in found.items():
             if key.startswith("val_"):
                 logs[key] = value  # the same dict reaches Checkpoint and early stopping next

@@ -511,6 +511,8 @@ class Trainer:
                         val.sources,
                         list(self.class_names or []),
                         self._record_groups,
+                        # The trainer compiled this loss; Keras's validation pass is dropped.
+                        loss=model.loss,
                     )
                 )
         elif wants_groups:
@@ -675,6 +677,8 @@ class Trainer:
         val_input = None if val is None else self._input(val, model, training=False)
         nan = NaNStop()
         groups = self._group_callbacks(model, state, (train, train_input, val, val_input))
+        if any(getattr(g, "replaces_validation", False) for g in groups):
+            val_input = None  # the group callback predicts the validation set once per epoch
         model.fit(
             _feed(train_input),
             validation_data=None if val_input is None else _feed(val_input),
