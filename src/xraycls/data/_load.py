@@ -158,8 +158,8 @@ def load_dataset(
     ``Viral_Pneumonia`` -> ``Viral Pneumonia``, ``Lung Opacity`` -> ``Lung_Opacity``; others are
     kept) and ordered COVID, Normal, Viral Pneumonia, then the rest sorted.
 
-    Patient groups come from a CSV ``group``/``patient_id`` column, else from a
-    ``MANIFEST.csv`` with a ``patient_id`` column at the root or up to two folders above it,
+    Patient groups come from a CSV ``group`` (else ``patient_id``) column, else from a
+    ``MANIFEST.csv`` with such a column at the root or up to two folders above it,
     else from Kermany file names (``person12_virus_34`` -> ``person12``,
     ``IM-0243-0001`` -> ``IM-0243``). Files no source covers form a group of their own. With
     no source at all, ``groups`` is ``None``.

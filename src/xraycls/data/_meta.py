@@ -2,46 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from xraycls.data._columns import SOURCE, UNKNOWN
+from xraycls.data._manifest import Columns, manifests_above
 from xraycls.errors import ConfigError
 
 #: Columns read as the image's source when ``source_column=`` is not given, in this order.
 SOURCE_COLUMNS = ("source", "source_repo")
-_MANIFEST_NAMES = ("manifest.csv", "metadata.csv")
-_FILE_COLUMNS = ("file", "path", "filename")
-# Columns that are already Dataset fields (file, label, patient group, synthetic origin).
-_NOT_META = {"label", "origin", "group", "patient_id", "patient", "patientid", *_FILE_COLUMNS}
-
-Columns = dict[str, dict[str, str]]  # column -> absolute normalised file path -> value
-
-
-def read_manifest_columns(path: Path) -> Columns:
-    """Every per-image column of a manifest CSV, keyed by file path relative to the CSV."""
-    out: Columns = {}
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            cols = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
-            fcol = next((cols[c] for c in _FILE_COLUMNS if c in cols), None)
-            if fcol is None:
-                return {}
-            for row in reader:
-                rel = (row.get(fcol) or "").strip()
-                if not rel:
-                    continue
-                full = os.path.normpath(os.path.join(path.parent, rel))
-                for column, value in row.items():
-                    key = (column or "").strip()
-                    if key and key.lower() not in _NOT_META and (value or "").strip():
-                        out.setdefault(key, {})[full] = str(value).strip()
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return {}
-    return out
 
 
 def find_manifest_columns(
@@ -51,18 +20,9 @@ def find_manifest_columns(
 
     Returns its path and columns; ``(root, {})`` when there is none.
     """
-    folder = root if root.is_dir() else root.parent
-    wanted = set(files)
-    for _ in range(levels + 1):
-        for entry in sorted(folder.glob("*.csv")):
-            if entry.name.lower() not in _MANIFEST_NAMES:
-                continue
-            columns = read_manifest_columns(entry)
-            if any(wanted.intersection(values) for values in columns.values()):
-                return entry, columns
-        if folder.parent == folder:
-            break
-        folder = folder.parent
+    for manifest in manifests_above(root, levels):
+        if manifest.names_any(files):
+            return manifest.path, manifest.columns
     return root, {}
 
 
