@@ -44,25 +44,9 @@ def assign_meta(
     if known:
         where.append("the CSV's columns")
     manifest, extra = find_manifest_columns(root, files)
-    used_manifest = False
-    for name, values in extra.items():
-        target = columns.setdefault(name, {})
-        for f in files:
-            if f not in target and f in values:
-                target[f] = values[f]
-                used_manifest = True
-    if used_manifest:
+    if _fill(columns, extra, files):
         where.append(str(manifest))
-    lower = {name.lower(): name for name in columns}
-    if source_column is not None:
-        picked = lower.get(source_column.strip().lower())
-        if picked is None:
-            raise ConfigError(
-                f"source_column={source_column!r}: no such column in the data's CSV or a "
-                f"MANIFEST.csv at or above {root}; columns found: {sorted(columns) or 'none'}"
-            )
-    else:
-        picked = next((lower[c] for c in SOURCE_COLUMNS if c in lower), None)
+    picked = _source_of(columns, source_column, root)
     if picked is not None and picked != SOURCE:
         # The chosen column replaces a 'source' column the data may also have.
         columns[SOURCE] = columns.pop(picked)
@@ -72,3 +56,29 @@ def assign_meta(
         if any(f in values for f in files)
     }
     return meta, ("; ".join(where) if meta else None)
+
+
+def _fill(columns: Columns, extra: Columns, files: Sequence[str]) -> bool:
+    """Add ``extra``'s values for ``files`` where ``columns`` has none; whether any was."""
+    used = False
+    for name, values in extra.items():
+        target = columns.setdefault(name, {})
+        for f in files:
+            if f not in target and f in values:
+                target[f] = values[f]
+                used = True
+    return used
+
+
+def _source_of(columns: Columns, source_column: str | None, root: Path) -> str | None:
+    """The column naming each image's source: ``source_column`` or a :data:`SOURCE_COLUMNS`."""
+    lower = {name.lower(): name for name in columns}
+    if source_column is None:
+        return next((lower[c] for c in SOURCE_COLUMNS if c in lower), None)
+    picked = lower.get(source_column.strip().lower())
+    if picked is None:
+        raise ConfigError(
+            f"source_column={source_column!r}: no such column in the data's CSV or a "
+            f"MANIFEST.csv at or above {root}; columns found: {sorted(columns) or 'none'}"
+        )
+    return picked
