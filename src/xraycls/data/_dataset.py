@@ -447,19 +447,14 @@ class Dataset:
             >>> batches = ds.to_tf_dataset(16, 128, shuffle=True)  # doctest: +SKIP
             >>> images, onehot = next(iter(batches))  # doctest: +SKIP
         """
-        from xraycls.data._pipeline import make_tf_dataset
-
-        return make_tf_dataset(
-            list(self.files),
-            self.labels,
-            len(self.class_names),
-            batch_size=batch_size,
-            image_size=image_size,
-            augmenter=augmenter,
+        return self.batches(
+            batch_size,
+            image_size,
+            augmenter,
+            shuffle,
+            seed,
+            pipeline="tf.data",
             preprocess=preprocess,
-            shuffle=shuffle,
-            seed=seed,
-            images=self.images,
             **kwargs,
         )
 
