@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 import xraycls
-from _helpers_data import make_tree
 from xraycls.data._manifest import GROUP_COLUMNS, group_column, header_columns, read_manifest
 
 # Each file's `group` differs from its `patient_id`: whichever a reader took shows in ds.groups.
@@ -28,9 +27,8 @@ def _expected(ds: xraycls.Dataset, files: list[Path]) -> tuple[str, ...]:
 
 
 @pytest.fixture
-def tree(tmp_path: Path) -> tuple[Path, list[Path]]:
-    root = tmp_path / "data"
-    return root, make_tree(root, {"COVID": 4, "Normal": 4})
+def tree(tiny_tree: Path) -> tuple[Path, list[Path]]:
+    return tiny_tree, sorted(tiny_tree.rglob("*.png"))
 
 
 def test_group_column_rule() -> None:
