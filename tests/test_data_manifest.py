@@ -70,3 +70,16 @@ def test_csv_layout_and_manifest_read_groups_alike(tree: tuple[Path, list[Path]]
     from_csv.to_csv(root / "written.csv")
     again = xraycls.load_dataset(root / "written.csv")
     assert again.groups == from_csv.groups
+
+
+def test_row_longer_than_the_header(tiny_tree: Path) -> None:
+    # The extra cells have no column name: they are no per-image column (this used to crash
+    # the csv layout with AttributeError).
+    (tiny_tree / "m.csv").write_text(
+        "file,label,view\nCOVID/COVID (1).png,COVID,AP,extra,cells\n", encoding="utf-8"
+    )
+    ds = xraycls.load_dataset(tiny_tree / "m.csv")
+    assert ds.meta == {"view": ("AP",)}
+    assert read_manifest(tiny_tree / "m.csv").columns == {
+        "view": {str(tiny_tree / "COVID" / "COVID (1).png"): "AP"}
+    }
