@@ -164,6 +164,15 @@ class LabelMap:
                 return f
         return None
 
+    def _by_priority(self, raw: str, special: Sequence[str]) -> tuple[str | None, str]:
+        """Rule 3: the first of ``special`` in ``priority``, the only one, or a conflict."""
+        for cls in self.priority:
+            if cls in special:
+                return cls, ""
+        if len(special) == 1:
+            return special[0], ""
+        return None, f"{raw} (conflicting findings: {', '.join(sorted(special))})"
+
     def _by_rule(self, found: Sequence[str]) -> tuple[str | None, str]:
         """Rules 3 to 5 of the module docstring for a row's (certain) findings."""
         raw = "|".join(found)
@@ -182,15 +191,6 @@ class LabelMap:
         if self.keep_unmapped:
             return raw, ""
         return None, f"{raw} (not in the label map)"
-
-    def _by_priority(self, raw: str, special: Sequence[str]) -> tuple[str | None, str]:
-        """Rule 3: the first of ``special`` in ``priority``, the only one, or a conflict."""
-        for cls in self.priority:
-            if cls in special:
-                return cls, ""
-        if len(special) == 1:
-            return special[0], ""
-        return None, f"{raw} (conflicting findings: {', '.join(sorted(special))})"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
