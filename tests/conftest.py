@@ -1,11 +1,17 @@
-"""Shared pytest configuration: quiet TensorFlow and locate the real test images."""
+"""Shared pytest configuration: quiet TensorFlow, locate the real test images, and the shared
+tiny fixtures (``tiny_tree`` / ``tiny_dataset``: a small image folder; ``tiny_cnn``: a small
+model)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from xraycls.data import Dataset
 
 # Set before TensorFlow is imported by any test module.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -54,3 +60,29 @@ def tiny_cnn():  # type: ignore[no-untyped-def]
     import xraycls
 
     return xraycls.build_model("simple_cnn", input_shape=(16, 16, 3), width=2, seed=0)
+
+
+#: The classes (as folder names) and image counts of ``tiny_tree``.
+TINY_TREE = {"COVID": 3, "NORMAL": 3, "Viral Pneumonia": 3}
+
+
+@pytest.fixture
+def tiny_tree(tmp_path: Path) -> Path:
+    """A Kaggle-v1 folder ``<tmp>/COVID-19 Radiography Database`` of :data:`TINY_TREE`.
+
+    Distinct 48x40 gray PNGs named ``COVID (1).png``...; the folder is the test's own, so a
+    test may add or break files in it.
+    """
+    from _helpers_data import make_tree
+
+    root = tmp_path / "COVID-19 Radiography Database"
+    make_tree(root, TINY_TREE)
+    return root
+
+
+@pytest.fixture
+def tiny_dataset(tiny_tree: Path) -> Dataset:
+    """``load_dataset(tiny_tree)``: 9 images, classes COVID, Normal, Viral Pneumonia."""
+    from xraycls.data import load_dataset
+
+    return load_dataset(tiny_tree)

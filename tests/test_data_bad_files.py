@@ -14,10 +14,9 @@ from xraycls.errors import DatasetLayoutError
 
 
 @pytest.fixture
-def messy(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+def messy(tiny_tree: Path) -> tuple[Path, dict[str, str]]:
     """A Kaggle-v1 tree with one of each kind of bad file; returns root and {name: reason}."""
-    root = tmp_path / "COVID-19 Radiography Database"
-    make_tree(root, {"COVID": 3, "NORMAL": 3, "Viral Pneumonia": 3})
+    root = tiny_tree
     (root / "COVID" / "zero.png").touch()
     truncate(write_image(root / "COVID" / "cut.png", fake_xray(50, (96, 96))))
     truncate(write_image(root / "NORMAL" / "cut.jpg", fake_xray(51, (96, 96))))
@@ -74,11 +73,10 @@ def test_full_verify_finds_the_same(messy: tuple[Path, dict[str, str]]) -> None:
     assert sorted(Path(p).name for p, _ in ds.report.skipped) == sorted(expected)
 
 
-def test_verify_false_checks_nothing(tmp_path: Path) -> None:
-    make_tree(tmp_path / "d", {"COVID": 1, "NORMAL": 1})
-    (tmp_path / "d" / "COVID" / "zero.png").touch()
-    ds = load_dataset(tmp_path / "d", verify=False)
-    assert len(ds) == 3 and ds.report is not None and ds.report.verify == "none"
+def test_verify_false_checks_nothing(tiny_tree: Path) -> None:
+    (tiny_tree / "COVID" / "zero.png").touch()
+    ds = load_dataset(tiny_tree, verify=False)
+    assert len(ds) == 10 and ds.report is not None and ds.report.verify == "none"
 
 
 def test_empty_class_folder_alone_raises(tmp_path: Path) -> None:
@@ -101,10 +99,9 @@ def test_all_files_bad(tmp_path: Path) -> None:
     assert "b.png: file is empty" in str(info.value)
 
 
-def test_unreadable_file_simulated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreadable_file_simulated(tiny_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Works as root too (CI), where chmod 000 does not stop reads.
-    make_tree(tmp_path / "d", {"COVID": 1, "NORMAL": 1})
-    locked = write_image(tmp_path / "d" / "COVID" / "locked.png", fake_xray(1))
+    locked = write_image(tiny_tree / "COVID" / "locked.png", fake_xray(1))
     real_open = builtins.open
 
     def fake_open(file: object, *args: object, **kwargs: object) -> object:
@@ -114,21 +111,20 @@ def test_unreadable_file_simulated(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(builtins, "open", fake_open)
     with pytest.raises(DatasetLayoutError, match=r"locked\.png: permission denied"):
-        load_dataset(tmp_path / "d")
+        load_dataset(tiny_tree)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
-def test_unreadable_file(tmp_path: Path) -> None:
+def test_unreadable_file(tiny_tree: Path) -> None:
     if os.geteuid() == 0:
         pytest.skip(
             "running as root: chmod 000 does not stop reads "
             "(test_unreadable_file_simulated covers this case)"
         )
-    make_tree(tmp_path / "d", {"COVID": 1, "NORMAL": 1})
-    locked = write_image(tmp_path / "d" / "COVID" / "locked.png", fake_xray(1))
+    locked = write_image(tiny_tree / "COVID" / "locked.png", fake_xray(1))
     locked.chmod(0)
     try:
         with pytest.raises(DatasetLayoutError, match=r"locked\.png: permission denied"):
-            load_dataset(tmp_path / "d")
+            load_dataset(tiny_tree)
     finally:
         locked.chmod(0o644)

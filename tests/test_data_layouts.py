@@ -132,18 +132,16 @@ def test_csv_missing_file_is_reported(tmp_path: Path) -> None:
     assert len(ds) == 1
 
 
-def test_csv_round_trip(tmp_path: Path) -> None:
-    make_tree(tmp_path / "data", {"COVID": 2, "NORMAL": 2, "Viral Pneumonia": 2})
-    ds = load_dataset(tmp_path / "data")
+def test_csv_round_trip(tmp_path: Path, tiny_tree: Path, tiny_dataset: Dataset) -> None:
     ds = Dataset(
-        ds.files,
-        ds.labels,
-        ds.class_names,
-        groups=tuple("ppqqrr"),
-        origins=(ds.files[0],) * 6,
-        root=ds.root,
+        tiny_dataset.files,
+        tiny_dataset.labels,
+        tiny_dataset.class_names,
+        groups=tuple("pppqqqrrr"),
+        origins=(tiny_dataset.files[0],) * 9,
+        root=tiny_dataset.root,
     )
-    out = tmp_path / "data" / "splits" / "train.csv"
+    out = tiny_tree / "splits" / "train.csv"
     out.parent.mkdir()
     ds.to_csv(out)
     text = out.read_text()
@@ -151,7 +149,7 @@ def test_csv_round_trip(tmp_path: Path) -> None:
     assert str(tmp_path) in text  # files outside the CSV folder are written absolute
     back = load_dataset(out, layout="csv")
     assert back == ds
-    inside = tmp_path / "data" / "all.csv"
+    inside = tiny_tree / "all.csv"
     ds.to_csv(inside)
     assert "COVID/COVID (1).png,COVID" in inside.read_text()
     assert load_dataset(inside, layout="csv") == ds

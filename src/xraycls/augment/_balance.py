@@ -165,84 +165,107 @@ def balance(
     files = [os.fspath(f) for f in train.files]
     labels = np.asarray(train.labels, dtype=np.int64)
     class_names = list(train.class_names)
-    n = len(files)
     groups = getattr(train, "groups", None)
     origins = getattr(train, "origins", None)
     images = getattr(train, "images", None)
     # Per-image columns (source, view...): an augmented copy keeps its original's values.
     meta = dict(getattr(train, "meta", None) or {})
-    new_meta: dict[str, list[str]] = {k: [] for k in meta}
     counts = np.bincount(labels, minlength=len(class_names))
     selected = _select_classes(counts, class_names, classes)
 
     folder = Path(out_dir) if out_dir is not None else None
     used = set(files)
+    picks: list[int] = []  # the original of each copy
     new_files: list[str] = []
-    new_labels: list[int] = []
-    new_groups: list[Any] = []
     new_origins: list[str] = []
     new_images: list[np.ndarray] = []
-    rows: list[tuple[str, str, int, str]] = []
     for i in np.flatnonzero(np.isin(labels, selected)) if factor > 1 else []:
         i = int(i)
-        source = images[i] if images is not None and images[i] is not None else None
-        if source is None:
-            source = read_image(files[i])
+        source = _source_image(images, files, i)
         root = origins[i] if origins is not None else files[i]
-        stem = Path(root).stem
         for k in range(1, int(factor)):
             copy = augmenter(np.asarray(source), seed=_mix(seed, i, k))
-            if folder is None:
-                name = f"{root}#aug{k}"
-            else:
-                sub = folder / _safe(class_names[labels[i]])
-                sub.mkdir(parents=True, exist_ok=True)
-                name = os.fspath(sub / f"{stem}_aug{k}.png")
-            base, j = name, 1
-            while name in used:  # two originals with the same stem in one class
-                name = base.replace(f"_aug{k}.png", f"_{j}_aug{k}.png") if folder else f"{base}.{j}"
-                j += 1
-            used.add(name)
+            name = _copy_name(folder, root, class_names[labels[i]], k, used)
             if folder is None:
                 new_images.append(copy)
             else:
                 write_bytes_atomic(name, _encode_png(copy, Path(name)))
+            picks.append(i)
             new_files.append(name)
-            new_labels.append(int(labels[i]))
-            new_groups.append(groups[i] if groups is not None else None)
             new_origins.append(root)
-            for column, values in meta.items():
-                new_meta[column].append(values[i])
-            rows.append((name, root, int(labels[i]), class_names[labels[i]]))
 
     if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["file", "origin", "label", "class_name"])
-        # a spreadsheet must not run a file or class name as a formula (see csv_cell)
-        writer.writerows([csv_cell(v) for v in row] for row in rows)
-        write_text_atomic(folder / "origins.csv", text.getvalue())
-
+        _write_origins(folder, new_files, new_origins, [int(labels[i]) for i in picks], class_names)
     old_origins = list(origins) if origins is not None else files
-    out_images: tuple[np.ndarray | None, ...] | None
-    if new_images:
-        old = list(images) if images is not None else [None] * n
-        out_images = (*old, *new_images)
-    elif images is not None:
-        out_images = (*images, *([None] * len(new_files)))
-    else:
-        out_images = None
     fields: dict[str, Any] = {}
     if meta:
-        fields["meta"] = {k: (*v, *new_meta[k]) for k, v in meta.items()}
+        fields["meta"] = {k: (*v, *[v[i] for i in picks]) for k, v in meta.items()}
     return _rebuild(
         train,
         files=(*files, *new_files),
-        labels=np.concatenate([labels, np.asarray(new_labels, dtype=np.int64)]),
+        labels=np.concatenate([labels, np.asarray(labels[picks], dtype=np.int64)]),
         class_names=train.class_names,
-        groups=None if groups is None else (*groups, *new_groups),
+        groups=None if groups is None else (*groups, *[groups[i] for i in picks]),
         origins=(*old_origins, *new_origins),
-        images=out_images,
+        images=_joined_images(images, len(files), new_images, len(new_files)),
         **fields,
     )
+
+
+def _source_image(images: Sequence[np.ndarray | None] | None, files: Sequence[str], i: int) -> Any:
+    """Image ``i`` of a dataset: its in-memory array, else read from its file."""
+    image = images[i] if images is not None and images[i] is not None else None
+    return read_image(files[i]) if image is None else image
+
+
+def _copy_name(folder: Path | None, root: str, class_name: str, k: int, used: set[str]) -> str:
+    """A new file name for copy ``k`` of ``root``, not in ``used`` (which gets it).
+
+    In memory: the virtual name ``<root>#aug<k>``; else ``folder/<class>/<stem>_aug<k>.png``
+    (the class folder is created).
+    """
+    if folder is None:
+        name = f"{root}#aug{k}"
+    else:
+        sub = folder / _safe(class_name)
+        sub.mkdir(parents=True, exist_ok=True)
+        name = os.fspath(sub / f"{Path(root).stem}_aug{k}.png")
+    base, j = name, 1
+    while name in used:  # two originals with the same stem in one class
+        name = base.replace(f"_aug{k}.png", f"_{j}_aug{k}.png") if folder else f"{base}.{j}"
+        j += 1
+    used.add(name)
+    return name
+
+
+def _write_origins(
+    folder: Path,
+    files: Sequence[str],
+    origins: Sequence[str],
+    labels: Sequence[int],
+    class_names: Sequence[str],
+) -> None:
+    """``folder/origins.csv``: each written copy with the original it was made from."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["file", "origin", "label", "class_name"])
+    rows = zip(files, origins, labels, (class_names[k] for k in labels), strict=True)
+    # a spreadsheet must not run a file or class name as a formula (see csv_cell)
+    writer.writerows([csv_cell(v) for v in row] for row in rows)
+    write_text_atomic(folder / "origins.csv", text.getvalue())
+
+
+def _joined_images(
+    images: Sequence[np.ndarray | None] | None,
+    n: int,
+    new_images: Sequence[np.ndarray],
+    n_new: int,
+) -> tuple[np.ndarray | None, ...] | None:
+    """The images of the originals then of the copies; ``None`` stands for "read the file"."""
+    if new_images:
+        old = list(images) if images is not None else [None] * n
+        return (*old, *new_images)
+    if images is not None:
+        return (*images, *([None] * n_new))
+    return None

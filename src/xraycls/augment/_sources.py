@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from xraycls.augment._augmenter import _check_seed, _mix
-from xraycls.augment._balance import _as_augmenter, _rebuild
-from xraycls.io import read_image
+from xraycls.augment._balance import _as_augmenter, _rebuild, _source_image
 
 __all__ = ["balance_sources"]
 
@@ -49,29 +48,16 @@ def balance_sources(train: Any, augmenter: Any = None, seed: int = 0) -> Any:
     seed = _check_seed("seed", seed)
     augmenter = _as_augmenter(augmenter, seed)
     labels = np.asarray(train.labels, dtype=np.int64)
-    sources = np.asarray(train.sources)
-    picks: list[tuple[int, int]] = []
-    for k in range(len(train.class_names)):
-        in_class = labels == k
-        names = sorted(set(sources[in_class].tolist()) - {"unknown"})
-        if len(names) < 2:
-            continue
-        members = {s: np.flatnonzero(in_class & (sources == s)) for s in names}
-        target = max(len(idx) for idx in members.values())
-        for s in names:
-            idx = members[s]
-            picks += [(int(idx[j % len(idx)]), j // len(idx) + 1) for j in range(target - len(idx))]
+    picks = _source_picks(labels, np.asarray(train.sources), len(train.class_names))
     if not picks:
         return train
     files = list(train.files)
     images = train.images
     origins = train.origins if train.origins is not None else tuple(files)
-    copies = []
-    for i, j in picks:
-        image = images[i] if images is not None and images[i] is not None else None
-        if image is None:
-            image = read_image(files[i])
-        copies.append(augmenter(np.asarray(image), seed=_mix(seed, i, 10_000 + j)))
+    copies = [
+        augmenter(np.asarray(_source_image(images, files, i)), seed=_mix(seed, i, 10_000 + j))
+        for i, j in picks
+    ]
     rows = [i for i, _ in picks]
     old_images = list(images) if images is not None else [None] * len(files)
     return _rebuild(
@@ -84,3 +70,20 @@ def balance_sources(train: Any, augmenter: Any = None, seed: int = 0) -> Any:
         images=(*old_images, *copies),
         meta={k: (*v, *[v[i] for i in rows]) for k, v in train.meta.items()},
     )
+
+
+def _source_picks(labels: np.ndarray, sources: np.ndarray, n_classes: int) -> list[tuple[int, int]]:
+    """``(original, copy number)`` for every copy: each class's smaller sources, round robin,
+    up to the size of its largest source."""
+    picks: list[tuple[int, int]] = []
+    for k in range(n_classes):
+        in_class = labels == k
+        names = sorted(set(sources[in_class].tolist()) - {"unknown"})
+        if len(names) < 2:
+            continue
+        members = {s: np.flatnonzero(in_class & (sources == s)) for s in names}
+        target = max(len(idx) for idx in members.values())
+        for s in names:
+            idx = members[s]
+            picks += [(int(idx[j % len(idx)]), j // len(idx) + 1) for j in range(target - len(idx))]
+    return picks

@@ -409,18 +409,11 @@ class Dataset:
             >>> len(train), len(val), len(test), test.counts()
             (60, 20, 20, {'COVID': 10, 'Normal': 10})
         """
-        from xraycls.data._split import split_indices
+        from xraycls.data._split import check_split, split_indices, units_of
 
-        parts = split_indices(
-            self,
-            test=test,
-            val=val,
-            seed=seed,
-            by_group=by_group,
-            dedupe=dedupe,
-            duplicates=duplicates,
-            hold_out_sources=hold_out_sources,
-        )
+        test, val = check_split(test, val, dedupe)
+        units = units_of(self, by_group=by_group, dedupe=dedupe, duplicates=duplicates)
+        parts = split_indices(self, units, test, val, seed=seed, hold_out_sources=hold_out_sources)
         return tuple(self.subset(p) for p in parts)
 
     # ------------------------------------------------------------------ pipeline
@@ -447,19 +440,14 @@ class Dataset:
             >>> batches = ds.to_tf_dataset(16, 128, shuffle=True)  # doctest: +SKIP
             >>> images, onehot = next(iter(batches))  # doctest: +SKIP
         """
-        from xraycls.data._pipeline import make_tf_dataset
-
-        return make_tf_dataset(
-            list(self.files),
-            self.labels,
-            len(self.class_names),
-            batch_size=batch_size,
-            image_size=image_size,
-            augmenter=augmenter,
+        return self.batches(
+            batch_size,
+            image_size,
+            augmenter,
+            shuffle,
+            seed,
+            pipeline="tf.data",
             preprocess=preprocess,
-            shuffle=shuffle,
-            seed=seed,
-            images=self.images,
             **kwargs,
         )
 

@@ -208,14 +208,14 @@ def describe(ds: ImageSet, by: str = SOURCE) -> DatasetDescription:
         )
     values = ds.column(by)
     names = list(ds.class_names)
-    labels = np.asarray(ds.labels)
+    labels = np.asarray(ds.labels).tolist()
     n = len(ds)
     counts: dict[str, Counter[str]] = {}
-    for value, label in zip(values, labels.tolist(), strict=True):
+    for value, label in zip(values, labels, strict=True):
         counts.setdefault(value, Counter())[names[label]] += 1
     order = sorted(counts, key=lambda v: (-sum(counts[v].values()), v))
     table = {v: {c: counts[v][c] for c in names if counts[v][c]} for v in order}
-    class_totals = Counter(names[k] for k in labels.tolist())
+    class_totals = Counter(names[k] for k in labels)
     majority = max(class_totals.values()) / n if n else 0.0
     notes = _population_notes(ds, values) if by == SOURCE else {}
 
@@ -230,23 +230,30 @@ def describe(ds: ImageSet, by: str = SOURCE) -> DatasetDescription:
             by, names, n, table, None, majority, warnings=[warning], ages=ages
         )
 
-    right = sum(max(counts[v].values()) for v in order)
-    source_only = right / n
-    separable = {
-        c: sum(max(counts[v][c], sum(counts[v].values()) - counts[v][c]) for v in order) / n
-        for c in names
-        if class_totals[c]
-    }
+    source_only = sum(max(counts[v].values()) for v in order) / n
+    separable = _separable(counts, class_totals, names, n)
     warnings = _warnings(by, names, table, class_totals, notes, source_only, majority, n)
-    for c, acc in separable.items():
-        if acc == 1.0 and len(known) > 1:
-            warnings.append(
-                f"the {by} alone tells {c} from the rest without a single error "
-                f"(one-vs-rest accuracy {acc:.3f})."
-            )
+    if len(known) > 1:
+        warnings += [
+            f"the {by} alone tells {c} from the rest without a single error "
+            f"(one-vs-rest accuracy {acc:.3f})."
+            for c, acc in separable.items()
+            if acc == 1.0
+        ]
     return DatasetDescription(
         by, names, n, table, source_only, majority, separable, notes, warnings, ages
     )
+
+
+def _separable(
+    counts: dict[str, Counter[str]], class_totals: Counter[str], names: list[str], n: int
+) -> dict[str, float]:
+    """Per class: the one-vs-rest accuracy of the majority answer of each ``by`` value."""
+    return {
+        c: sum(max(row[c], sum(row.values()) - row[c]) for row in counts.values()) / n
+        for c in names
+        if class_totals[c]
+    }
 
 
 def _warnings(
@@ -261,8 +268,36 @@ def _warnings(
 ) -> list[str]:
     present = [c for c in names if class_totals[c]]
     sources_of = {c: [v for v, row in table.items() if row.get(c)] for c in present}
-    # Classes linked by a shared source form a component; a component's sources give no image
-    # of any other component's classes, so the source predicts the component.
+    groups = _components(present, table)
+    out: list[str] = []
+    if len(groups) > 1:
+        out.append(_components_warning(by, groups, sources_of, table, notes))
+        out.append(_unfixable_warning(by, groups, sources_of, table))
+    else:
+        out += [
+            f"{c}: all {class_totals[c]} images come from one {by} ({sources_of[c][0]})."
+            for c in present
+            if len(sources_of[c]) == 1
+        ]
+    right = round(source_only * n)
+    out.append(
+        f"a classifier that only knew the {by} (majority class of each) would be right on "
+        f"{right} of {n} images: accuracy {source_only:.3f}, against {majority:.3f} for always "
+        "answering the largest class."
+    )
+    for v, row in table.items():
+        if v != UNKNOWN and len(row) == 1 and len(present) > 1:
+            ((c, k),) = row.items()
+            out.append(f"{by} {v}: all {k} images are {c}.")
+    return out
+
+
+def _components(present: list[str], table: dict[str, dict[str, int]]) -> list[list[str]]:
+    """Classes linked by a shared source, the largest component first.
+
+    A component's sources give no image of any other component's classes, so the source
+    predicts the component.
+    """
     parent = {c: c for c in present}
 
     def find(c: str) -> str:
@@ -277,49 +312,52 @@ def _warnings(
     components: dict[str, list[str]] = {}
     for c in present:
         components.setdefault(find(c), []).append(c)
-    out: list[str] = []
     # Components with several classes first: "Normal and Viral Pneumonia share one source".
-    groups = sorted(components.values(), key=lambda cls: -len(cls))
-    if len(groups) > 1:
-        described: list[str] = []
-        for k, cls in enumerate(groups):
-            srcs = sorted({v for c in cls for v in sources_of[c]}, key=list(table).index)
-            label = _join(srcs) + "".join(f"; {notes[s]}" for s in srcs if s in notes)
-            other = "" if k == 0 else "other "
-            count = f"one {other}{by}" if len(srcs) == 1 else f"{len(srcs)} {other}{by}s"
-            if len(cls) > 1:
-                described.append(f"{_join(cls)} share {count} ({label}) and come from no other")
-            else:
-                described.append(f"{cls[0]} comes from {count} ({label})")
-        out.append("; ".join(described) + ".")
-    else:
-        for c in present:
-            if len(sources_of[c]) == 1:
-                out.append(
-                    f"{c}: all {class_totals[c]} images come from one {by} ({sources_of[c][0]})."
-                )
-    if len(groups) > 1:
-        only = "; ".join(
-            f"every {_join(cls)} image comes from "
-            + _join(sorted({v for c in cls for v in sources_of[c]}, key=list(table).index))
-            for cls in groups
-        )
-        out.append(
-            f"what preprocessing cannot fix: {only}. Each {by} is its own population, scanner "
-            "and hospital, so age, body size and acquisition are confounded with the label. "
-            "Lung crops, masks, equalisation or text removal take away borders and burned-in "
-            "text, not the patients; only images of the missing (class, "
-            f"{by}) pairs remove the confound. Measure it with leave-one-source-out "
-            "(split(hold_out_sources=...)) and an external set."
-        )
-    right = round(source_only * n)
-    out.append(
-        f"a classifier that only knew the {by} (majority class of each) would be right on "
-        f"{right} of {n} images: accuracy {source_only:.3f}, against {majority:.3f} for always "
-        "answering the largest class."
+    return sorted(components.values(), key=lambda cls: -len(cls))
+
+
+def _sources(
+    cls: list[str], sources_of: dict[str, list[str]], table: dict[str, dict[str, int]]
+) -> list[str]:
+    """The sources of a component's classes, in the table's order."""
+    return sorted({v for c in cls for v in sources_of[c]}, key=list(table).index)
+
+
+def _components_warning(
+    by: str,
+    groups: list[list[str]],
+    sources_of: dict[str, list[str]],
+    table: dict[str, dict[str, int]],
+    notes: dict[str, str],
+) -> str:
+    described: list[str] = []
+    for k, cls in enumerate(groups):
+        srcs = _sources(cls, sources_of, table)
+        label = _join(srcs) + "".join(f"; {notes[s]}" for s in srcs if s in notes)
+        other = "" if k == 0 else "other "
+        count = f"one {other}{by}" if len(srcs) == 1 else f"{len(srcs)} {other}{by}s"
+        if len(cls) > 1:
+            described.append(f"{_join(cls)} share {count} ({label}) and come from no other")
+        else:
+            described.append(f"{cls[0]} comes from {count} ({label})")
+    return "; ".join(described) + "."
+
+
+def _unfixable_warning(
+    by: str,
+    groups: list[list[str]],
+    sources_of: dict[str, list[str]],
+    table: dict[str, dict[str, int]],
+) -> str:
+    only = "; ".join(
+        f"every {_join(cls)} image comes from " + _join(_sources(cls, sources_of, table))
+        for cls in groups
     )
-    for v, row in table.items():
-        if v != UNKNOWN and len(row) == 1 and len(present) > 1:
-            ((c, k),) = row.items()
-            out.append(f"{by} {v}: all {k} images are {c}.")
-    return out
+    return (
+        f"what preprocessing cannot fix: {only}. Each {by} is its own population, scanner "
+        "and hospital, so age, body size and acquisition are confounded with the label. "
+        "Lung crops, masks, equalisation or text removal take away borders and burned-in "
+        "text, not the patients; only images of the missing (class, "
+        f"{by}) pairs remove the confound. Measure it with leave-one-source-out "
+        "(split(hold_out_sources=...)) and an external set."
+    )

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
-_GROUP_COLUMNS = ("patient_id", "group", "patient", "patientid")
-_MANIFEST_NAMES = ("manifest.csv", "metadata.csv")
+from xraycls.data._manifest import manifests_above
 
 # Kermany et al. (Guangzhou) names: person123_virus_456 / person123_bacteria_456 (pneumonia),
 # IM-0243-0001 / NORMAL2-IM-0393-0001 / IM-0505-0001-0002 (normal). The prefix identifies the
@@ -35,37 +33,10 @@ def find_manifest(root: Path, levels: int = 2) -> tuple[Path, dict[str, str]] | 
 
     Returns the manifest path and a mapping from absolute, normalised file path to patient id.
     """
-    folder = root if root.is_dir() else root.parent
-    for _ in range(levels + 1):
-        for entry in sorted(folder.glob("*.csv")):
-            if entry.name.lower() not in _MANIFEST_NAMES:
-                continue
-            mapping = _read_groups(entry)
-            if mapping:
-                return entry, mapping
-        if folder.parent == folder:
-            break
-        folder = folder.parent
+    for manifest in manifests_above(root, levels):
+        if manifest.groups:
+            return manifest.path, manifest.groups
     return None
-
-
-def _read_groups(path: Path) -> dict[str, str]:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            cols = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
-            fcol = cols.get("file") or cols.get("path") or cols.get("filename")
-            gcol = next((cols[c] for c in _GROUP_COLUMNS if c in cols), None)
-            if fcol is None or gcol is None:
-                return {}
-            out: dict[str, str] = {}
-            for row in reader:
-                rel, group = (row.get(fcol) or "").strip(), (row.get(gcol) or "").strip()
-                if rel and group:
-                    out[os.path.normpath(os.path.join(path.parent, rel))] = group
-            return out
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return {}
 
 
 def assign_groups(

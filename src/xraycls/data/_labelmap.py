@@ -144,28 +144,43 @@ class LabelMap:
             ``(class, "")`` or ``(None, reason)``; with ``keep_unmapped`` a row without mapped
             findings keeps its own label (``"|"``-joined findings).
         """
-        found = [f for f in dict.fromkeys(str(f).strip() for f in findings) if f]
-        unsure = [f for f in dict.fromkeys(str(f).strip() for f in uncertain) if f]
+        found = _distinct(findings)
+        unsure = _distinct(uncertain)
         if self.uncertain == "positive":
             found += [f for f in unsure if f not in found]
         elif self.uncertain == "drop":
-            for f in unsure:
-                known, target = self.lookup(f)
-                if (known and target is not None) or (not known and self.keep_unmapped):
-                    return None, f"uncertain {f}"
-        raw = "|".join(found)
+            dropped = self._dropping_uncertain(unsure)
+            if dropped is not None:
+                return None, f"uncertain {dropped}"
         if not found:
             return None, "no finding"
+        return self._by_rule(found)
+
+    def _dropping_uncertain(self, unsure: Sequence[str]) -> str | None:
+        """The first uncertain finding that drops its row (rule 2, ``"drop"``), else ``None``."""
+        for f in unsure:
+            known, target = self.lookup(f)
+            if (known and target is not None) or (not known and self.keep_unmapped):
+                return f
+        return None
+
+    def _by_priority(self, raw: str, special: Sequence[str]) -> tuple[str | None, str]:
+        """Rule 3: the first of ``special`` in ``priority``, the only one, or a conflict."""
+        for cls in self.priority:
+            if cls in special:
+                return cls, ""
+        if len(special) == 1:
+            return special[0], ""
+        return None, f"{raw} (conflicting findings: {', '.join(sorted(special))})"
+
+    def _by_rule(self, found: Sequence[str]) -> tuple[str | None, str]:
+        """Rules 3 to 5 of the module docstring for a row's (certain) findings."""
+        raw = "|".join(found)
         looked = [(f, *self.lookup(f)) for f in found]
         targets = [t for _f, known, t in looked if known and t is not None]
         special = list(dict.fromkeys(t for t in targets if t not in self.alone))
         if special:
-            for cls in self.priority:
-                if cls in special:
-                    return cls, ""
-            if len(special) == 1:
-                return special[0], ""
-            return None, f"{raw} (conflicting findings: {', '.join(sorted(special))})"
+            return self._by_priority(raw, special)
         if targets:
             first = targets[0]
             if all(known and t == first for _f, known, t in looked):
@@ -209,6 +224,11 @@ class LabelMap:
         return self.to_dict() == other.to_dict()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _distinct(findings: Sequence[str]) -> list[str]:
+    """Non-empty, stripped findings, each once, in order."""
+    return [f for f in dict.fromkeys(str(f).strip() for f in findings) if f]
 
 
 _BASE: dict[str, str | None] = {

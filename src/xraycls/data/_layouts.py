@@ -29,16 +29,23 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from xraycls._outputs import csv_uncell, is_output_dir
+from xraycls._outputs import is_output_dir
 from xraycls.data._classes import CANONICAL_ORDER, canonical_class
 from xraycls.data._listing import Listing
+from xraycls.data._manifest import (
+    RESERVED,
+    UncelledReader,
+    cell,
+    group_column,
+    header_columns,
+    meta_cells,
+)
 from xraycls.data.adapters import ADAPTERS
 from xraycls.errors import DatasetLayoutError
 from xraycls.io import IMAGE_EXTENSIONS
 
 LAYOUTS: tuple[str, ...] = ("csv", "kaggle-v2", "kaggle-v1", "folders", *ADAPTERS)
 
-_GROUP_COLUMNS = ("group", "patient_id", "patient", "patientid")
 _IGNORED_NAMES = {"thumbs.db", "desktop.ini"}
 
 
@@ -172,20 +179,6 @@ def _csv_columns(path: Path) -> set[str]:
     return {h.strip().lower() for h in header}
 
 
-class _Uncelled(csv.DictReader):
-    """A ``DictReader`` whose header and cells have the formula escaping undone."""
-
-    def __next__(self) -> dict[str, str]:
-        row = super().__next__()
-        # keys come from the (already undone) fieldnames below
-        return {k: csv_uncell(v) if isinstance(v, str) else v for k, v in row.items()}
-
-    @property
-    def fieldnames(self) -> list[str] | None:  # type: ignore[override]
-        names = super().fieldnames
-        return None if names is None else [csv_uncell(n) for n in names]
-
-
 def detect_csv(root: Path) -> bool:
     return _find_csv(root) is not None
 
@@ -194,42 +187,43 @@ def list_csv(root: Path) -> Listing:
     path = _find_csv(root)
     if path is None:
         raise DatasetLayoutError(f"{root}: not a CSV manifest with 'file' and 'label' columns")
-    base = path.parent
-    out = Listing("csv", base)
+    out = Listing("csv", path.parent)
     try:
         with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
-            # csv_uncell: undo the formula escaping of manifests xraycls wrote (Dataset.to_csv)
-            reader = _Uncelled(fh)
-            cols = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
+            # undo the formula escaping of manifests xraycls wrote (Dataset.to_csv)
+            reader = UncelledReader(fh)
+            cols = header_columns(reader.fieldnames)
             if not {"file", "label"} <= set(cols):
                 raise DatasetLayoutError(
                     f"{path}: a CSV manifest needs the columns 'file' and 'label' "
                     f"(found {sorted(cols)})"
                 )
-            gcol = next((cols[c] for c in _GROUP_COLUMNS if c in cols), None)
-            ocol = cols.get("origin")
-            # Every other column (source, view, sex, ...) is per-image metadata.
-            used = {"file", "label", "origin", *_GROUP_COLUMNS}
             for lineno, row in enumerate(reader, start=2):
-                rel = (row.get(cols["file"]) or "").strip()
-                label = (row.get(cols["label"]) or "").strip()
-                if not rel or not label:
-                    out.problems.append((f"{path}:{lineno}", "row without a file or a label"))
-                    continue
-                full = os.path.normpath(os.path.join(base, rel))
-                out.files.append(full)
-                out.labels.append(label)
-                if gcol and (row.get(gcol) or "").strip():
-                    out.groups[full] = str(row[gcol]).strip()
-                if ocol and (row.get(ocol) or "").strip():
-                    out.origins[full] = os.path.normpath(os.path.join(base, str(row[ocol])))
-                for column, value in row.items():
-                    key = (column or "").strip()
-                    if key.lower() not in used and (value or "").strip():
-                        out.meta.setdefault(key, {})[full] = str(value).strip()
+                _add_csv_row(out, row, cols, f"{path}:{lineno}")
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetLayoutError(f"{path}: cannot read the CSV manifest: {exc}") from None
     return out
+
+
+# Every column but these (source, view, sex, ...) is per-image metadata.
+_CSV_NOT_META = RESERVED | {"file"}
+
+
+def _add_csv_row(out: Listing, row: dict[str, str], cols: dict[str, str], where: str) -> None:
+    """One row of the data's CSV into ``out`` (a row without file or label is a problem)."""
+    rel, label = cell(row, cols["file"]), cell(row, cols["label"])
+    if not rel or not label:
+        out.problems.append((where, "row without a file or a label"))
+        return
+    full = os.path.normpath(os.path.join(out.root, rel))
+    out.files.append(full)
+    out.labels.append(label)
+    if group := cell(row, group_column(cols)):
+        out.groups[full] = group
+    if origin := cell(row, cols.get("origin")):
+        out.origins[full] = os.path.normpath(os.path.join(out.root, origin))
+    for key, value in meta_cells(row, _CSV_NOT_META):
+        out.meta.setdefault(key, {})[full] = value
 
 
 # ---------------------------------------------------------------- kaggle v2

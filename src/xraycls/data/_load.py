@@ -67,20 +67,35 @@ def _map_classes(
     """Target class per label (``None`` = dropped), the class order, and dropped counts."""
     if classes is None:
         return list(labels), default_order(present), {}
-    counts = Counter(labels)
     if isinstance(classes, Mapping):
-        mapping = {canonical_class(str(k)): v for k, v in classes.items()}
-        unknown = sorted(set(mapping) - present)
-        if unknown:
-            raise ConfigError(
-                f"classes= maps {unknown} which the dataset does not have; found: {sorted(present)}"
-            )
-        target = [mapping.get(lb, lb) for lb in labels]
-        names = default_order({t for t in (mapping.get(p, p) for p in present) if t is not None})
-        dropped = {k: counts[k] for k, v in mapping.items() if v is None}
-        return target, names, dropped
+        return _rename_classes(labels, present, classes)
     if isinstance(classes, str):
         raise ConfigError(f"classes= must be a list or a dict, not the string {classes!r}")
+    return _pick_classes(labels, present, classes)
+
+
+def _rename_classes(
+    labels: Sequence[str], present: set[str], classes: Mapping[str, str | None]
+) -> tuple[list[str | None], tuple[str, ...], dict[str, int]]:
+    """``classes=`` as a dict: source -> target name (``None`` drops; others kept)."""
+    counts = Counter(labels)
+    mapping = {canonical_class(str(k)): v for k, v in classes.items()}
+    unknown = sorted(set(mapping) - present)
+    if unknown:
+        raise ConfigError(
+            f"classes= maps {unknown} which the dataset does not have; found: {sorted(present)}"
+        )
+    target = [mapping.get(lb, lb) for lb in labels]
+    names = default_order({t for t in (mapping.get(p, p) for p in present) if t is not None})
+    dropped = {k: counts[k] for k, v in mapping.items() if v is None}
+    return target, names, dropped
+
+
+def _pick_classes(
+    labels: Sequence[str], present: set[str], classes: Sequence[str]
+) -> tuple[list[str | None], tuple[str, ...], dict[str, int]]:
+    """``classes=`` as a list: these classes in this order; the others dropped."""
+    counts = Counter(labels)
     want = [canonical_class(str(c)) for c in classes]
     if len(set(want)) != len(want):
         raise ConfigError(f"classes= lists a class twice: {list(classes)}")
@@ -143,8 +158,8 @@ def load_dataset(
     ``Viral_Pneumonia`` -> ``Viral Pneumonia``, ``Lung Opacity`` -> ``Lung_Opacity``; others are
     kept) and ordered COVID, Normal, Viral Pneumonia, then the rest sorted.
 
-    Patient groups come from a CSV ``group``/``patient_id`` column, else from a
-    ``MANIFEST.csv`` with a ``patient_id`` column at the root or up to two folders above it,
+    Patient groups come from a CSV ``group`` (else ``patient_id``) column, else from a
+    ``MANIFEST.csv`` with such a column at the root or up to two folders above it,
     else from Kermany file names (``person12_virus_34`` -> ``person12``,
     ``IM-0243-0001`` -> ``IM-0243``). Files no source covers form a group of their own. With
     no source at all, ``groups`` is ``None``.
@@ -207,34 +222,12 @@ def load_dataset(
     listing = list_files(given, layout)
     lmap = as_label_map(label_map, listing.layout)
     raw_of, map_dropped = _apply_label_map(listing, lmap)
-
-    labels = [canonical_class(lb) for lb in listing.labels]
-    empty = {canonical_class(k): v for k, v in listing.empty_classes.items()}
-    present = set(labels) | set(empty)
-    target, class_names, dropped = _map_classes(labels, present, classes)
-    if classes is not None and not isinstance(classes, Mapping):
-        empty = {k: v for k, v in empty.items() if k in class_names}
-    elif isinstance(classes, Mapping):
-        canon = {canonical_class(str(k)): v for k, v in classes.items()}
-        empty = {k: v for k, v in empty.items() if canon.get(k, k) is not None}
+    target, class_names, dropped, empty = _select_classes(listing, classes)
 
     problems: list[tuple[str, str]] = list(listing.problems)
-    seen: set[str] = set()
-    files: list[str] = []
-    names: list[str] = []
-    for f, t in zip(listing.files, target, strict=True):
-        if t is None:
-            continue
-        if f in seen:
-            problems.append((f, "listed more than once in the manifest"))
-            continue
-        seen.add(f)
-        files.append(f)
-        names.append(t)
+    files, names = _unique_files(listing.files, target, problems)
     bad = _verify(files, mode, workers)
     problems.extend(bad)
-    bad_set = {p for p, _ in bad}
-
     report = LoadReport(
         path=str(given),
         root=str(listing.root),
@@ -246,51 +239,24 @@ def load_dataset(
         verify=mode,
     )
     if on_error == "raise" and (problems or empty):
-        lines = [f"  {p}: {r}" for p, r in problems[:_MAX_LISTED]]
-        if len(problems) > _MAX_LISTED:
-            lines.append(f"  ... and {len(problems) - _MAX_LISTED} more (see err.report)")
-        lines += [f"  {folder}: class folder {c!r} has no images" for c, folder in empty.items()]
-        err = DatasetLayoutError(
-            f"{given}: {len(problems)} bad file(s) and {len(empty)} empty class folder(s):\n"
-            + "\n".join(lines)
-            + "\nFix or remove them,",
-            hint="or pass on_error='skip' to load the rest.",
-            hint_cli="or add --on-error skip to load the rest (the skipped files are listed in "
-            "skipped.csv of the output folder).",
-        )
-        err.report = report  # type: ignore[attr-defined]
-        raise err
+        raise _bad_files_error(given, problems, empty, report)
 
-    keep = [i for i, f in enumerate(files) if f not in bad_set]
-    files = [files[i] for i in keep]
-    names = [names[i] for i in keep]
+    files, names = _drop_bad(files, names, bad)
     if on_error == "skip" and (classes is None or isinstance(classes, Mapping)):
-        # A class with no image left is not a class of the dataset unless the caller listed it.
-        present_names = set(names)
-        class_names = tuple(c for c in class_names if c in present_names)
+        class_names = _classes_left(class_names, names)
     if not files:
-        lines = [f"  {p}: {r}" for p, r in problems[:_MAX_LISTED]]
-        err = DatasetLayoutError(
-            f"{given}: no usable images found (layout {listing.layout}); "
-            f"{len(problems)} bad file(s), {len(listing.ignored)} non-image file(s) ignored"
-            + "".join("\n" + ln for ln in lines)
-        )
-        err.report = report  # type: ignore[attr-defined]
-        raise err
-    index = {c: i for i, c in enumerate(class_names)}
+        raise _no_images_error(given, listing, problems, report)
     groups, groups_source = assign_groups(files, listing.groups, listing.root)
-    origins = None
-    if listing.origins:
-        origins = tuple(listing.origins.get(f, f) for f in files)
     meta, meta_source = assign_meta(files, listing.meta, listing.root, source_column)
     if label_map is not None and "finding" not in meta:
         meta["finding"] = tuple(raw_of[f] for f in files)
+    index = {c: i for i, c in enumerate(class_names)}
     ds = Dataset(
         files=tuple(files),
         labels=np.array([index[n] for n in names], dtype=np.int64),
         class_names=class_names,
         groups=groups,
-        origins=origins,
+        origins=tuple(listing.origins.get(f, f) for f in files) if listing.origins else None,
         root=str(listing.root),
         report=report,
         meta=meta,
@@ -300,11 +266,102 @@ def load_dataset(
     report.meta_source = meta_source
     report.seconds = time.perf_counter() - t0
     if on_error == "skip" and (problems or empty):
-        warnings.warn(
-            f"load_dataset({str(given)!r}) left out {len(problems)} bad file(s) and "
-            f"{len(empty)} empty class folder(s); see ds.report for the list. First: "
-            + (f"{problems[0][0]}: {problems[0][1]}" if problems else next(iter(empty.values()))),
-            UserWarning,
-            stacklevel=2,
-        )
+        _warn_left_out(given, problems, empty)
     return ds
+
+
+def _classes_left(class_names: Sequence[str], names: Sequence[str]) -> tuple[str, ...]:
+    # A class with no image left is not a class of the dataset unless the caller listed it.
+    present = set(names)
+    return tuple(c for c in class_names if c in present)
+
+
+def _drop_bad(
+    files: Sequence[str], names: Sequence[str], bad: Sequence[tuple[str, str]]
+) -> tuple[list[str], list[str]]:
+    bad_set = {p for p, _ in bad}
+    keep = [i for i, f in enumerate(files) if f not in bad_set]
+    return [files[i] for i in keep], [names[i] for i in keep]
+
+
+def _warn_left_out(
+    given: Path, problems: Sequence[tuple[str, str]], empty: Mapping[str, str]
+) -> None:
+    warnings.warn(
+        f"load_dataset({str(given)!r}) left out {len(problems)} bad file(s) and "
+        f"{len(empty)} empty class folder(s); see ds.report for the list. First: "
+        + (f"{problems[0][0]}: {problems[0][1]}" if problems else next(iter(empty.values()))),
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _select_classes(
+    listing: Listing, classes: ClassSpec
+) -> tuple[list[str | None], tuple[str, ...], dict[str, int], dict[str, str]]:
+    """Target class per listed file, the class order, dropped counts and the empty classes
+    that ``classes=`` keeps (class -> folder)."""
+    labels = [canonical_class(lb) for lb in listing.labels]
+    empty = {canonical_class(k): v for k, v in listing.empty_classes.items()}
+    present = set(labels) | set(empty)
+    target, class_names, dropped = _map_classes(labels, present, classes)
+    if classes is not None and not isinstance(classes, Mapping):
+        empty = {k: v for k, v in empty.items() if k in class_names}
+    elif isinstance(classes, Mapping):
+        canon = {canonical_class(str(k)): v for k, v in classes.items()}
+        empty = {k: v for k, v in empty.items() if canon.get(k, k) is not None}
+    return target, class_names, dropped, empty
+
+
+def _unique_files(
+    listed: Sequence[str], target: Sequence[str | None], problems: list[tuple[str, str]]
+) -> tuple[list[str], list[str]]:
+    """The kept files and their classes; a file listed twice goes to ``problems``."""
+    seen: set[str] = set()
+    files: list[str] = []
+    names: list[str] = []
+    for f, t in zip(listed, target, strict=True):
+        if t is None:
+            continue
+        if f in seen:
+            problems.append((f, "listed more than once in the manifest"))
+            continue
+        seen.add(f)
+        files.append(f)
+        names.append(t)
+    return files, names
+
+
+def _bad_files_error(
+    given: Path,
+    problems: Sequence[tuple[str, str]],
+    empty: Mapping[str, str],
+    report: LoadReport,
+) -> DatasetLayoutError:
+    lines = [f"  {p}: {r}" for p, r in problems[:_MAX_LISTED]]
+    if len(problems) > _MAX_LISTED:
+        lines.append(f"  ... and {len(problems) - _MAX_LISTED} more (see err.report)")
+    lines += [f"  {folder}: class folder {c!r} has no images" for c, folder in empty.items()]
+    err = DatasetLayoutError(
+        f"{given}: {len(problems)} bad file(s) and {len(empty)} empty class folder(s):\n"
+        + "\n".join(lines)
+        + "\nFix or remove them,",
+        hint="or pass on_error='skip' to load the rest.",
+        hint_cli="or add --on-error skip to load the rest (the skipped files are listed in "
+        "skipped.csv of the output folder).",
+    )
+    err.report = report  # type: ignore[attr-defined]
+    return err
+
+
+def _no_images_error(
+    given: Path, listing: Listing, problems: Sequence[tuple[str, str]], report: LoadReport
+) -> DatasetLayoutError:
+    lines = [f"  {p}: {r}" for p, r in problems[:_MAX_LISTED]]
+    err = DatasetLayoutError(
+        f"{given}: no usable images found (layout {listing.layout}); "
+        f"{len(problems)} bad file(s), {len(listing.ignored)} non-image file(s) ignored"
+        + "".join("\n" + ln for ln in lines)
+    )
+    err.report = report  # type: ignore[attr-defined]
+    return err

@@ -84,12 +84,56 @@ def merge(datasets: Sequence[Dataset], *, names: Sequence[str] | None = None) ->
         >>> m.groups, m.sources, m.meta["dataset"]
         (('A:1', 'A:2', 'B:1'), ('A', 'A', 'B'), ('A', 'A', 'B'))
     """
+    items = _check_inputs(datasets)
+    chosen = _merge_names(items, names)
+    _check_disjoint(items, chosen)
+    classes = default_order({c for ds in items for c in ds.class_names})
+    index = {c: i for i, c in enumerate(classes)}
+    files: list[str] = []
+    labels: list[int] = []
+    groups: list[str] = []
+    origins: list[str] = []
+    images: list[np.ndarray | None] = []
+    for name, ds in zip(chosen, items, strict=True):
+        files.extend(ds.files)
+        labels.extend(index[ds.class_names[k]] for k in ds.labels.tolist())
+        own = ds.groups if ds.groups is not None else ds.files
+        groups.extend(_group(name, g, f) for g, f in zip(own, ds.files, strict=True))
+        origins.extend(ds.origins if ds.origins is not None else ds.files)
+        images.extend(ds._image_list())
+    report = _merge_report(items, chosen)
+    merged = Dataset(
+        files=tuple(files),
+        labels=np.asarray(labels, dtype=np.int64),
+        class_names=classes,
+        groups=tuple(groups),
+        origins=tuple(origins) if any(ds.origins is not None for ds in items) else None,
+        root=report.root or None,
+        images=images if any(ds.images is not None for ds in items) else None,
+        report=report,
+        meta=_merge_meta(items, chosen),
+    )
+    report.counts = merged.counts()
+    report.groups_source = "; ".join(
+        f"{name}: {ds.report.groups_source}"
+        for name, ds in zip(chosen, items, strict=True)
+        if ds.report is not None and ds.report.groups_source
+    )
+    return merged
+
+
+def _check_inputs(datasets: Sequence[Dataset]) -> list[Dataset]:
     items = list(datasets)
     if not items:
         raise ConfigError("merge: no datasets given")
     for ds in items:
         if not isinstance(ds, Dataset):
             raise ConfigError(f"merge: expected Dataset objects, got {type(ds).__name__}")
+    return items
+
+
+def _merge_names(items: Sequence[Dataset], names: Sequence[str] | None) -> list[str]:
+    """The given names, checked, or each input's folder name made unique with ``-2``..."""
     if names is None:
         chosen: list[str] = []
         for i, ds in enumerate(items):
@@ -99,26 +143,18 @@ def merge(datasets: Sequence[Dataset], *, names: Sequence[str] | None = None) ->
                 k += 1
                 name = f"{base}-{k}"
             chosen.append(name)
-    else:
-        chosen = [str(n) for n in names]
-        if len(chosen) != len(items):
-            raise ConfigError(f"merge: {len(chosen)} names for {len(items)} datasets")
-        twice = sorted({n for n in chosen if chosen.count(n) > 1})
-        if twice or not all(n.strip() for n in chosen):
-            raise ConfigError(f"merge: dataset names must be non-empty and distinct: {chosen}")
+        return chosen
+    chosen = [str(n) for n in names]
+    if len(chosen) != len(items):
+        raise ConfigError(f"merge: {len(chosen)} names for {len(items)} datasets")
+    twice = sorted({n for n in chosen if chosen.count(n) > 1})
+    if twice or not all(n.strip() for n in chosen):
+        raise ConfigError(f"merge: dataset names must be non-empty and distinct: {chosen}")
+    return chosen
 
-    classes = default_order({c for ds in items for c in ds.class_names})
-    index = {c: i for i, c in enumerate(classes)}
+
+def _check_disjoint(items: Sequence[Dataset], chosen: Sequence[str]) -> None:
     owner: dict[str, str] = {}
-    files: list[str] = []
-    labels: list[int] = []
-    groups: list[str] = []
-    origins: list[str] = []
-    images: list[np.ndarray | None] = []
-    columns = list(dict.fromkeys(c for ds in items for c in ds.meta if c != DATASET))
-    if SOURCE not in columns:
-        columns.append(SOURCE)
-    meta: dict[str, list[str]] = {c: [] for c in [*columns, DATASET]}
     for name, ds in zip(chosen, items, strict=True):
         for f in ds.files:
             if f in owner:
@@ -127,18 +163,26 @@ def merge(datasets: Sequence[Dataset], *, names: Sequence[str] | None = None) ->
                     "input only (load the datasets with disjoint folders, or drop it from one)"
                 )
             owner[f] = name
-        files.extend(ds.files)
-        labels.extend(index[ds.class_names[k]] for k in ds.labels.tolist())
-        own = ds.groups if ds.groups is not None else ds.files
-        groups.extend(_group(name, g, f) for g, f in zip(own, ds.files, strict=True))
-        origins.extend(ds.origins if ds.origins is not None else ds.files)
-        images.extend(ds._image_list())
+
+
+def _merge_meta(items: Sequence[Dataset], chosen: Sequence[str]) -> dict[str, list[str]]:
+    """Every input's meta columns joined, a ``source`` column and the ``dataset`` column."""
+    columns = list(dict.fromkeys(c for ds in items for c in ds.meta if c != DATASET))
+    if SOURCE not in columns:
+        columns.append(SOURCE)
+    meta: dict[str, list[str]] = {c: [] for c in [*columns, DATASET]}
+    for name, ds in zip(chosen, items, strict=True):
         for column in columns:
             values = ds.column(column)
             if column == SOURCE:
                 values = tuple(name if v == UNKNOWN else v for v in values)
             meta[column].extend(values)
         meta[DATASET].extend([name] * len(ds))
+    return meta
+
+
+def _merge_report(items: Sequence[Dataset], chosen: Sequence[str]) -> LoadReport:
+    """The inputs' reports summed; dropped rows as ``"<name>: <reason>"``. No counts yet."""
     roots = {ds.root or "" for ds in items}
     report = LoadReport(
         path=" + ".join(chosen),
@@ -155,24 +199,7 @@ def merge(datasets: Sequence[Dataset], *, names: Sequence[str] | None = None) ->
         report.ignored += ds.report.ignored
         for reason, n in ds.report.dropped_classes.items():
             report.dropped_classes[f"{name}: {reason}"] = n
-    merged = Dataset(
-        files=tuple(files),
-        labels=np.asarray(labels, dtype=np.int64),
-        class_names=classes,
-        groups=tuple(groups),
-        origins=tuple(origins) if any(ds.origins is not None for ds in items) else None,
-        root=report.root or None,
-        images=images if any(ds.images is not None for ds in items) else None,
-        report=report,
-        meta=meta,
-    )
-    report.counts = merged.counts()
-    report.groups_source = "; ".join(
-        f"{name}: {ds.report.groups_source}"
-        for name, ds in zip(chosen, items, strict=True)
-        if ds.report is not None and ds.report.groups_source
-    )
-    return merged
+    return report
 
 
 def with_classes(ds: Dataset, classes: Sequence[str]) -> Dataset:

@@ -97,29 +97,36 @@ def units_of(
     return uf.clusters(min_size=1)
 
 
-def split_indices(
-    ds: ImageSet,
-    *,
-    test: float = 0.2,
-    val: float = 0.2,
-    seed: int = 0,
-    by_group: bool = True,
-    dedupe: bool | str = True,
-    duplicates: Clusters | None = None,
-    hold_out_sources: Sequence[str] | None = None,
-) -> list[np.ndarray]:
-    """Sorted index arrays ``[train, val, test]`` (``[train, test]`` when ``val == 0``).
+def check_split(test: float, val: float, dedupe: bool | str) -> tuple[float, float]:
+    """``test`` and ``val`` as floats after checking the split's arguments.
 
-    With ``hold_out_sources``, every unit holding an image of those sources goes to test
-    first; the other units are then split with ``test`` / ``val`` as without it.
+    Raises:
+        ConfigError: A fraction outside ``[0, 1)`` or an unknown ``dedupe``.
     """
     test = _check_fraction("test", test)
     val = _check_fraction("val", val)
     if dedupe not in (True, False, "phash", "sha256"):
         raise ConfigError(f"split: dedupe must be True, False, 'phash' or 'sha256', not {dedupe!r}")
+    return test, val
+
+
+def split_indices(
+    ds: ImageSet,
+    units: list[list[int]],
+    test: float,
+    val: float,
+    *,
+    seed: int = 0,
+    hold_out_sources: Sequence[str] | None = None,
+) -> list[np.ndarray]:
+    """Sorted index arrays ``[train, val, test]`` (``[train, test]`` when ``val == 0``).
+
+    ``units`` (from :func:`units_of`) are placed whole. With ``hold_out_sources``, every unit
+    holding an image of those sources goes to test first; the other units are then split with
+    ``test`` / ``val`` as without it.
+    """
     n_cls = len(ds.class_names)
     labels = np.asarray(ds.labels)
-    units = units_of(ds, by_group=by_group, dedupe=dedupe, duplicates=duplicates)
     held: list[list[int]] = []
     if hold_out_sources is not None:
         held, units = held_out_units(ds, units, hold_out_sources)

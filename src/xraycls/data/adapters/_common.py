@@ -17,6 +17,7 @@ __all__ = [
     "dicom_header",
     "dicom_meta",
     "find_first",
+    "has_columns",
     "image_index",
     "import_pydicom",
     "read_rows",
@@ -45,6 +46,11 @@ def csv_header(path: Path) -> list[str]:
             return [h.strip() for h in next(csv.reader(fh), [])]
     except (OSError, csv.Error):
         return []
+
+
+def has_columns(path: Path, required: Iterable[str]) -> bool:
+    """Whether ``path`` is a CSV file whose header has every column of ``required``."""
+    return path.is_file() and set(required) <= set(csv_header(path))
 
 
 def read_rows(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from xraycls.data._listing import Listing
-from xraycls.data.adapters._common import age_years, csv_header, read_rows, sex_code
+from xraycls.data.adapters._common import age_years, csv_header, has_columns, read_rows, sex_code
 
 NAME = "chexpert"
 CSV_NAMES = ("train.csv", "valid.csv")
@@ -28,8 +28,9 @@ def _csvs(root: Path) -> list[Path]:
     if root.is_dir():
         folders += sorted(p for p in root.glob("CheXpert-v1.0*") if p.is_dir())
     for folder in folders:
-        found = [folder / n for n in CSV_NAMES if (folder / n).is_file()]
-        found = [p for p in found if {"Path", "Frontal/Lateral"} <= set(csv_header(p))]
+        found = [
+            folder / n for n in CSV_NAMES if has_columns(folder / n, ("Path", "Frontal/Lateral"))
+        ]
         if found:
             return found
     return []

@@ -11,15 +11,14 @@ import os
 from pathlib import Path
 
 from xraycls.data._listing import Listing
-from xraycls.data.adapters._common import age_years, csv_header, read_rows, sex_code
+from xraycls.data.adapters._common import age_years, has_columns, read_rows, sex_code
 
 NAME = "ieee8023"
 REQUIRED = ("patientid", "finding", "filename")
 
 
 def detect(root: Path) -> bool:
-    path = root / "metadata.csv"
-    return path.is_file() and set(REQUIRED) <= set(csv_header(path))
+    return has_columns(root / "metadata.csv", REQUIRED)
 
 
 def list_files(root: Path) -> Listing:

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from xraycls.data._listing import Listing
-from xraycls.data.adapters._common import csv_header, image_index, read_rows, sex_code
+from xraycls.data.adapters._common import has_columns, image_index, read_rows, sex_code
 from xraycls.errors import DatasetLayoutError
 
 NAME = "padchest"
@@ -26,7 +26,7 @@ def _csv(root: Path) -> Path | None:
     if not root.is_dir():
         return None
     for path in sorted(root.glob("*.csv")):
-        if set(REQUIRED) <= set(csv_header(path)):
+        if has_columns(path, REQUIRED):
             return path
     return None
 

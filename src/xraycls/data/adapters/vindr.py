@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xraycls.data._listing import Listing
-from xraycls.data.adapters._common import csv_header, dicom_meta, image_index, read_rows
+from xraycls.data.adapters._common import dicom_meta, has_columns, image_index, read_rows
 
 NAME = "vindr-cxr"
 REQUIRED = ("image_id", "class_name", "rad_id")
@@ -20,8 +20,7 @@ _SUFFIXES = (".dicom", ".dcm", ".png", ".jpg")
 
 
 def detect(root: Path) -> bool:
-    path = root / "train.csv"
-    return path.is_file() and set(REQUIRED) <= set(csv_header(path))
+    return has_columns(root / "train.csv", REQUIRED)
 
 
 def list_files(root: Path) -> Listing:
