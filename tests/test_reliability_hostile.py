@@ -132,7 +132,7 @@ def test_serve_decodes_at_most_a_few_uploads_at_once(monkeypatch: pytest.MonkeyP
     running, peak = 0, 0
     lock = threading.Lock()
 
-    def slow_read(path: str, **kwargs: object) -> np.ndarray:
+    def slow_decode(data: bytes, **kwargs: object) -> np.ndarray:
         nonlocal running, peak
         with lock:
             running += 1
@@ -142,7 +142,7 @@ def test_serve_decodes_at_most_a_few_uploads_at_once(monkeypatch: pytest.MonkeyP
             running -= 1
         return np.zeros((4, 4, 3), np.uint8)
 
-    monkeypatch.setattr(_upload, "read_image", slow_read)
+    monkeypatch.setattr(_upload, "decode_image", slow_decode)
     png = png_bytes(4, 4)
     threads = [
         threading.Thread(target=_upload.read_upload, args=(png, f"u{i}.png", lambda im: im))

@@ -107,6 +107,8 @@ __all__ = [
     "check_image",
     "check_images",
     "decode_byte_limit",
+    "decode_image",
+    "image_format",
     "pixel_limit",
     "read_image",
 ]
@@ -131,17 +133,21 @@ _BYTES_PER_PIXEL = 8
 _HEADER_SLACK = 64 << 20
 
 
+def _check_file_size(name: str, size: int, limit: int | None) -> None:
+    """Refuse ``size`` bytes of file when no image within the pixel limit can need that many."""
+    if limit is not None and size > limit * _BYTES_PER_PIXEL + _HEADER_SLACK:
+        raise ImageReadError(
+            name,
+            f"file too large: {size:,} bytes is more than any image within the pixel "
+            f"limit of {limit / 1e6:,.1f} megapixels can need; raise the limit with "
+            f"max_pixels= or {MAX_PIXELS_ENV} if the file is genuine",
+        )
+
+
 def _read_bytes(path: str, limit: int | None = None) -> bytes:
     try:
         with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if limit is not None and size > limit * _BYTES_PER_PIXEL + _HEADER_SLACK:
-                raise ImageReadError(
-                    path,
-                    f"file too large: {size:,} bytes is more than any image within the pixel "
-                    f"limit of {limit / 1e6:,.1f} megapixels can need; raise the limit with "
-                    f"max_pixels= or {MAX_PIXELS_ENV} if the file is genuine",
-                )
+            _check_file_size(path, os.fstat(fh.fileno()).st_size, limit)
             data = fh.read()
     except FileNotFoundError:
         raise ImageReadError(path, "file does not exist") from None
@@ -156,14 +162,93 @@ def _read_bytes(path: str, limit: int | None = None) -> bytes:
     return data
 
 
-def _sniff(path: str, data: bytes) -> _Format:
+def _sniff(name: str, data: bytes) -> _Format:
     if data.startswith(_PNG_MAGIC):
         return "png"
     if data.startswith(_JPEG_MAGIC):
         return "jpeg"
-    if data[128:132] == b"DICM" or path.lower().endswith(_DICOM_EXTENSIONS):
+    if data[128:132] == b"DICM" or name.lower().endswith(_DICOM_EXTENSIONS):
         return "dicom"
     return "other"
+
+
+# Signatures of common non-image files, named instead of echoing the file's bytes (an error
+# message can reach a web client, a log or a CSV; the bytes of an upload must not).
+_KNOWN_CONTENT = {
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (or a .docx/.xlsx/.keras file)",
+    b"\x1f\x8b": "gzip-compressed data",
+    b"GIF8": "a GIF image (not supported)",
+    b"\x89HDF": "an HDF5 file",
+}
+
+
+def _describe(data: bytes | bytearray | memoryview) -> str:
+    """What the content looks like, in words that never quote the content itself."""
+    head = bytes(data[:8])
+    for magic, what in _KNOWN_CONTENT.items():
+        if head.startswith(magic):
+            return f"it looks like {what}"
+    if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return "it looks like text"
+    return "its first bytes are no PNG, JPEG, DICOM or other image signature"
+
+
+_FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "dicom": "DICOM", "other": "other image"}
+
+
+def image_format(
+    data: bytes | bytearray | memoryview,
+    *,
+    name: str = "image bytes",
+    accept: Sequence[str] | None = None,
+) -> str:
+    """The format of encoded image bytes, from their signature: ``"png"``, ``"jpeg"``,
+    ``"dicom"`` (the ``DICM`` preamble, or a ``.dcm``/``.dicom`` ``name``) or ``"other"``
+    (left to OpenCV: BMP, TIFF, WebP...).
+
+    Args:
+        data: The encoded bytes (only the first 132 are looked at).
+        name: The file or upload, for the error message and the DICOM extension.
+        accept: Formats allowed (a subset of the four above); ``None`` allows all.
+
+    Raises:
+        ImageReadError: ``data`` is empty, or its format is not in ``accept``. The message
+            names ``name`` and describes the content without quoting it.
+
+    Examples:
+        >>> from xraycls.io import image_format
+        >>> image_format(b"\\x89PNG\\r\\n\\x1a\\n....")
+        'png'
+        >>> image_format(b"secret: hunter2", name="notes.txt", accept=["png", "jpeg"])
+        Traceback (most recent call last):
+        ...
+        xraycls.errors.ImageReadError: notes.txt: not a PNG or JPEG image: it looks like text
+    """
+    if not len(data):
+        raise ImageReadError(name, "empty (0 bytes)")
+    fmt = _sniff(name, bytes(data[:132]))
+    if accept is not None and fmt not in accept:
+        names = [_FORMAT_NAMES.get(f, f) for f in accept]
+        listed = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        raise ImageReadError(name, f"not a {listed} image: {_describe(data)}")
+    return fmt
+
+
+def _env_limit(value: int | None, env: str, default: int, unit: str) -> int | None:
+    """``value``, else the environment variable ``env``, else ``default``; ``<= 0`` -> ``None``."""
+    if value is None:
+        raw = os.environ.get(env, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(float(raw)) if "e" in raw.lower() else int(raw)
+        except ValueError:
+            raise ConfigError(
+                f"environment variable {env}={raw!r} is not a {unit} count; set it to an "
+                f"integer such as {default} (0 = no limit) or unset it"
+            ) from None
+    return int(value) if value > 0 else None
 
 
 def pixel_limit(max_pixels: int | None = None) -> int | None:
@@ -178,18 +263,7 @@ def pixel_limit(max_pixels: int | None = None) -> int | None:
         >>> pixel_limit(), pixel_limit(4096), pixel_limit(0)
         (100000000, 4096, None)
     """
-    if max_pixels is None:
-        raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
-        if not raw:
-            return DEFAULT_MAX_PIXELS
-        try:
-            max_pixels = int(float(raw)) if "e" in raw.lower() else int(raw)
-        except ValueError:
-            raise ConfigError(
-                f"environment variable {MAX_PIXELS_ENV}={raw!r} is not a pixel count; set it "
-                f"to an integer such as {DEFAULT_MAX_PIXELS} (0 = no limit) or unset it"
-            ) from None
-    return int(max_pixels) if max_pixels > 0 else None
+    return _env_limit(max_pixels, MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS, "pixel")
 
 
 def _check_pixels(path: str, size: tuple[int, int, int] | None, limit: int | None) -> None:
@@ -228,18 +302,7 @@ def decode_byte_limit(max_decode_bytes: int | None = None) -> int | None:
         >>> decode_byte_limit(), decode_byte_limit(4096), decode_byte_limit(0)
         (536870912, 4096, None)
     """
-    if max_decode_bytes is None:
-        raw = os.environ.get(MAX_DECODE_BYTES_ENV, "").strip()
-        if not raw:
-            return DEFAULT_MAX_DECODE_BYTES
-        try:
-            max_decode_bytes = int(float(raw)) if "e" in raw.lower() else int(raw)
-        except ValueError:
-            raise ConfigError(
-                f"environment variable {MAX_DECODE_BYTES_ENV}={raw!r} is not a byte count; set "
-                f"it to an integer such as {DEFAULT_MAX_DECODE_BYTES} (0 = no limit) or unset it"
-            ) from None
-    return int(max_decode_bytes) if max_decode_bytes > 0 else None
+    return _env_limit(max_decode_bytes, MAX_DECODE_BYTES_ENV, DEFAULT_MAX_DECODE_BYTES, "byte")
 
 
 def _check_decode_bytes(
@@ -399,15 +462,17 @@ def _check_png(path: str, data: bytes) -> None:
         if pos + 8 > n:
             raise ImageReadError(path, "truncated PNG: the file ends before the IEND chunk")
         length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+        # A chunk type is four ASCII letters; anything else is named, not quoted.
+        chunk = repr(ctype.decode("ascii")) if ctype.isalpha() else "with an invalid type"
         end = pos + 12 + length
         if end > n:
             raise ImageReadError(
-                path, f"truncated PNG: chunk {ctype!r} at byte {pos} runs past the end of the file"
+                path, f"truncated PNG: chunk {chunk} at byte {pos} runs past the end of the file"
             )
         (crc,) = struct.unpack(">I", data[end - 4 : end])
         critical = not ctype[0] & 0x20
         if critical and zlib.crc32(data[pos + 4 : end - 4]) != crc:
-            raise ImageReadError(path, f"corrupt PNG: bad CRC in chunk {ctype!r} at byte {pos}")
+            raise ImageReadError(path, f"corrupt PNG: bad CRC in chunk {chunk} at byte {pos}")
         if ctype == b"IEND":
             return
         pos = end
@@ -509,11 +574,8 @@ def check_image(
     spath = os.fspath(path)
     data = _read_bytes(spath, limit)
     fmt = _sniff(spath, data)
-    if fmt == "png":
-        _check_png(spath, data)
-        _check_png_size(spath, data, limit, blimit)
-    elif fmt == "jpeg":
-        _check_jpeg_size(spath, data, 3, limit, blimit)
+    if fmt in ("png", "jpeg"):
+        _check_structure(spath, data, fmt, 3, limit, blimit)
     elif fmt == "dicom":
         # rare in practice; decoding is the only reliable check
         _decode_dicom(spath, data, limit, blimit)
@@ -521,28 +583,24 @@ def check_image(
         _decode_other(spath, data, limit, blimit)
 
 
-def _check_png_size(path: str, data: bytes, limit: int | None, blimit: int | None) -> None:
-    size = _png_size(path, data)
-    _check_pixels(path, size, limit)
-    _check_decode_bytes(path, size, *_png_layout(data), blimit)
-
-
-def _check_jpeg_size(
-    path: str, data: bytes, channels: int, limit: int | None, blimit: int | None
+def _check_structure(
+    name: str, data: bytes, fmt: str, channels: int, limit: int | None, blimit: int | None
 ) -> None:
-    size, sample_bytes = _check_jpeg(path, data)
-    _check_pixels(path, size, limit)
-    _check_decode_bytes(path, size, channels, sample_bytes, blimit)
+    """Check a PNG's chunks or a JPEG's markers, then its declared size against the limits."""
+    if fmt == "png":
+        _check_png(name, data)
+        size = _png_size(name, data)
+        layout = _png_layout(data)
+    else:
+        size, sample_bytes = _check_jpeg(name, data)
+        layout = (channels, sample_bytes)
+    _check_pixels(name, size, limit)
+    _check_decode_bytes(name, size, *layout, blimit)
 
 
 def _not_an_image(path: str, data: bytes) -> ImageReadError:
-    head = data[:8]
-    if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
-        what = f"looks like text ({head.decode('ascii', 'replace')!r}...)"
-    else:
-        what = f"starts with bytes {head.hex(' ')}"
     return ImageReadError(
-        path, f"not an image: the content is not a format OpenCV can decode; it {what}"
+        path, f"not an image: the content is not a format OpenCV can decode; {_describe(data)}"
     )
 
 
@@ -893,35 +951,82 @@ def read_image(
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     limit = pixel_limit(max_pixels)
-    blimit = decode_byte_limit(max_decode_bytes)
     spath = os.fspath(path)
     data = _read_bytes(spath, limit)
-    fmt = _sniff(spath, data)
+    return _decode(spath, data, channels, limit, decode_byte_limit(max_decode_bytes))
+
+
+def decode_image(
+    data: bytes | bytearray | memoryview,
+    channels: int = 3,
+    *,
+    name: str = "image bytes",
+    formats: Sequence[str] | None = None,
+    max_pixels: int | None = None,
+    max_decode_bytes: int | None = None,
+) -> np.ndarray:
+    """Decode an image held in memory (an upload, a zip member) exactly as :func:`read_image`
+    decodes a file: same formats, same checks and limits, same ``uint8`` result.
+
+    Args:
+        data: The encoded image (PNG, JPEG, BMP, TIFF, WebP, or DICOM with ``pydicom``).
+        channels: 3 for RGB ``(H, W, 3)``, 1 for gray ``(H, W, 1)``.
+        name: What the bytes are called in error messages (a file name or ``"upload a.png"``);
+            a name ending in ``.dcm``/``.dicom`` marks a DICOM without its preamble.
+        formats: Formats accepted, from ``"png"``, ``"jpeg"``, ``"dicom"`` and ``"other"``
+            (see :func:`image_format`); ``None`` accepts all.
+        max_pixels: As for :func:`read_image`.
+        max_decode_bytes: As for :func:`read_image`.
+
+    Returns:
+        A C-contiguous ``uint8`` array, as :func:`read_image` returns.
+
+    Raises:
+        ImageReadError: Empty, not an accepted format, truncated, corrupt, or above a limit;
+            ``.path`` is ``name``. Messages describe the content, never quote it.
+        DependencyError: DICOM bytes and ``pydicom`` is not installed.
+        ValueError: ``channels`` is not 1 or 3.
+
+    Examples:
+        >>> import numpy as np, cv2
+        >>> from xraycls.io import decode_image
+        >>> png = cv2.imencode(".png", np.full((4, 5), 9, np.uint8))[1].tobytes()
+        >>> decode_image(png, name="upload a.png").shape
+        (4, 5, 3)
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    limit = pixel_limit(max_pixels)
+    image_format(data, name=name, accept=formats)
+    _check_file_size(name, len(data), limit)
+    raw = data if isinstance(data, bytes) else bytes(data)
+    return _decode(name, raw, channels, limit, decode_byte_limit(max_decode_bytes))
+
+
+def _decode(
+    name: str, data: bytes, channels: int, limit: int | None, blimit: int | None
+) -> np.ndarray:
+    """The shared decode of :func:`read_image` and :func:`decode_image`."""
+    fmt = _sniff(name, data)
     arr: np.ndarray | None
-    bgr = True
     if fmt == "dicom":
-        arr = _decode_dicom(spath, data, limit, blimit)
-        bgr = False
-    elif fmt == "jpeg":
-        _check_jpeg_size(spath, data, channels, limit, blimit)
-        # IMREAD_COLOR/GRAYSCALE apply the EXIF orientation (IMREAD_UNCHANGED would not); JPEG
-        # has no alpha and is 8-bit, so nothing else is lost.
-        flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-        arr = _imdecode(spath, data, flag)
-        if arr is None or arr.size == 0:
-            raise ImageReadError(spath, "corrupt JPEG: OpenCV could not decode it")
-    elif fmt == "png":
-        _check_png(spath, data)
-        _check_png_size(spath, data, limit, blimit)
-        arr = _imdecode(spath, data, cv2.IMREAD_UNCHANGED)
-        if arr is None or arr.size == 0:
-            raise ImageReadError(spath, "corrupt PNG: OpenCV could not decode it")
+        arr = _decode_dicom(name, data, limit, blimit)
+    elif fmt == "other":
+        arr = _decode_other(name, data, limit, blimit)
     else:
-        arr = _decode_other(spath, data, limit, blimit)
+        _check_structure(name, data, fmt, channels, limit, blimit)
+        # IMREAD_COLOR/GRAYSCALE apply a JPEG's EXIF orientation (IMREAD_UNCHANGED would not);
+        # JPEG has no alpha and is 8-bit, so nothing else is lost. PNG keeps depth and alpha.
+        flag = cv2.IMREAD_UNCHANGED
+        if fmt == "jpeg":
+            flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
+        arr = _imdecode(name, data, flag)
+        if arr is None or arr.size == 0:
+            raise ImageReadError(name, f"corrupt {fmt.upper()}: OpenCV could not decode it")
     try:
-        return _finish(arr, channels, bgr=bgr)
+        return _finish(arr, channels, bgr=fmt != "dicom")
     except (ValueError, cv2.error) as exc:
-        raise ImageReadError(spath, f"unsupported pixel layout: {exc}") from None
+        raise ImageReadError(name, f"unsupported pixel layout: {exc}") from None
 
 
 def check_images(
