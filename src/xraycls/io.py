@@ -587,6 +587,7 @@ def _check_structure(
     name: str, data: bytes, fmt: str, channels: int, limit: int | None, blimit: int | None
 ) -> None:
     """Check a PNG's chunks or a JPEG's markers, then its declared size against the limits."""
+    size: tuple[int, int, int] | None
     if fmt == "png":
         _check_png(name, data)
         size = _png_size(name, data)
