@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import io as _stdio
 import os
+import re
 import struct
 import warnings
 import zlib
@@ -804,7 +805,7 @@ def _inflate_dicom(path: str, data: bytes, blimit: int | None) -> bytes:
             out += chunk
         out += inflater.flush()
     except zlib.error as exc:
-        raise ImageReadError(path, f"corrupt deflated DICOM dataset: {exc}") from None
+        raise ImageReadError(path, f"corrupt deflated DICOM dataset: {_excerpt(exc)}") from None
     return bytes(out)
 
 
@@ -830,22 +831,31 @@ def _decode_dicom(path: str, data: bytes, limit: int | None, blimit: int | None)
         samples = int(dcm.get("SamplesPerPixel", 1) or 1)
         sample_bytes = (int(dcm.get("BitsAllocated", 8) or 8) + 7) // 8
     except Exception as exc:  # pydicom raises many types for corrupt or unsupported files
-        raise ImageReadError(path, f"cannot read the DICOM header: {exc}") from None
+        raise ImageReadError(path, f"cannot read the DICOM header: {_excerpt(exc)}") from None
     if "PixelData" in dcm:
         _check_pixels(path, declared, limit)
         _check_decode_bytes(path, declared, samples, sample_bytes, blimit)
     try:
         pixels = dcm.pixel_array
     except Exception as exc:  # pydicom raises many types for corrupt or unsupported files
-        raise ImageReadError(path, f"cannot decode DICOM pixel data: {exc}") from None
+        raise ImageReadError(path, f"cannot decode DICOM pixel data: {_excerpt(exc)}") from None
     try:
         return _dicom_to_uint8(path, dcm, pixels, apply_modality_lut, apply_voi_lut)
     except ImageReadError:
         raise
     except Exception as exc:  # a malformed LUT, window or rescale fails deep inside pydicom
         raise ImageReadError(
-            path, f"malformed DICOM rescale, window or VOI LUT: {type(exc).__name__}: {exc}"
+            path, f"malformed DICOM rescale, window or VOI LUT: {type(exc).__name__}: {_excerpt(exc)}"
         ) from None
+
+
+def _excerpt(exc: object, limit: int = 120) -> str:
+    """A decoder's message without the file's bytes: pydicom and Python quote element values
+    (``could not convert string to float: 'x7y!'``), and an error can reach a web client, so
+    quoted parts are blanked, the rest kept to printable ASCII and cut short."""
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "'...'", str(exc))
+    text = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _first(value: Any) -> Any:
@@ -869,8 +879,7 @@ def _checked_window(path: str, dcm: Any) -> bool:
     if not (np.isfinite(w) and np.isfinite(c)):
         raise ImageReadError(
             path,
-            f"malformed DICOM window: WindowCenter {center!r} and WindowWidth {width!r} must "
-            "be finite numbers",
+            "malformed DICOM window: WindowCenter and WindowWidth must be finite numbers",
         )
     if w < 1:
         # WindowWidth 0 occurs in real files (a modality that leaves the window unset); the
@@ -906,7 +915,10 @@ def _dicom_to_uint8(
 
             pixels = convert_color_space(pixels, photometric, "RGB")
         return _to_uint8(np.asarray(pixels))
-    raise ImageReadError(path, f"unsupported DICOM PhotometricInterpretation {photometric!r}")
+    # A code string (CS) is at most 16 of A-Z, 0-9, space and underscore; other content is
+    # not quoted back.
+    shown = repr(photometric) if re.fullmatch(r"[A-Z0-9 _]{1,16}", photometric) else "(invalid)"
+    raise ImageReadError(path, f"unsupported DICOM PhotometricInterpretation {shown}")
 
 
 def read_image(
