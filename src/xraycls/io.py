@@ -845,7 +845,8 @@ def _decode_dicom(path: str, data: bytes, limit: int | None, blimit: int | None)
         raise
     except Exception as exc:  # a malformed LUT, window or rescale fails deep inside pydicom
         raise ImageReadError(
-            path, f"malformed DICOM rescale, window or VOI LUT: {type(exc).__name__}: {_excerpt(exc)}"
+            path,
+            f"malformed DICOM rescale, window or VOI LUT: {type(exc).__name__}: {_excerpt(exc)}",
         ) from None
 
 
