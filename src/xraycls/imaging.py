@@ -208,10 +208,10 @@ def as_image(
             "np.clip(x, 0, 255).astype(np.uint8)"
         )
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in channels)):
-        shapes = ", ".join(f"(H, W, {c})" for c in channels)
+        shapes = ", ".join(f"(H, W, {c})" for c in channels[:-1])
         raise ConfigError(
-            f"{name}: expected an image of shape (H, W), {shapes} (colour in RGB order), got "
-            f"shape {image.shape}"
+            f"{name}: expected an image array of shape (H, W), {shapes} or (H, W, "
+            f"{channels[-1]}) (colour in RGB order), got shape {image.shape}"
         )
     if min(image.shape[:2]) < min_size:
         raise ConfigError(
