@@ -267,25 +267,6 @@ def pixel_limit(max_pixels: int | None = None) -> int | None:
     return _env_limit(max_pixels, MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS, "pixel")
 
 
-def _check_pixels(path: str, size: tuple[int, int, int] | None, limit: int | None) -> None:
-    """Refuse a declared ``(width, height, frames)`` above ``limit`` before decoding."""
-    if size is None:
-        return
-    width, height, frames = size
-    if width <= 0 or height <= 0:
-        raise ImageReadError(path, f"corrupt header: the image declares a size of {width}x{height}")
-    pixels = width * height * max(frames, 1)
-    if limit is not None and pixels > limit:
-        what = f"{width}x{height}" + (f"x{frames} frames" if frames > 1 else "")
-        raise ImageReadError(
-            path,
-            f"image too large: the header declares {what} = {pixels / 1e6:,.1f} megapixels, "
-            f"above the limit of {limit / 1e6:,.1f} megapixels (a decompression bomb, or a "
-            f"genuine huge image: then raise the limit with max_pixels= or the environment "
-            f"variable {MAX_PIXELS_ENV})",
-        )
-
-
 def decode_byte_limit(max_decode_bytes: int | None = None) -> int | None:
     """The decoded-bytes limit in force: ``max_decode_bytes`` if given, else
     ``XRAYCLS_MAX_DECODE_BYTES``, else :data:`DEFAULT_MAX_DECODE_BYTES`. ``0`` (or a negative
@@ -300,31 +281,44 @@ def decode_byte_limit(max_decode_bytes: int | None = None) -> int | None:
 
     Examples:
         >>> from xraycls.io import decode_byte_limit
-        >>> decode_byte_limit(), decode_byte_limit(4096), decode_byte_limit(0)
-        (536870912, 4096, None)
+        >>> decode_byte_limit() == 512 << 20 and decode_byte_limit(0) is None
+        True
     """
     return _env_limit(max_decode_bytes, MAX_DECODE_BYTES_ENV, DEFAULT_MAX_DECODE_BYTES, "byte")
 
 
-def _check_decode_bytes(
+def _check_size(
     path: str,
     size: tuple[int, int, int] | None,
-    channels: int,
-    sample_bytes: int,
+    layout: tuple[int, int],
     limit: int | None,
+    blimit: int | None,
 ) -> None:
-    """Refuse a decode whose buffer, computed from the header, is above ``limit`` bytes."""
-    if size is None or limit is None:
+    """Refuse, before decoding, a declared ``(width, height, frames)`` above the pixel
+    ``limit``, or a decode buffer (``layout``: channels, bytes per sample) above ``blimit``."""
+    if size is None:
         return
     width, height, frames = size
-    total = width * height * max(frames, 1) * channels * sample_bytes
-    if total > limit:
-        what = f"{width}x{height}" + (f"x{frames} frames" if frames > 1 else "")
+    if width <= 0 or height <= 0:
+        raise ImageReadError(path, f"corrupt header: the image declares a size of {width}x{height}")
+    what = f"{width}x{height}" + (f"x{frames} frames" if frames > 1 else "")
+    pixels = width * height * max(frames, 1)
+    if limit is not None and pixels > limit:
+        raise ImageReadError(
+            path,
+            f"image too large: the header declares {what} = {pixels / 1e6:,.1f} megapixels, "
+            f"above the limit of {limit / 1e6:,.1f} megapixels (a decompression bomb, or a "
+            f"genuine huge image: then raise the limit with max_pixels= or the environment "
+            f"variable {MAX_PIXELS_ENV})",
+        )
+    channels, sample_bytes = layout
+    total = pixels * channels * sample_bytes
+    if blimit is not None and total > blimit:
         raise ImageReadError(
             path,
             f"decoded size too large: the header declares {what} x {channels} channel(s) x "
             f"{sample_bytes} byte(s) per sample = {total:,} bytes, above the limit of "
-            f"{limit:,} bytes for one decode (raise it with max_decode_bytes= or the "
+            f"{blimit:,} bytes for one decode (raise it with max_decode_bytes= or the "
             f"environment variable {MAX_DECODE_BYTES_ENV} if the file is genuine)",
         )
 
@@ -596,8 +590,7 @@ def _check_structure(
     else:
         size, sample_bytes = _check_jpeg(name, data)
         layout = (channels, sample_bytes)
-    _check_pixels(name, size, limit)
-    _check_decode_bytes(name, size, *layout, blimit)
+    _check_size(name, size, layout, limit, blimit)
 
 
 def _not_an_image(path: str, data: bytes) -> ImageReadError:
@@ -608,8 +601,7 @@ def _not_an_image(path: str, data: bytes) -> ImageReadError:
 
 def _decode_other(path: str, data: bytes, limit: int | None, blimit: int | None) -> np.ndarray:
     size = _other_size(data)
-    _check_pixels(path, size, limit)
-    _check_decode_bytes(path, size, *_other_layout(data), blimit)
+    _check_size(path, size, _other_layout(data), limit, blimit)
     arr = _imdecode(path, data, cv2.IMREAD_UNCHANGED)
     if arr is None or arr.size == 0:
         raise _not_an_image(path, data)
@@ -833,8 +825,7 @@ def _decode_dicom(path: str, data: bytes, limit: int | None, blimit: int | None)
     except Exception as exc:  # pydicom raises many types for corrupt or unsupported files
         raise ImageReadError(path, f"cannot read the DICOM header: {_excerpt(exc)}") from None
     if "PixelData" in dcm:
-        _check_pixels(path, declared, limit)
-        _check_decode_bytes(path, declared, samples, sample_bytes, blimit)
+        _check_size(path, declared, (samples, sample_bytes), limit, blimit)
     try:
         pixels = dcm.pixel_array
     except Exception as exc:  # pydicom raises many types for corrupt or unsupported files
