@@ -1,4 +1,5 @@
-"""Decode one image file to a ``uint8`` array, with the path in every error.
+"""Decode one image, a file (:func:`read_image`) or bytes in memory (:func:`decode_image`), to a
+``uint8`` array, with the file's name in every error and none of its bytes.
 
 Supported: PNG and JPEG (8- and 16-bit, grayscale, RGB, RGBA, palette) and whatever else OpenCV
 decodes (BMP, TIFF, WebP), plus DICOM through the optional ``pydicom`` dependency
@@ -19,8 +20,10 @@ Conventions, fixed for the whole library:
   ``MONOCHROME1`` is inverted so bone is bright, then min-max scaling. Multi-frame files use the
   first frame.
 
-The file is read as bytes and decoded with :func:`cv2.imdecode`, so paths with spaces and
-non-ASCII characters work on every platform. OpenCV decodes a truncated PNG or JPEG partially
+The file is read as bytes and decoded with :func:`cv2.imdecode` (the path of
+:func:`decode_image` too), so paths with spaces and non-ASCII characters work on every platform.
+Pillow is not used: its header parsers refuse the hostile TIFF and WebP headers that OpenCV
+would still decode, and it hides a bomb's declared size behind its own process-wide limit. OpenCV decodes a truncated PNG or JPEG partially
 with only a warning on stderr; :func:`check_image` (run by :func:`read_image`) therefore checks the
 file structure first: a PNG must reach its ``IEND`` chunk with valid chunk CRCs, a JPEG must have
 an end-of-image marker after its first scan.
