@@ -23,10 +23,12 @@ Conventions, fixed for the whole library:
 The file is read as bytes and decoded with :func:`cv2.imdecode` (the path of
 :func:`decode_image` too), so paths with spaces and non-ASCII characters work on every platform.
 Pillow is not used: its header parsers refuse the hostile TIFF and WebP headers that OpenCV
-would still decode, and it hides a bomb's declared size behind its own process-wide limit. OpenCV decodes a truncated PNG or JPEG partially
-with only a warning on stderr; :func:`check_image` (run by :func:`read_image`) therefore checks the
-file structure first: a PNG must reach its ``IEND`` chunk with valid chunk CRCs, a JPEG must have
-an end-of-image marker after its first scan.
+would still decode, and it hides a bomb's declared size behind its own process-wide limit.
+
+OpenCV decodes a truncated PNG or JPEG partially with only a warning on stderr;
+:func:`check_image` (run by :func:`read_image`) therefore checks the file structure first: a PNG
+must reach its ``IEND`` chunk with valid chunk CRCs, a JPEG must have an end-of-image marker after
+its first scan.
 
 **Pixel limit.** A small file can declare a huge image (a 109 KB PNG of 30000x30000 pixels
 decodes to 900 MB or more). Before anything is decoded, the image size is read from the header
