@@ -274,3 +274,64 @@ def test_check_image_decodes_dicom(tmp_path: Path) -> None:
     p.write_bytes(p.read_bytes()[:-10])  # pixel data cut short
     with pytest.raises(ImageReadError, match="DICOM"):
         check_image(p)
+
+
+# ------------------------------------------------------------------ bytes in memory
+
+
+def test_decode_image_equals_read_image_for_every_format(tmp_path: Path) -> None:
+    from xraycls.io import decode_image
+
+    files = [
+        write_image(tmp_path / "g.png", fake_xray(2)),
+        write_image(tmp_path / "c.jpg", _rgb(3, 40, 50)),
+        write_image(tmp_path / "d.png", (fake_xray(4).astype(np.uint16) * 200)),
+        write_image(tmp_path / "b.bmp", _rgb(5)),
+    ]
+    pytest.importorskip("pydicom")
+    files.append(write_dicom(tmp_path / "x.dcm", fake_xray(6).astype(np.uint16) * 16))
+    for path in files:
+        data = Path(path).read_bytes()
+        for channels in (1, 3):
+            want = read_image(path, channels)
+            got = decode_image(bytearray(data), channels, name=Path(path).name)
+            np.testing.assert_array_equal(got, want)
+
+
+def test_decode_image_has_the_checks_of_read_image(tmp_path: Path) -> None:
+    from xraycls.io import decode_image
+
+    good = write_image(tmp_path / "g.png", fake_xray(7)).read_bytes()
+    cases = {
+        b"": "empty",
+        good[: len(good) // 2]: "truncated PNG",
+        b"%PDF-1.7 secret": "looks like a PDF",
+    }
+    for data, reason in cases.items():
+        with pytest.raises(ImageReadError, match=reason) as info:
+            decode_image(data, name="upload a.png")
+        assert info.value.path == "upload a.png"
+    with pytest.raises(ImageReadError, match="too large"):
+        decode_image(good, max_pixels=10)
+    with pytest.raises(ImageReadError, match="file too large"):
+        # more bytes than 1 pixel and 64 MiB of headers can need: refused before any copy
+        decode_image(memoryview(good + bytes(65 << 20)), max_pixels=1)
+    with pytest.raises(ImageReadError, match="not a PNG or JPEG image: it looks like text"):
+        decode_image(b"BM" + b"x" * 100, name="upload b.bmp", formats=["png", "jpeg"])
+
+
+def test_errors_never_quote_the_file(tmp_path: Path) -> None:
+    from xraycls.io import decode_image
+
+    secret = b"root:x:0:0:secret-hash\n"
+    good = write_image(tmp_path / "g.png", fake_xray(8)).read_bytes()
+    bad_chunk = good[:8] + good[8:12] + b"r\x00t:" + good[16:]  # IHDR type replaced
+    hostile = [secret, b"\x01\x02secret\xff" * 4, bad_chunk, good[:40] + b"\0\0\0\x10r:x:" + secret]
+    for data in hostile:
+        p = tmp_path / "h.png"
+        p.write_bytes(data)
+        for call, arg in ((decode_image, data), (read_image, p)):
+            with pytest.raises(ImageReadError) as info:
+                call(arg)
+            assert "secret" not in str(info.value) and "r:x" not in str(info.value)
+            assert "\\x" not in str(info.value), info.value

@@ -132,7 +132,7 @@ def test_serve_decodes_at_most_a_few_uploads_at_once(monkeypatch: pytest.MonkeyP
     running, peak = 0, 0
     lock = threading.Lock()
 
-    def slow_read(path: str, **kwargs: object) -> np.ndarray:
+    def slow_decode(data: bytes, **kwargs: object) -> np.ndarray:
         nonlocal running, peak
         with lock:
             running += 1
@@ -142,7 +142,7 @@ def test_serve_decodes_at_most_a_few_uploads_at_once(monkeypatch: pytest.MonkeyP
             running -= 1
         return np.zeros((4, 4, 3), np.uint8)
 
-    monkeypatch.setattr(_upload, "read_image", slow_read)
+    monkeypatch.setattr(_upload, "decode_image", slow_decode)
     png = png_bytes(4, 4)
     threads = [
         threading.Thread(target=_upload.read_upload, args=(png, f"u{i}.png", lambda im: im))
@@ -153,6 +153,32 @@ def test_serve_decodes_at_most_a_few_uploads_at_once(monkeypatch: pytest.MonkeyP
     for t in threads:
         t.join()
     assert peak == _upload.MAX_CONCURRENT_DECODES == 2
+
+
+def test_serve_decodes_uploads_in_memory_and_never_quotes_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tempfile
+
+    from xraycls.serve import _upload
+
+    def no_temp_files(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an upload went through a temporary file")
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_temp_files)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_temp_files)
+    good = png_bytes(4, 4)
+    assert _upload.read_upload(good, "a.png", lambda im: im).shape == (4, 4, 3)
+    for data, reason in (
+        (b"user=admin password=hunter2", "looks like text"),
+        (b"\x00\x01secret\xfe" * 8, "no PNG, JPEG, DICOM"),
+        (b"BM" + b"password" * 10, "looks like text"),  # a BMP signature: not served
+    ):
+        with pytest.raises(ImageReadError, match=reason) as info:
+            _upload.read_upload(data, "upload x.png", lambda im: im)
+        assert info.value.path == "upload x.png"
+        assert "not a PNG, JPEG or DICOM image" in info.value.reason
+        assert not [w for w in ("password", "hunter2", "secret", "admin") if w in str(info.value)]
 
 
 # ------------------------------------------------------------------ DICOM

@@ -45,6 +45,7 @@ _LAZY: dict[str, str] = {
     "read_model_info": "xraycls.zoo",
     # io + data
     "read_image": "xraycls.io",
+    "decode_image": "xraycls.io",
     "Dataset": "xraycls.data",
     "LoadReport": "xraycls.data",
     "DatasetDescription": "xraycls.data",
@@ -128,6 +129,7 @@ __all__ = [
     "calibrate",
     "cam",
     "compute_metrics",
+    "decode_image",
     "evaluate",
     "evaluate_robustness",
     "export_model",
@@ -198,7 +200,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from xraycls.evaluation import EvaluationReport, compute_metrics, evaluate
     from xraycls.explain import cam, find_target_layer, overlay
     from xraycls.export import export_model
-    from xraycls.io import read_image
+    from xraycls.io import decode_image, read_image
     from xraycls.lungs import segment_lungs
     from xraycls.predict import Classifier, ImagePrediction
     from xraycls.protocols import Profile, reproduce

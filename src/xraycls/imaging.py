@@ -33,8 +33,8 @@ __all__ = [
     "MAX_IMAGE_SIZE",
     "RESIZE_MODES",
     "Box",
+    "as_image",
     "as_rgb",
-    "check_uint8_image",
     "fit_image",
     "input_size",
     "load_fitted",
@@ -157,6 +157,72 @@ def unfit(heat: np.ndarray, box: Box, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+def as_image(
+    image: Any,
+    name: str = "image",
+    *,
+    dtypes: tuple[type[np.generic], ...] | None = (np.uint8,),
+    channels: tuple[int, ...] = (1, 3),
+    min_size: int = 1,
+    purpose: str = "",
+    rgb: bool = False,
+) -> np.ndarray:
+    """The one check that an array is an image; every in-memory image in xraycls goes through it.
+
+    Args:
+        image: The array to check (a numpy array; lists are refused, not guessed at).
+        name: How the error names it (``"images[3] (a.png)"``).
+        dtypes: The dtypes accepted; ``None`` accepts any integer or floating dtype.
+        channels: Channel counts accepted for ``(H, W, C)``; ``(H, W)`` is always gray.
+        min_size: Smallest height and width.
+        purpose: Appended to "too small" in the error (e.g. ``" to segment"``).
+        rgb: Return ``(H, W, 3)``, gray replicated (only with ``channels`` 1 and 3).
+
+    Returns:
+        ``image`` itself (no copy), or the replicated RGB image when ``rgb`` is true.
+
+    Raises:
+        ConfigError: Not a numpy array, another dtype, another shape, or too small.
+
+    Examples:
+        >>> import numpy as np
+        >>> as_image(np.zeros((4, 4), np.uint8), rgb=True).shape
+        (4, 4, 3)
+        >>> as_image(np.zeros((4, 4), np.float32), "scan")
+        Traceback (most recent call last):
+        ...
+        xraycls.errors.ConfigError: scan: expected a uint8 image, got dtype float32; ...
+    """
+    allowed = "numeric" if dtypes is None else " or ".join(np.dtype(d).name for d in dtypes)
+    if not isinstance(image, np.ndarray):
+        raise ConfigError(
+            f"{name}: expected a numpy array ({allowed} image), got {type(image).__name__}"
+        )
+    if not (
+        image.dtype in dtypes
+        if dtypes is not None
+        else np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)
+    ):
+        raise ConfigError(
+            f"{name}: expected a {allowed} image, got dtype {image.dtype}; convert with "
+            "np.clip(x, 0, 255).astype(np.uint8)"
+        )
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in channels)):
+        shapes = ", ".join(f"(H, W, {c})" for c in channels[:-1])
+        raise ConfigError(
+            f"{name}: expected an image array of shape (H, W), {shapes} or (H, W, "
+            f"{channels[-1]}) (colour in RGB order), got shape {image.shape}"
+        )
+    if min(image.shape[:2]) < min_size:
+        raise ConfigError(
+            f"{name}: image of shape {image.shape} is too small{purpose} (the least is "
+            f"{min_size}x{min_size})"
+        )
+    if rgb and (image.ndim == 2 or image.shape[2] == 1):
+        return np.repeat(image.reshape(*image.shape[:2], 1), 3, axis=2)
+    return image
+
+
 def as_rgb(image: Any, name: str = "image") -> np.ndarray:
     """An in-memory picture as ``uint8`` ``(H, W, 3)``, the way :func:`xraycls.io.read_image`
     returns files: gray replicated, alpha composited on black, values clipped to ``[0, 255]``.
@@ -169,16 +235,9 @@ def as_rgb(image: Any, name: str = "image") -> np.ndarray:
         >>> as_rgb(np.full((2, 3), 7, np.uint8)).shape
         (2, 3, 3)
     """
-    arr = np.asarray(image)
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise ConfigError(f"{name}: expected a numeric image array, got dtype {arr.dtype}")
+    arr = as_image(np.asarray(image), name, dtypes=None, channels=(1, 3, 4))
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or min(arr.shape[:2]) < 1:
-        raise ConfigError(
-            f"{name}: expected an image array of shape (H, W), (H, W, 1), (H, W, 3) or "
-            f"(H, W, 4), got {arr.shape}"
-        )
     if arr.dtype != np.uint8:
         if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
             raise ConfigError(f"{name}: the image contains NaN or infinite values")
@@ -287,32 +346,3 @@ def input_size(model: Any, *, any_size: bool = False) -> tuple[int | None, int |
             "damaged or was not made for xraycls"
         )
     return (None if h is None else int(h)), (None if w is None else int(w))
-
-
-def check_uint8_image(image: np.ndarray, name: str = "image", purpose: str = "") -> np.ndarray:
-    """Return ``image`` if it is uint8 ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``, else raise.
-
-    Args:
-        image: The array to check.
-        name: How the error names the argument.
-        purpose: Appended to "too small" in the error (e.g. ``" to segment"``).
-
-    Raises:
-        ConfigError: Not a uint8 numpy image of those shapes, or smaller than 2x2.
-
-    Examples:
-        >>> import numpy as np
-        >>> check_uint8_image(np.zeros((4, 4), np.uint8)).shape
-        (4, 4)
-    """
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise ConfigError(
-            f"{name}: expected a uint8 numpy image, got "
-            f"{getattr(image, 'dtype', type(image).__name__)}; convert with "
-            "np.clip(x, 0, 255).astype(np.uint8)"
-        )
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
-        raise ConfigError(f"{name}: expected (H, W), (H, W, 1) or (H, W, 3), got {image.shape}")
-    if image.shape[0] < 2 or image.shape[1] < 2:
-        raise ConfigError(f"{name}: image of shape {image.shape} is too small{purpose}")
-    return image

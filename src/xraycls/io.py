@@ -1,4 +1,5 @@
-"""Decode one image file to a ``uint8`` array, with the path in every error.
+"""Decode one image, a file (:func:`read_image`) or bytes in memory (:func:`decode_image`), to a
+``uint8`` array, with the file's name in every error and none of its bytes.
 
 Supported: PNG and JPEG (8- and 16-bit, grayscale, RGB, RGBA, palette) and whatever else OpenCV
 decodes (BMP, TIFF, WebP), plus DICOM through the optional ``pydicom`` dependency
@@ -19,11 +20,15 @@ Conventions, fixed for the whole library:
   ``MONOCHROME1`` is inverted so bone is bright, then min-max scaling. Multi-frame files use the
   first frame.
 
-The file is read as bytes and decoded with :func:`cv2.imdecode`, so paths with spaces and
-non-ASCII characters work on every platform. OpenCV decodes a truncated PNG or JPEG partially
-with only a warning on stderr; :func:`check_image` (run by :func:`read_image`) therefore checks the
-file structure first: a PNG must reach its ``IEND`` chunk with valid chunk CRCs, a JPEG must have
-an end-of-image marker after its first scan.
+The file is read as bytes and decoded with :func:`cv2.imdecode` (the path of
+:func:`decode_image` too), so paths with spaces and non-ASCII characters work on every platform.
+Pillow is not used: its header parsers refuse the hostile TIFF and WebP headers that OpenCV
+would still decode, and it hides a bomb's declared size behind its own process-wide limit.
+
+OpenCV decodes a truncated PNG or JPEG partially with only a warning on stderr;
+:func:`check_image` (run by :func:`read_image`) therefore checks the file structure first: a PNG
+must reach its ``IEND`` chunk with valid chunk CRCs, a JPEG must have an end-of-image marker after
+its first scan.
 
 **Pixel limit.** A small file can declare a huge image (a 109 KB PNG of 30000x30000 pixels
 decodes to 900 MB or more). Before anything is decoded, the image size is read from the header
@@ -55,6 +60,7 @@ from __future__ import annotations
 
 import io as _stdio
 import os
+import re
 import struct
 import warnings
 import zlib
@@ -107,6 +113,8 @@ __all__ = [
     "check_image",
     "check_images",
     "decode_byte_limit",
+    "decode_image",
+    "image_format",
     "pixel_limit",
     "read_image",
 ]
@@ -131,17 +139,21 @@ _BYTES_PER_PIXEL = 8
 _HEADER_SLACK = 64 << 20
 
 
+def _check_file_size(name: str, size: int, limit: int | None) -> None:
+    """Refuse ``size`` bytes of file when no image within the pixel limit can need that many."""
+    if limit is not None and size > limit * _BYTES_PER_PIXEL + _HEADER_SLACK:
+        raise ImageReadError(
+            name,
+            f"file too large: {size:,} bytes is more than any image within the pixel "
+            f"limit of {limit / 1e6:,.1f} megapixels can need; raise the limit with "
+            f"max_pixels= or {MAX_PIXELS_ENV} if the file is genuine",
+        )
+
+
 def _read_bytes(path: str, limit: int | None = None) -> bytes:
     try:
         with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if limit is not None and size > limit * _BYTES_PER_PIXEL + _HEADER_SLACK:
-                raise ImageReadError(
-                    path,
-                    f"file too large: {size:,} bytes is more than any image within the pixel "
-                    f"limit of {limit / 1e6:,.1f} megapixels can need; raise the limit with "
-                    f"max_pixels= or {MAX_PIXELS_ENV} if the file is genuine",
-                )
+            _check_file_size(path, os.fstat(fh.fileno()).st_size, limit)
             data = fh.read()
     except FileNotFoundError:
         raise ImageReadError(path, "file does not exist") from None
@@ -156,14 +168,93 @@ def _read_bytes(path: str, limit: int | None = None) -> bytes:
     return data
 
 
-def _sniff(path: str, data: bytes) -> _Format:
+def _sniff(name: str, data: bytes) -> _Format:
     if data.startswith(_PNG_MAGIC):
         return "png"
     if data.startswith(_JPEG_MAGIC):
         return "jpeg"
-    if data[128:132] == b"DICM" or path.lower().endswith(_DICOM_EXTENSIONS):
+    if data[128:132] == b"DICM" or name.lower().endswith(_DICOM_EXTENSIONS):
         return "dicom"
     return "other"
+
+
+# Signatures of common non-image files, named instead of echoing the file's bytes (an error
+# message can reach a web client, a log or a CSV; the bytes of an upload must not).
+_KNOWN_CONTENT = {
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (or a .docx/.xlsx/.keras file)",
+    b"\x1f\x8b": "gzip-compressed data",
+    b"GIF8": "a GIF image (not supported)",
+    b"\x89HDF": "an HDF5 file",
+}
+
+
+def _describe(data: bytes | bytearray | memoryview) -> str:
+    """What the content looks like, in words that never quote the content itself."""
+    head = bytes(data[:8])
+    for magic, what in _KNOWN_CONTENT.items():
+        if head.startswith(magic):
+            return f"it looks like {what}"
+    if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return "it looks like text"
+    return "its first bytes are no PNG, JPEG, DICOM or other image signature"
+
+
+_FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "dicom": "DICOM", "other": "other image"}
+
+
+def image_format(
+    data: bytes | bytearray | memoryview,
+    *,
+    name: str = "image bytes",
+    accept: Sequence[str] | None = None,
+) -> str:
+    """The format of encoded image bytes, from their signature: ``"png"``, ``"jpeg"``,
+    ``"dicom"`` (the ``DICM`` preamble, or a ``.dcm``/``.dicom`` ``name``) or ``"other"``
+    (left to OpenCV: BMP, TIFF, WebP...).
+
+    Args:
+        data: The encoded bytes (only the first 132 are looked at).
+        name: The file or upload, for the error message and the DICOM extension.
+        accept: Formats allowed (a subset of the four above); ``None`` allows all.
+
+    Raises:
+        ImageReadError: ``data`` is empty, or its format is not in ``accept``. The message
+            names ``name`` and describes the content without quoting it.
+
+    Examples:
+        >>> from xraycls.io import image_format
+        >>> image_format(b"\\x89PNG\\r\\n\\x1a\\n....")
+        'png'
+        >>> image_format(b"secret: hunter2", name="notes.txt", accept=["png", "jpeg"])
+        Traceback (most recent call last):
+        ...
+        xraycls.errors.ImageReadError: notes.txt: not a PNG or JPEG image: it looks like text
+    """
+    if not len(data):
+        raise ImageReadError(name, "empty (0 bytes)")
+    fmt = _sniff(name, bytes(data[:132]))
+    if accept is not None and fmt not in accept:
+        names = [_FORMAT_NAMES.get(f, f) for f in accept]
+        listed = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        raise ImageReadError(name, f"not a {listed} image: {_describe(data)}")
+    return fmt
+
+
+def _env_limit(value: int | None, env: str, default: int, unit: str) -> int | None:
+    """``value``, else the environment variable ``env``, else ``default``; ``<= 0`` -> ``None``."""
+    if value is None:
+        raw = os.environ.get(env, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(float(raw)) if "e" in raw.lower() else int(raw)
+        except ValueError:
+            raise ConfigError(
+                f"environment variable {env}={raw!r} is not a {unit} count; set it to an "
+                f"integer such as {default} (0 = no limit) or unset it"
+            ) from None
+    return int(value) if value > 0 else None
 
 
 def pixel_limit(max_pixels: int | None = None) -> int | None:
@@ -178,37 +269,7 @@ def pixel_limit(max_pixels: int | None = None) -> int | None:
         >>> pixel_limit(), pixel_limit(4096), pixel_limit(0)
         (100000000, 4096, None)
     """
-    if max_pixels is None:
-        raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
-        if not raw:
-            return DEFAULT_MAX_PIXELS
-        try:
-            max_pixels = int(float(raw)) if "e" in raw.lower() else int(raw)
-        except ValueError:
-            raise ConfigError(
-                f"environment variable {MAX_PIXELS_ENV}={raw!r} is not a pixel count; set it "
-                f"to an integer such as {DEFAULT_MAX_PIXELS} (0 = no limit) or unset it"
-            ) from None
-    return int(max_pixels) if max_pixels > 0 else None
-
-
-def _check_pixels(path: str, size: tuple[int, int, int] | None, limit: int | None) -> None:
-    """Refuse a declared ``(width, height, frames)`` above ``limit`` before decoding."""
-    if size is None:
-        return
-    width, height, frames = size
-    if width <= 0 or height <= 0:
-        raise ImageReadError(path, f"corrupt header: the image declares a size of {width}x{height}")
-    pixels = width * height * max(frames, 1)
-    if limit is not None and pixels > limit:
-        what = f"{width}x{height}" + (f"x{frames} frames" if frames > 1 else "")
-        raise ImageReadError(
-            path,
-            f"image too large: the header declares {what} = {pixels / 1e6:,.1f} megapixels, "
-            f"above the limit of {limit / 1e6:,.1f} megapixels (a decompression bomb, or a "
-            f"genuine huge image: then raise the limit with max_pixels= or the environment "
-            f"variable {MAX_PIXELS_ENV})",
-        )
+    return _env_limit(max_pixels, MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS, "pixel")
 
 
 def decode_byte_limit(max_decode_bytes: int | None = None) -> int | None:
@@ -225,42 +286,44 @@ def decode_byte_limit(max_decode_bytes: int | None = None) -> int | None:
 
     Examples:
         >>> from xraycls.io import decode_byte_limit
-        >>> decode_byte_limit(), decode_byte_limit(4096), decode_byte_limit(0)
-        (536870912, 4096, None)
+        >>> decode_byte_limit() == 512 << 20 and decode_byte_limit(0) is None
+        True
     """
-    if max_decode_bytes is None:
-        raw = os.environ.get(MAX_DECODE_BYTES_ENV, "").strip()
-        if not raw:
-            return DEFAULT_MAX_DECODE_BYTES
-        try:
-            max_decode_bytes = int(float(raw)) if "e" in raw.lower() else int(raw)
-        except ValueError:
-            raise ConfigError(
-                f"environment variable {MAX_DECODE_BYTES_ENV}={raw!r} is not a byte count; set "
-                f"it to an integer such as {DEFAULT_MAX_DECODE_BYTES} (0 = no limit) or unset it"
-            ) from None
-    return int(max_decode_bytes) if max_decode_bytes > 0 else None
+    return _env_limit(max_decode_bytes, MAX_DECODE_BYTES_ENV, DEFAULT_MAX_DECODE_BYTES, "byte")
 
 
-def _check_decode_bytes(
+def _check_size(
     path: str,
     size: tuple[int, int, int] | None,
-    channels: int,
-    sample_bytes: int,
+    layout: tuple[int, int],
     limit: int | None,
+    blimit: int | None,
 ) -> None:
-    """Refuse a decode whose buffer, computed from the header, is above ``limit`` bytes."""
-    if size is None or limit is None:
+    """Refuse, before decoding, a declared ``(width, height, frames)`` above the pixel
+    ``limit``, or a decode buffer (``layout``: channels, bytes per sample) above ``blimit``."""
+    if size is None:
         return
     width, height, frames = size
-    total = width * height * max(frames, 1) * channels * sample_bytes
-    if total > limit:
-        what = f"{width}x{height}" + (f"x{frames} frames" if frames > 1 else "")
+    if width <= 0 or height <= 0:
+        raise ImageReadError(path, f"corrupt header: the image declares a size of {width}x{height}")
+    what = f"{width}x{height}" + (f"x{frames} frames" if frames > 1 else "")
+    pixels = width * height * max(frames, 1)
+    if limit is not None and pixels > limit:
+        raise ImageReadError(
+            path,
+            f"image too large: the header declares {what} = {pixels / 1e6:,.1f} megapixels, "
+            f"above the limit of {limit / 1e6:,.1f} megapixels (a decompression bomb, or a "
+            f"genuine huge image: then raise the limit with max_pixels= or the environment "
+            f"variable {MAX_PIXELS_ENV})",
+        )
+    channels, sample_bytes = layout
+    total = pixels * channels * sample_bytes
+    if blimit is not None and total > blimit:
         raise ImageReadError(
             path,
             f"decoded size too large: the header declares {what} x {channels} channel(s) x "
             f"{sample_bytes} byte(s) per sample = {total:,} bytes, above the limit of "
-            f"{limit:,} bytes for one decode (raise it with max_decode_bytes= or the "
+            f"{blimit:,} bytes for one decode (raise it with max_decode_bytes= or the "
             f"environment variable {MAX_DECODE_BYTES_ENV} if the file is genuine)",
         )
 
@@ -399,15 +462,17 @@ def _check_png(path: str, data: bytes) -> None:
         if pos + 8 > n:
             raise ImageReadError(path, "truncated PNG: the file ends before the IEND chunk")
         length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+        # A chunk type is four ASCII letters; anything else is named, not quoted.
+        chunk = repr(ctype.decode("ascii")) if ctype.isalpha() else "with an invalid type"
         end = pos + 12 + length
         if end > n:
             raise ImageReadError(
-                path, f"truncated PNG: chunk {ctype!r} at byte {pos} runs past the end of the file"
+                path, f"truncated PNG: chunk {chunk} at byte {pos} runs past the end of the file"
             )
         (crc,) = struct.unpack(">I", data[end - 4 : end])
         critical = not ctype[0] & 0x20
         if critical and zlib.crc32(data[pos + 4 : end - 4]) != crc:
-            raise ImageReadError(path, f"corrupt PNG: bad CRC in chunk {ctype!r} at byte {pos}")
+            raise ImageReadError(path, f"corrupt PNG: bad CRC in chunk {chunk} at byte {pos}")
         if ctype == b"IEND":
             return
         pos = end
@@ -509,11 +574,8 @@ def check_image(
     spath = os.fspath(path)
     data = _read_bytes(spath, limit)
     fmt = _sniff(spath, data)
-    if fmt == "png":
-        _check_png(spath, data)
-        _check_png_size(spath, data, limit, blimit)
-    elif fmt == "jpeg":
-        _check_jpeg_size(spath, data, 3, limit, blimit)
+    if fmt in ("png", "jpeg"):
+        _check_structure(spath, data, fmt, 3, limit, blimit)
     elif fmt == "dicom":
         # rare in practice; decoding is the only reliable check
         _decode_dicom(spath, data, limit, blimit)
@@ -521,35 +583,30 @@ def check_image(
         _decode_other(spath, data, limit, blimit)
 
 
-def _check_png_size(path: str, data: bytes, limit: int | None, blimit: int | None) -> None:
-    size = _png_size(path, data)
-    _check_pixels(path, size, limit)
-    _check_decode_bytes(path, size, *_png_layout(data), blimit)
-
-
-def _check_jpeg_size(
-    path: str, data: bytes, channels: int, limit: int | None, blimit: int | None
+def _check_structure(
+    name: str, data: bytes, fmt: str, channels: int, limit: int | None, blimit: int | None
 ) -> None:
-    size, sample_bytes = _check_jpeg(path, data)
-    _check_pixels(path, size, limit)
-    _check_decode_bytes(path, size, channels, sample_bytes, blimit)
+    """Check a PNG's chunks or a JPEG's markers, then its declared size against the limits."""
+    size: tuple[int, int, int] | None
+    if fmt == "png":
+        _check_png(name, data)
+        size = _png_size(name, data)
+        layout = _png_layout(data)
+    else:
+        size, sample_bytes = _check_jpeg(name, data)
+        layout = (channels, sample_bytes)
+    _check_size(name, size, layout, limit, blimit)
 
 
 def _not_an_image(path: str, data: bytes) -> ImageReadError:
-    head = data[:8]
-    if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
-        what = f"looks like text ({head.decode('ascii', 'replace')!r}...)"
-    else:
-        what = f"starts with bytes {head.hex(' ')}"
     return ImageReadError(
-        path, f"not an image: the content is not a format OpenCV can decode; it {what}"
+        path, f"not an image: the content is not a format OpenCV can decode; {_describe(data)}"
     )
 
 
 def _decode_other(path: str, data: bytes, limit: int | None, blimit: int | None) -> np.ndarray:
     size = _other_size(data)
-    _check_pixels(path, size, limit)
-    _check_decode_bytes(path, size, *_other_layout(data), blimit)
+    _check_size(path, size, _other_layout(data), limit, blimit)
     arr = _imdecode(path, data, cv2.IMREAD_UNCHANGED)
     if arr is None or arr.size == 0:
         raise _not_an_image(path, data)
@@ -745,7 +802,7 @@ def _inflate_dicom(path: str, data: bytes, blimit: int | None) -> bytes:
             out += chunk
         out += inflater.flush()
     except zlib.error as exc:
-        raise ImageReadError(path, f"corrupt deflated DICOM dataset: {exc}") from None
+        raise ImageReadError(path, f"corrupt deflated DICOM dataset: {_excerpt(exc)}") from None
     return bytes(out)
 
 
@@ -771,22 +828,31 @@ def _decode_dicom(path: str, data: bytes, limit: int | None, blimit: int | None)
         samples = int(dcm.get("SamplesPerPixel", 1) or 1)
         sample_bytes = (int(dcm.get("BitsAllocated", 8) or 8) + 7) // 8
     except Exception as exc:  # pydicom raises many types for corrupt or unsupported files
-        raise ImageReadError(path, f"cannot read the DICOM header: {exc}") from None
+        raise ImageReadError(path, f"cannot read the DICOM header: {_excerpt(exc)}") from None
     if "PixelData" in dcm:
-        _check_pixels(path, declared, limit)
-        _check_decode_bytes(path, declared, samples, sample_bytes, blimit)
+        _check_size(path, declared, (samples, sample_bytes), limit, blimit)
     try:
         pixels = dcm.pixel_array
     except Exception as exc:  # pydicom raises many types for corrupt or unsupported files
-        raise ImageReadError(path, f"cannot decode DICOM pixel data: {exc}") from None
+        raise ImageReadError(path, f"cannot decode DICOM pixel data: {_excerpt(exc)}") from None
     try:
         return _dicom_to_uint8(path, dcm, pixels, apply_modality_lut, apply_voi_lut)
     except ImageReadError:
         raise
     except Exception as exc:  # a malformed LUT, window or rescale fails deep inside pydicom
         raise ImageReadError(
-            path, f"malformed DICOM rescale, window or VOI LUT: {type(exc).__name__}: {exc}"
+            path,
+            f"malformed DICOM rescale, window or VOI LUT: {type(exc).__name__}: {_excerpt(exc)}",
         ) from None
+
+
+def _excerpt(exc: object, limit: int = 120) -> str:
+    """A decoder's message without the file's bytes: pydicom and Python quote element values
+    (``could not convert string to float: 'x7y!'``), and an error can reach a web client, so
+    quoted parts are blanked, the rest kept to printable ASCII and cut short."""
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "'...'", str(exc))
+    text = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _first(value: Any) -> Any:
@@ -810,8 +876,7 @@ def _checked_window(path: str, dcm: Any) -> bool:
     if not (np.isfinite(w) and np.isfinite(c)):
         raise ImageReadError(
             path,
-            f"malformed DICOM window: WindowCenter {center!r} and WindowWidth {width!r} must "
-            "be finite numbers",
+            "malformed DICOM window: WindowCenter and WindowWidth must be finite numbers",
         )
     if w < 1:
         # WindowWidth 0 occurs in real files (a modality that leaves the window unset); the
@@ -847,7 +912,10 @@ def _dicom_to_uint8(
 
             pixels = convert_color_space(pixels, photometric, "RGB")
         return _to_uint8(np.asarray(pixels))
-    raise ImageReadError(path, f"unsupported DICOM PhotometricInterpretation {photometric!r}")
+    # A code string (CS) is at most 16 of A-Z, 0-9, space and underscore; other content is
+    # not quoted back.
+    shown = repr(photometric) if re.fullmatch(r"[A-Z0-9 _]{1,16}", photometric) else "(invalid)"
+    raise ImageReadError(path, f"unsupported DICOM PhotometricInterpretation {shown}")
 
 
 def read_image(
@@ -893,35 +961,82 @@ def read_image(
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     limit = pixel_limit(max_pixels)
-    blimit = decode_byte_limit(max_decode_bytes)
     spath = os.fspath(path)
     data = _read_bytes(spath, limit)
-    fmt = _sniff(spath, data)
+    return _decode(spath, data, channels, limit, decode_byte_limit(max_decode_bytes))
+
+
+def decode_image(
+    data: bytes | bytearray | memoryview,
+    channels: int = 3,
+    *,
+    name: str = "image bytes",
+    formats: Sequence[str] | None = None,
+    max_pixels: int | None = None,
+    max_decode_bytes: int | None = None,
+) -> np.ndarray:
+    """Decode an image held in memory (an upload, a zip member) exactly as :func:`read_image`
+    decodes a file: same formats, same checks and limits, same ``uint8`` result.
+
+    Args:
+        data: The encoded image (PNG, JPEG, BMP, TIFF, WebP, or DICOM with ``pydicom``).
+        channels: 3 for RGB ``(H, W, 3)``, 1 for gray ``(H, W, 1)``.
+        name: What the bytes are called in error messages (a file name or ``"upload a.png"``);
+            a name ending in ``.dcm``/``.dicom`` marks a DICOM without its preamble.
+        formats: Formats accepted, from ``"png"``, ``"jpeg"``, ``"dicom"`` and ``"other"``
+            (see :func:`image_format`); ``None`` accepts all.
+        max_pixels: As for :func:`read_image`.
+        max_decode_bytes: As for :func:`read_image`.
+
+    Returns:
+        A C-contiguous ``uint8`` array, as :func:`read_image` returns.
+
+    Raises:
+        ImageReadError: Empty, not an accepted format, truncated, corrupt, or above a limit;
+            ``.path`` is ``name``. Messages describe the content, never quote it.
+        DependencyError: DICOM bytes and ``pydicom`` is not installed.
+        ValueError: ``channels`` is not 1 or 3.
+
+    Examples:
+        >>> import numpy as np, cv2
+        >>> from xraycls.io import decode_image
+        >>> png = cv2.imencode(".png", np.full((4, 5), 9, np.uint8))[1].tobytes()
+        >>> decode_image(png, name="upload a.png").shape
+        (4, 5, 3)
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    limit = pixel_limit(max_pixels)
+    image_format(data, name=name, accept=formats)
+    _check_file_size(name, len(data), limit)
+    raw = data if isinstance(data, bytes) else bytes(data)
+    return _decode(name, raw, channels, limit, decode_byte_limit(max_decode_bytes))
+
+
+def _decode(
+    name: str, data: bytes, channels: int, limit: int | None, blimit: int | None
+) -> np.ndarray:
+    """The shared decode of :func:`read_image` and :func:`decode_image`."""
+    fmt = _sniff(name, data)
     arr: np.ndarray | None
-    bgr = True
     if fmt == "dicom":
-        arr = _decode_dicom(spath, data, limit, blimit)
-        bgr = False
-    elif fmt == "jpeg":
-        _check_jpeg_size(spath, data, channels, limit, blimit)
-        # IMREAD_COLOR/GRAYSCALE apply the EXIF orientation (IMREAD_UNCHANGED would not); JPEG
-        # has no alpha and is 8-bit, so nothing else is lost.
-        flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-        arr = _imdecode(spath, data, flag)
-        if arr is None or arr.size == 0:
-            raise ImageReadError(spath, "corrupt JPEG: OpenCV could not decode it")
-    elif fmt == "png":
-        _check_png(spath, data)
-        _check_png_size(spath, data, limit, blimit)
-        arr = _imdecode(spath, data, cv2.IMREAD_UNCHANGED)
-        if arr is None or arr.size == 0:
-            raise ImageReadError(spath, "corrupt PNG: OpenCV could not decode it")
+        arr = _decode_dicom(name, data, limit, blimit)
+    elif fmt == "other":
+        arr = _decode_other(name, data, limit, blimit)
     else:
-        arr = _decode_other(spath, data, limit, blimit)
+        _check_structure(name, data, fmt, channels, limit, blimit)
+        # IMREAD_COLOR/GRAYSCALE apply a JPEG's EXIF orientation (IMREAD_UNCHANGED would not);
+        # JPEG has no alpha and is 8-bit, so nothing else is lost. PNG keeps depth and alpha.
+        flag = cv2.IMREAD_UNCHANGED
+        if fmt == "jpeg":
+            flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
+        arr = _imdecode(name, data, flag)
+        if arr is None or arr.size == 0:
+            raise ImageReadError(name, f"corrupt {fmt.upper()}: OpenCV could not decode it")
     try:
-        return _finish(arr, channels, bgr=bgr)
+        return _finish(arr, channels, bgr=fmt != "dicom")
     except (ValueError, cv2.error) as exc:
-        raise ImageReadError(spath, f"unsupported pixel layout: {exc}") from None
+        raise ImageReadError(name, f"unsupported pixel layout: {exc}") from None
 
 
 def check_images(

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from xraycls.lungs._prepare import letterbox_gray, postprocess, standardise, to_gray, unletterbox
+from xraycls.imaging import unfit
+from xraycls.lungs._prepare import letterbox_gray, postprocess, standardise, to_gray
 
 __all__ = ["predict_masks"]
 
@@ -39,6 +40,6 @@ def predict_masks(
         probs.extend(out[: len(chunk), ..., 0])
     masks = []
     for prob, (_, box), gray in zip(probs, fitted, grays, strict=True):
-        full = unletterbox(prob, box, gray.shape[:2])
+        full = unfit(prob, box, gray.shape)
         masks.append(postprocess(full > threshold))
     return masks

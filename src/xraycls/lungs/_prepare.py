@@ -5,10 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["Box", "letterbox_gray", "postprocess", "standardise", "to_gray", "unletterbox"]
+from xraycls.imaging import Box, fit_image
 
-# (top, left, height, width) of the picture inside the square input.
-Box = tuple[int, int, int, int]
+__all__ = ["letterbox_gray", "postprocess", "standardise", "to_gray"]
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -21,30 +20,19 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 
 
 def letterbox_gray(gray: np.ndarray, size: int) -> tuple[np.ndarray, Box]:
-    """Resize a gray image into a ``size`` square keeping its aspect ratio, black padding."""
-    h, w = gray.shape
-    scale = size / max(h, w)
-    nh, nw = max(1, min(size, round(h * scale))), max(1, min(size, round(w * scale)))
-    interp = cv2.INTER_AREA if h * w > nh * nw else cv2.INTER_LINEAR
-    out = np.zeros((size, size), np.uint8)
-    top, left = (size - nh) // 2, (size - nw) // 2
-    out[top : top + nh, left : left + nw] = cv2.resize(gray, (nw, nh), interpolation=interp)
-    return out, (top, left, nh, nw)
+    """Fit a gray ``(H, W)`` image into a ``size`` square the way the classifiers' ``"pad"``
+    mode does (:func:`xraycls.imaging.fit_image`); :func:`xraycls.imaging.unfit` maps the
+    segmenter's output back."""
+    square, box = fit_image(gray[:, :, None], size, size, "pad")
+    return square[:, :, 0], box
 
 
 def standardise(square: np.ndarray, box: Box) -> np.ndarray:
     """Zero mean, unit variance over the picture (not the padding): contrast-invariant input."""
-    top, left, nh, nw = box
-    picture = square[top : top + nh, left : left + nw].astype(np.float32)
+    picture = square[box.top : box.top + box.height, box.left : box.left + box.width]
+    picture = picture.astype(np.float32)
     mean, std = float(picture.mean()), float(picture.std())
     return (square.astype(np.float32) - mean) / max(std, 1.0)
-
-
-def unletterbox(prob: np.ndarray, box: Box, shape: tuple[int, int]) -> np.ndarray:
-    """Map a square ``(S, S)`` probability map back onto an image of ``shape``."""
-    top, left, nh, nw = box
-    crop = np.ascontiguousarray(prob[top : top + nh, left : left + nw])
-    return cv2.resize(crop, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def postprocess(mask: np.ndarray, min_share: float = 0.1) -> np.ndarray:

@@ -8,13 +8,13 @@ from typing import overload
 import numpy as np
 
 from xraycls.errors import ConfigError
-from xraycls.imaging import check_uint8_image
+from xraycls.imaging import as_image
 
 __all__ = ["lung_box", "segment"]
 
 
 def _check(image: np.ndarray, where: str) -> np.ndarray:
-    return check_uint8_image(image, where, purpose=" to segment")
+    return as_image(image, where, min_size=2, purpose=" to segment")
 
 
 @overload

@@ -85,18 +85,7 @@ def cam_tiles(
     wanted = sorted({i for _, picks in rows for i in picks if i is not None})
     if not wanted:
         return [], ["no per-image predictions with file paths in evaluation.json"]
-    found: dict[int, Path] = {}
-    missing = []
-    for i in wanted:
-        path = resolve_file(str(ev.predictions[i]["file"]), run_dir, data)
-        if path is None:
-            missing.append(str(ev.predictions[i]["file"]))
-        else:
-            found[i] = path
-    if missing:
-        hint = "" if data is not None else " (pass data=/the dataset folder to resolve them)"
-        shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
-        notes.append(f"{len(missing)} of {len(wanted)} image files not found{hint}: {shown}")
+    found = _find_files(ev, wanted, run_dir, data, notes)
     if not found:
         return [], notes
     model = _load_model(model_path)
@@ -116,14 +105,8 @@ def cam_tiles(
         except Exception as exc:  # one unreadable file must not cost the whole section
             notes.append(f"{path}: {exc}")
             continue
-        scale = _TILE_SIDE / max(img.shape[:2])
-        if scale < 1:
-            size = (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale)))
-            small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-        else:
-            small = img
         model_img, box = fit_image(img, h or img.shape[0], w or img.shape[1], mode)
-        originals.append(small)
+        originals.append(_thumbnail(img))
         fitted.append(model_img)
         boxes.append(box)
         order.append(i)
@@ -149,6 +132,34 @@ def cam_tiles(
     for name, picks in rows:
         grid.append((name, [tiles.get(i) if i is not None else None for i in picks]))
     return grid, notes
+
+
+def _find_files(
+    ev: Evaluation, wanted: list[int], run_dir: Path, data: Path | None, notes: list[str]
+) -> dict[int, Path]:
+    """The files of predictions ``wanted`` that exist; a note names those that do not."""
+    found: dict[int, Path] = {}
+    missing = []
+    for i in wanted:
+        path = resolve_file(str(ev.predictions[i]["file"]), run_dir, data)
+        if path is None:
+            missing.append(str(ev.predictions[i]["file"]))
+        else:
+            found[i] = path
+    if missing:
+        hint = "" if data is not None else " (pass data=/the dataset folder to resolve them)"
+        shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
+        notes.append(f"{len(missing)} of {len(wanted)} image files not found{hint}: {shown}")
+    return found
+
+
+def _thumbnail(img: np.ndarray) -> np.ndarray:
+    """``img`` shrunk to at most the tile side (never enlarged)."""
+    scale = _TILE_SIDE / max(img.shape[:2])
+    if scale >= 1:
+        return img
+    size = (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale)))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 
 def _short(name: str, limit: int = 26) -> str:

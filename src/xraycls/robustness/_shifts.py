@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 from xraycls.errors import ConfigError
+from xraycls.imaging import as_image
 
 __all__ = ["MAX_SEVERITY", "ShiftSpec", "apply_shift", "list_shifts", "shift_catalogue"]
 
@@ -469,24 +470,6 @@ def check_severity(severity: Any, name: str = "severity") -> int:
     return int(severity)
 
 
-def _check_image(image: Any) -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        raise ConfigError(f"image: expected a numpy array, got {type(image).__name__}")
-    if image.dtype not in (np.uint8, np.uint16):
-        raise ConfigError(
-            f"image: expected dtype uint8 or uint16, got {image.dtype}; convert with "
-            "np.clip(x, 0, 255).astype(np.uint8)"
-        )
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3))):
-        raise ConfigError(
-            f"image: expected a gray (H, W) / (H, W, 1) or RGB (H, W, 3) array, got shape "
-            f"{image.shape}"
-        )
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise ConfigError(f"image: height and width must be >= 1, got shape {image.shape}")
-    return image
-
-
 def _rng(seed: int, kind: str) -> np.random.Generator:
     # Keyed by (seed, kind) and never by severity: see the module docstring.
     return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(kind.encode())]))
@@ -524,7 +507,7 @@ def apply_shift(image: np.ndarray, kind: str, severity: int, seed: int = 0) -> n
     severity = check_severity(severity)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed: expected an int >= 0, got {seed!r}")
-    image = _check_image(image)
+    image = as_image(image, dtypes=(np.uint8, np.uint16))
     if severity == 0:
         return image.copy()
     shape = image.shape

@@ -7,14 +7,15 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from xraycls.imaging import check_uint8_image
+from xraycls.imaging import as_image
 
 __all__ = ["check_image", "gray_of", "on_luma"]
 
 
 def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """Return ``image`` if it is uint8 ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``, else raise."""
-    return check_uint8_image(image, name)
+    """Return ``image`` if it is uint8 ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` and at least
+    2x2 (filters need a neighbourhood), else raise: :func:`xraycls.imaging.as_image`."""
+    return as_image(image, name, min_size=2)
 
 
 def gray_of(image: np.ndarray) -> np.ndarray:

@@ -91,87 +91,45 @@ def keras_application(
 _APPS = keras.applications
 
 
-def _app_spec(**kwargs: Any) -> BackboneSpec:
-    return BackboneSpec(accepts_input_tensor=True, **kwargs)
+# name, aliases, factory, preprocessing, default input side, least input side, description
+_TABLE: tuple[tuple[str, tuple[str, ...], Callable[..., keras.Model], str, int, int, str], ...] = (
+    ("vgg16", ("VGG16", "VGG-16"), keras_application(_APPS.VGG16),
+     "caffe", 224, 32, "VGG16 (paper backbone)"),
+    ("xception", ("Xception",), keras_application(_APPS.Xception),
+     "tf", 299, 71, "Xception (paper backbone)"),
+    ("resnet50", ("ResNet-50", "ResNet50"), keras_application(_APPS.ResNet50),
+     "caffe", 224, 32, "ResNet-50 (paper backbone)"),
+    ("resnet101", ("ResNet-101", "ResNet101"), keras_application(_APPS.ResNet101),
+     "caffe", 224, 32, "ResNet-101 (paper backbone)"),
+    ("inception_resnet_v2", ("InceptionResNetV2", "Inception-ResNet-v2"),
+     keras_application(_APPS.InceptionResNetV2),
+     "tf", 299, 75, "Inception-ResNet-v2 (paper backbone)"),
+    ("densenet201", ("DenseNet201", "DenseNet-201"), keras_application(_APPS.DenseNet201),
+     "torch", 224, 32, "DenseNet-201 (paper backbone)"),
+    # Our Preprocess layer does the same [-1, 1] scaling as Keras's built-in Rescaling, and
+    # keeps spec.preprocess() usable for include_preprocessing=False.
+    ("mobilenet_v3_small", ("MobileNetV3Small", "MobileNet-V3-Small"),
+     keras_application(_APPS.MobileNetV3Small, include_preprocessing=False),
+     "tf", 224, 32, "MobileNetV3-Small, fast on a CPU"),
+    # Keras's EfficientNet always contains its own Rescaling + Normalization layers, so the
+    # model input is already raw [0, 255] pixels: nothing to add in front.
+    ("efficientnet_b0", ("EfficientNetB0", "EfficientNet-B0"),
+     keras_application(_APPS.EfficientNetB0, fix=_fix_efficientnet_normalization),
+     "none", 224, 32, "EfficientNet-B0, small and accurate"),
+)  # fmt: skip
 
-
-_SPECS = (
-    _app_spec(
-        name="vgg16",
-        aliases=("VGG16", "VGG-16"),
-        factory=keras_application(_APPS.VGG16),
-        preprocessing="caffe",
-        default_input_shape=(224, 224, 3),
-        min_input_size=32,
-        description="VGG16 (paper backbone)",
-    ),
-    _app_spec(
-        name="xception",
-        aliases=("Xception",),
-        factory=keras_application(_APPS.Xception),
-        preprocessing="tf",
-        default_input_shape=(299, 299, 3),
-        min_input_size=71,
-        description="Xception (paper backbone)",
-    ),
-    _app_spec(
-        name="resnet50",
-        aliases=("ResNet-50", "ResNet50"),
-        factory=keras_application(_APPS.ResNet50),
-        preprocessing="caffe",
-        default_input_shape=(224, 224, 3),
-        min_input_size=32,
-        description="ResNet-50 (paper backbone)",
-    ),
-    _app_spec(
-        name="resnet101",
-        aliases=("ResNet-101", "ResNet101"),
-        factory=keras_application(_APPS.ResNet101),
-        preprocessing="caffe",
-        default_input_shape=(224, 224, 3),
-        min_input_size=32,
-        description="ResNet-101 (paper backbone)",
-    ),
-    _app_spec(
-        name="inception_resnet_v2",
-        aliases=("InceptionResNetV2", "Inception-ResNet-v2"),
-        factory=keras_application(_APPS.InceptionResNetV2),
-        preprocessing="tf",
-        default_input_shape=(299, 299, 3),
-        min_input_size=75,
-        description="Inception-ResNet-v2 (paper backbone)",
-    ),
-    _app_spec(
-        name="densenet201",
-        aliases=("DenseNet201", "DenseNet-201"),
-        factory=keras_application(_APPS.DenseNet201),
-        preprocessing="torch",
-        default_input_shape=(224, 224, 3),
-        min_input_size=32,
-        description="DenseNet-201 (paper backbone)",
-    ),
-    _app_spec(
-        name="mobilenet_v3_small",
-        aliases=("MobileNetV3Small", "MobileNet-V3-Small"),
-        # Our Preprocess layer does the same [-1, 1] scaling as Keras's built-in Rescaling, and
-        # keeps spec.preprocess() usable for include_preprocessing=False.
-        factory=keras_application(_APPS.MobileNetV3Small, include_preprocessing=False),
-        preprocessing="tf",
-        default_input_shape=(224, 224, 3),
-        min_input_size=32,
-        description="MobileNetV3-Small, fast on a CPU",
-    ),
-    _app_spec(
-        name="efficientnet_b0",
-        aliases=("EfficientNetB0", "EfficientNet-B0"),
-        # Keras's EfficientNet always contains its own Rescaling + Normalization layers, so the
-        # model input is already raw [0, 255] pixels: nothing to add in front.
-        factory=keras_application(_APPS.EfficientNetB0, fix=_fix_efficientnet_normalization),
-        preprocessing="none",
-        default_input_shape=(224, 224, 3),
-        min_input_size=32,
-        description="EfficientNet-B0, small and accurate",
-    ),
+_SPECS = tuple(
+    BackboneSpec(
+        name=name,
+        aliases=aliases,
+        factory=factory,
+        preprocessing=preprocessing,
+        default_input_shape=(side, side, 3),
+        min_input_size=least,
+        description=description,
+        accepts_input_tensor=True,
+    )
+    for name, aliases, factory, preprocessing, side, least, description in _TABLE
 )
 
 for _spec in _SPECS:
