@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from xraycls.cli._parents import load_classifier, load_data, model_on_data_parents
+from xraycls.cli._parents import model_on_data_parents, run_on_data
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,18 +35,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from xraycls.auditing import audit
 
-    clf = load_classifier(args)
-    dataset = load_data(args, clf, skipped=None, command="audit")
-    report = audit(
-        clf,
-        dataset,
-        margin=args.margin,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        out=args.out,
-        progress=True,
-    )
-    print(report.to_markdown())
+    run_on_data(args, "audit", audit, margin=args.margin, out=args.out, progress=True)
     out = Path(args.out)
     print(f"written: {out / 'audit.json'}, {out / 'audit.html'}")
     return 0

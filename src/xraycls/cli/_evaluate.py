@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from xraycls.cli._common import add_on_error, out_file, write_or_print
-from xraycls.cli._parents import load_classifier, load_data, model_on_data_parents
+from xraycls.cli._parents import model_on_data_parents, run_on_data
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,18 +43,10 @@ def _run(args: argparse.Namespace) -> int:
 
     # before the minutes of predicting; a user's JSON of that name is not replaced
     target = out_file(args.out, kind="evaluation") if args.out else None
-    clf = load_classifier(args)
     skipped_csv = target.with_name(target.stem + ".skipped.csv") if target else None
-    dataset = load_data(args, clf, skipped=skipped_csv, command="evaluate")
-    report = evaluate(
-        clf,
-        dataset,
-        batch_size=args.batch_size,
-        n_bootstrap=args.bootstrap,
-        seed=args.seed,
-        by=args.by,
+    clf, _, report = run_on_data(
+        args, "evaluate", evaluate, skipped=skipped_csv, n_bootstrap=args.bootstrap, by=args.by
     )
-    print(report.to_markdown())
     from xraycls.train._summary import label_map_notes
 
     for note in label_map_notes(clf.info.get("training_data")):

@@ -19,8 +19,9 @@ Examples:
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xraycls.cli._common import add_on_error, report_skipped, warn_unsafe
 
@@ -131,3 +132,25 @@ def load_data(
     assert dataset.report is not None
     report_skipped(dataset.report.skipped, skipped, command)
     return dataset
+
+
+def run_on_data(
+    args: argparse.Namespace,
+    command: str,
+    step: Callable[..., Any],
+    *,
+    skipped: Path | None = None,
+    **options: Any,
+) -> tuple[Classifier, Dataset, Any]:
+    """What ``evaluate``, ``robustness`` and ``audit`` share: load MODEL, load ``--data`` in
+    its classes, run ``step(clf, dataset, batch_size=..., seed=..., **options)`` (the API
+    function) and print its report as Markdown.
+
+    Returns:
+        The classifier, the dataset and the report, for what the command prints or writes next.
+    """
+    clf = load_classifier(args)
+    dataset = load_data(args, clf, skipped=skipped, command=command)
+    report = step(clf, dataset, batch_size=args.batch_size, seed=args.seed, **options)
+    print(report.to_markdown())
+    return clf, dataset, report

@@ -117,24 +117,16 @@ def _run(args: argparse.Namespace) -> int:
     specs = data_specs(args)
     for spec in specs or [None]:  # before any data is loaded or model trained
         out_dir(args.out, data=None if spec is None else spec.path)
-    result = reproduce(
-        specs or None,
-        profile=profile,
-        out=args.out,
-        resume=args.resume,
-        verbose=args.verbose,
-        on_error=args.on_error,
-        robustness=args.robustness,
-        external=args.external,
-        audit=args.audit,
-        **overrides,
-    )
+    passed = {name: getattr(args, name) for name in _PARAMETERS}
+    result = reproduce(specs or None, profile=profile, **passed, **overrides)
     if args.verbose == 0:  # otherwise reproduce() already printed the table
         print(result.to_markdown())
     print(f"written: {args.out}/results.md, {args.out}/results.json")
     return 0
 
 
+#: Flags that are `reproduce` parameters of the same name.
+_PARAMETERS = ("out", "resume", "verbose", "on_error", "robustness", "external", "audit")
 #: Flags whose value replaces a profile field as it is: flag's dest -> Profile field.
 _AS_IS = {"image_size": "image_size", "limit": "limit_per_class", "seed": "seed"}
 #: Mitigation flags, each an ``InputTransform`` field of the same name.

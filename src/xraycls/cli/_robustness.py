@@ -12,11 +12,10 @@ import argparse
 
 from xraycls.cli._common import SKIPPED_NAME, out_dir
 from xraycls.cli._parents import (
-    load_classifier,
-    load_data,
     model_on_data_parents,
     on_error_parent,
     quiet_parent,
+    run_on_data,
 )
 
 
@@ -65,18 +64,15 @@ def _run(args: argparse.Namespace) -> int:
     from xraycls.robustness import evaluate_robustness, save_robustness
 
     out = out_dir(args.out, data=args.data)  # before minutes of predicting
-    clf = load_classifier(args)
-    dataset = load_data(args, clf, skipped=out / SKIPPED_NAME, command="robustness")
-    report = evaluate_robustness(
-        clf,
-        dataset,
+    _, dataset, report = run_on_data(
+        args,
+        "robustness",
+        evaluate_robustness,
+        skipped=out / SKIPPED_NAME,
         kinds=args.kinds,
         severities=args.severities,
-        seed=args.seed,
-        batch_size=args.batch_size,
         progress=not args.quiet,
     )
-    print(report.to_markdown())
     for path in save_robustness(report, out, sample=dataset.files[0]).values():
         print(f"written: {path}")
     return 0
