@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from xraycls.cli._parents import batch_size_parent, data_parent, model_parent
+from xraycls.cli._parents import batch_size_parent, data_parent, model_parent, same_named
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -64,12 +64,10 @@ def _run(args: argparse.Namespace) -> int:
         args.data,
         positive_class=args.positive,
         target_sensitivity=args.sensitivity,
-        refer_below=args.refer_below,
-        max_spread=args.max_spread,
-        batch_size=args.batch_size,
         save=not args.dry_run,
-        min_images=args.min_images,
-        min_per_class=args.min_per_class,
+        **same_named(
+            args, "refer_below", "max_spread", "batch_size", "min_images", "min_per_class"
+        ),
     )
     low, high = cal.sensitivity_ci or (0.0, 1.0)
     print(

@@ -105,6 +105,12 @@ def model_on_data_parents(seed_help: str) -> list[argparse.ArgumentParser]:
     return [model_parent(), data_parent(), batch_size_parent(), seed_parent(seed_help)]
 
 
+def same_named(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The flags ``names`` as keyword arguments of an API function whose parameters have the
+    same names (``--batch-size`` -> ``batch_size=``)."""
+    return {name: getattr(args, name) for name in names}
+
+
 def load_classifier(args: argparse.Namespace) -> Classifier:
     """The one load step: the model given as ``MODEL``, safe unless ``--unsafe`` (said loudly)."""
     from xraycls.predict import Classifier

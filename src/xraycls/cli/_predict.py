@@ -12,6 +12,7 @@ from xraycls.cli._parents import (
     model_parent,
     on_error_parent,
     quiet_parent,
+    same_named,
 )
 
 if TYPE_CHECKING:
@@ -116,12 +117,8 @@ def _run_batch(args: argparse.Namespace, clf: Classifier) -> int:
         clf,
         args.paths,
         args.out,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        tta=args.tta,
-        overwrite=args.overwrite,
         progress=not args.quiet,
-        allow_outside_root=args.allow_outside_root,
+        **same_named(args, "batch_size", "workers", "tta", "overwrite", "allow_outside_root"),
     )
     print(
         f"{summary.predicted} predicted, {summary.errors} unreadable (rows with an error), "

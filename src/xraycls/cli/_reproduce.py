@@ -12,6 +12,7 @@ from xraycls.cli._datasets import (
     data_specs,
     group_training_overrides,
 )
+from xraycls.cli._parents import same_named
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -117,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
     specs = data_specs(args)
     for spec in specs or [None]:  # before any data is loaded or model trained
         out_dir(args.out, data=None if spec is None else spec.path)
-    passed = {name: getattr(args, name) for name in _PARAMETERS}
+    passed = same_named(args, *_PARAMETERS)
     result = reproduce(specs or None, profile=profile, **passed, **overrides)
     if args.verbose == 0:  # otherwise reproduce() already printed the table
         print(result.to_markdown())
