@@ -339,7 +339,7 @@ def reproduce(
     # The flags choose the steps once; every step then does one thing for one model.
     model_steps: list[_ModelStep] = [_train, _evaluate]
     model_steps += [_audit] if audit else []
-    model_steps += [_by_source_step]
+    model_steps += [_per_source]
     model_steps += [_robustness] if robustness else []
     model_steps += [_report]
     for name in run.prof.models:
@@ -574,7 +574,7 @@ def _audit(run: _Run, model_run: _ModelRun) -> None:
     run.say(found.to_markdown())
 
 
-def _by_source_step(run: _Run, model_run: _ModelRun) -> None:
+def _per_source(run: _Run, model_run: _ModelRun) -> None:
     """Per-source metrics of the test split and of the external set: where the model meets
     sources (hospitals, populations) it was or was not trained on."""
     from xraycls.evaluation import evaluate
@@ -590,7 +590,7 @@ def _by_source_step(run: _Run, model_run: _ModelRun) -> None:
     run.result.by_source[model_run.name] = {k: _by_source(v, trained_on) for k, v in sets.items()}
 
 
-#: Where `_by_source_step` writes each set's full report, in the model's run folder.
+#: Where `_per_source` writes each set's full report, in the model's run folder.
 _BY_SOURCE_FILES = {"test": "test_by_source.json", "external": "external.json"}
 
 
