@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from xraycls.cli._common import SKIPPED_NAME, add_on_error, out_dir, report_skipped
-from xraycls.cli._datasets import add_data_arguments, data_specs
+from xraycls.cli._common import SKIPPED_NAME, add_on_error, report_skipped
+from xraycls.cli._datasets import add_data_arguments, data_specs, out_dir_outside_data
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -87,9 +87,7 @@ def _inspect(args: argparse.Namespace) -> int:
     specs = data_specs(args)
     if not specs:
         raise ConfigError("data inspect: name a dataset folder (DIR or --data DIR)")
-    out = None
-    for spec in specs:
-        out = out_dir(args.out, data=spec.path, data_flag="DIR") if args.out else None
+    out = out_dir_outside_data(args, data_flag="DIR") if args.out else None
     if len(specs) > 1:
         return _inspect_merged(specs, args)
     spec = specs[0]

@@ -132,6 +132,17 @@ def data_specs(args: argparse.Namespace) -> list[Any]:
     return [DataSpec.from_dict(d) for d in getattr(args, _DEST, None) or []]
 
 
+def out_dir_outside_data(args: argparse.Namespace, data_flag: str = "--data") -> Path:
+    """Create ``--out`` now (:func:`xraycls.cli._common.out_dir`), refusing a folder inside any
+    of the datasets given: its files would become part of that dataset."""
+    from xraycls.cli._common import out_dir
+
+    paths = [d["path"] for d in getattr(args, _DEST, None) or []]
+    for path in paths or [None]:
+        folder = out_dir(args.out, data=path, data_flag=data_flag)
+    return folder
+
+
 def data_label(args: argparse.Namespace) -> str:
     """The datasets given, for messages: their paths joined by ' + '."""
     return " + ".join(d["path"] for d in getattr(args, _DEST, None) or []) or "(none)"

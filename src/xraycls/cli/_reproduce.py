@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from xraycls.cli._common import add_on_error, out_dir
+from xraycls.cli._common import add_on_error
 from xraycls.cli._datasets import (
     add_data_arguments,
     add_group_training_arguments,
     data_specs,
     group_training_overrides,
+    out_dir_outside_data,
 )
 from xraycls.cli._parents import same_named
 
@@ -116,8 +117,7 @@ def _run(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile)
     overrides = _overrides(args, profile)
     specs = data_specs(args)
-    for spec in specs or [None]:  # before any data is loaded or model trained
-        out_dir(args.out, data=None if spec is None else spec.path)
+    out_dir_outside_data(args)  # before any data is loaded or model trained
     passed = same_named(args, *_PARAMETERS)
     result = reproduce(specs or None, profile=profile, **passed, **overrides)
     if args.verbose == 0:  # otherwise reproduce() already printed the table
