@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from xraycls.cli._parents import model_on_data_parents, run_on_data
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``audit`` command."""
@@ -15,9 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "measure the Grad-CAM mass inside the lungs and whether the features encode the image "
         "source. Writes audit.json, audit.html and figures to --out and prints the findings "
         "(thresholds: docs/audit.md).",
+        parents=model_on_data_parents("seed of the source probe folds"),
     )
-    parser.add_argument("model", metavar="MODEL.keras", help="model file written by xraycls")
-    parser.add_argument("--data", required=True, metavar="DIR", help="dataset folder or CSV")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument(
         "--margin",
@@ -26,11 +27,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="border kept around the lungs in the lung-only test, as a fraction of the image "
         "side (default: 0.05)",
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the source probe folds")
-    parser.add_argument(
-        "--unsafe", action="store_true", help="load a model with Python code (trusted files only)"
-    )
     parser.set_defaults(func=_run)
 
 
@@ -38,21 +34,8 @@ def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from xraycls.auditing import audit
-    from xraycls.data import load_dataset
-    from xraycls.predict import Classifier
 
-    clf = Classifier.load(args.model, safe_mode=not args.unsafe)
-    dataset = load_dataset(args.data, classes=clf.class_names)
-    report = audit(
-        clf,
-        dataset,
-        margin=args.margin,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        out=args.out,
-        progress=True,
-    )
-    print(report.to_markdown())
+    run_on_data(args, "audit", audit, margin=args.margin, out=args.out, progress=True)
     out = Path(args.out)
     print(f"written: {out / 'audit.json'}, {out / 'audit.html'}")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from xraycls.cli._parents import batch_size_parent, data_parent, model_parent, same_named
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``calibrate`` command."""
@@ -12,10 +14,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="calibrate a model on validation data and set its COVID operating point",
         description="Fit temperature scaling on validation images, choose the COVID threshold "
         "for a target sensitivity and an abstain (refer) rule, and store them in the model file.",
-    )
-    parser.add_argument("model", metavar="MODEL.keras", help="model file written by xraycls")
-    parser.add_argument(
-        "--data", required=True, metavar="VAL_DIR", help="validation folder or CSV manifest"
+        parents=[
+            model_parent(unsafe=False),
+            data_parent(metavar="VAL_DIR", help="validation folder or CSV manifest"),
+            batch_size_parent(),
+        ],
     )
     parser.add_argument(
         "--sensitivity", type=float, default=0.95, help="target sensitivity (default: 0.95)"
@@ -33,7 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with test-time augmentation, refer when the spread is above this (default: 0.15)",
     )
     parser.add_argument("--positive", help="the positive class (default: the COVID class)")
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
     parser.add_argument(
         "--min-images",
         type=int,
@@ -62,12 +64,10 @@ def _run(args: argparse.Namespace) -> int:
         args.data,
         positive_class=args.positive,
         target_sensitivity=args.sensitivity,
-        refer_below=args.refer_below,
-        max_spread=args.max_spread,
-        batch_size=args.batch_size,
         save=not args.dry_run,
-        min_images=args.min_images,
-        min_per_class=args.min_per_class,
+        **same_named(
+            args, "refer_below", "max_spread", "batch_size", "min_images", "min_per_class"
+        ),
     )
     low, high = cal.sensitivity_ci or (0.0, 1.0)
     print(

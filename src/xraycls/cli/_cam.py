@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from xraycls.cli._common import SKIPPED_NAME, add_on_error, out_dir, report_skipped, warn_unsafe
+from xraycls.cli._common import SKIPPED_NAME, out_dir, report_skipped, warn_unsafe
+from xraycls.cli._parents import batch_size_parent, model_parent, on_error_parent
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,8 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Compute class activation maps (Grad-CAM by default) of a saved model for "
         "image files and write one overlay PNG per image (<stem>_<method>.png), drawn on the "
         "image at its original size.",
+        parents=[
+            model_parent(metavar="MODEL", help="a .keras model file (e.g. best.keras)"),
+            batch_size_parent(16, help="images per pass (16)"),
+            on_error_parent(),
+        ],
     )
-    parser.add_argument("model", metavar="MODEL", help="a .keras model file (e.g. best.keras)")
     parser.add_argument("images", metavar="IMAGES", nargs="+", help="image files")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the PNGs")
     parser.add_argument(
@@ -43,42 +48,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--alpha", type=float, default=0.4, help="colour map weight (0.4)")
     parser.add_argument("--colormap", default="jet", help="OpenCV colour map name (jet)")
-    parser.add_argument("--batch-size", type=int, default=16, help="images per pass (16)")
     parser.add_argument(
         "--resize",
         choices=["pad", "stretch", "crop"],
         default="pad",
         help="how images were fitted to the model in training (default: pad = letterbox)",
     )
-    parser.add_argument(
-        "--unsafe", action="store_true", help="load a model with Python code (trusted files only)"
-    )
-    add_on_error(parser)
     parser.set_defaults(func=_run)
 
 
 def _run(args: Any) -> int:
     from xraycls.explain import write_overlays
     from xraycls.io import check_images
-    from xraycls.zoo import load_model, read_model_info
 
     out = out_dir(args.out)  # before loading the model and computing maps
     images, skipped = check_images(args.images, on_error=args.on_error)
     report_skipped(skipped, out / SKIPPED_NAME, "cam")
-    model: Any = args.model
-    class_index: int | str | None = args.class_index
-    if args.unsafe:
-        warn_unsafe(args.model)
-        model = load_model(args.model, safe_mode=False, compile=False)
-        if isinstance(class_index, str) and not class_index.lstrip("-").isdigit():
-            names = read_model_info(args.model)["class_names"]
-            if class_index not in names:
-                from xraycls.errors import ConfigError
-
-                raise ConfigError(f"--class-index {class_index!r} is not one of {names}")
-            class_index = names.index(class_index)
-        elif isinstance(class_index, str):
-            class_index = int(class_index)
+    model, class_index = _unsafe_model(args) if args.unsafe else (args.model, args.class_index)
     if not images:
         return 0
     written = write_overlays(
@@ -96,3 +82,26 @@ def _run(args: Any) -> int:
     for path in written:
         print(path)
     return 0
+
+
+def _unsafe_model(args: Any) -> tuple[Any, int | str | None]:
+    """The Keras model loaded with safe mode off, and ``--class-index`` as an index.
+
+    ``write_overlays`` loads a path safely; with ``--unsafe`` it gets the loaded model instead,
+    which carries no class names, so a class name is looked up in the file here.
+    """
+    from xraycls.zoo import load_model, read_model_info
+
+    warn_unsafe(args.model)
+    model = load_model(args.model, safe_mode=False, compile=False)
+    class_index: int | str | None = args.class_index
+    if isinstance(class_index, str) and not class_index.lstrip("-").isdigit():
+        names = read_model_info(args.model)["class_names"]
+        if class_index not in names:
+            from xraycls.errors import ConfigError
+
+            raise ConfigError(f"--class-index {class_index!r} is not one of {names}")
+        class_index = names.index(class_index)
+    elif isinstance(class_index, str):
+        class_index = int(class_index)
+    return model, class_index

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from xraycls.cli._common import SKIPPED_NAME, add_on_error, out_dir, report_skipped
-from xraycls.cli._datasets import add_data_arguments, data_specs
+from xraycls.cli._common import SKIPPED_NAME, add_on_error, report_skipped
+from xraycls.cli._datasets import add_data_arguments, data_specs, out_dir_outside_data
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -81,15 +81,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _inspect(args: argparse.Namespace) -> int:
     import warnings
 
-    from xraycls.data import find_duplicates, load_dataset
+    from xraycls.data import load_dataset
     from xraycls.errors import ConfigError
 
     specs = data_specs(args)
     if not specs:
         raise ConfigError("data inspect: name a dataset folder (DIR or --data DIR)")
-    out = None
-    for spec in specs:
-        out = out_dir(args.out, data=spec.path, data_flag="DIR") if args.out else None
+    out = out_dir_outside_data(args, data_flag="DIR") if args.out else None
     if len(specs) > 1:
         return _inspect_merged(specs, args)
     spec = specs[0]
@@ -105,10 +103,33 @@ def _inspect(args: argparse.Namespace) -> int:
             verify=args.verify,
             source_column=args.source_column,
         )
-    report = ds.report
-    assert report is not None
+    assert ds.report is not None
     if out is not None:
-        report_skipped(report.skipped, out / SKIPPED_NAME, "data inspect")
+        report_skipped(ds.report.skipped, out / SKIPPED_NAME, "data inspect")
+    _print_summary(ds)
+    print(ds.describe(by=args.by).to_text())
+    _print_problems(ds.report, args.max_list)
+    clusters = None if args.no_duplicates else _print_duplicates(ds, args.max_list)
+    if args.split:
+        test, val = args.split
+        parts = ds.split(
+            test=test,
+            val=val,
+            seed=args.seed,
+            dedupe=not args.no_duplicates,
+            duplicates=clusters,
+            hold_out_sources=args.hold_out_source,
+        )
+        held = f", held out: {', '.join(args.hold_out_source)}" if args.hold_out_source else ""
+        print(f"split (test={test}, val={val} of train-val, seed={args.seed}{held}):")
+        _print_split(parts)
+    print(f"loaded in {ds.report.seconds:.2f} s")
+    return 0
+
+
+def _print_summary(ds: Any) -> None:
+    """Where the dataset came from, its class counts, patient groups and metadata columns."""
+    report = ds.report
     print(f"path:    {report.path}")
     print(f"root:    {report.root}")
     print(f"layout:  {report.layout}")
@@ -130,7 +151,10 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"columns: {', '.join(sorted(ds.meta))} from {report.meta_source}")
     else:
         print("columns: none (no source, view... column in a CSV or MANIFEST.csv)")
-    print(ds.describe(by=args.by).to_text())
+
+
+def _print_problems(report: Any, max_list: int) -> None:
+    """Dropped classes, empty class folders, skipped and ignored files."""
     if report.dropped_classes:
         print(
             "dropped by --classes: "
@@ -141,39 +165,36 @@ def _inspect(args: argparse.Namespace) -> int:
         ("skipped files", [f"{p}: {r}" for p, r in report.skipped]),
     ):
         print(f"{title}: {len(rows)}")
-        for row in rows[: args.max_list]:
-            print(f"  {row}")
-        if len(rows) > args.max_list:
-            print(f"  ... {len(rows) - args.max_list} more")
+        _print_list(rows, max_list)
     print(f"ignored non-image files/folders: {len(report.ignored)}")
-    clusters = None
-    if not args.no_duplicates:
-        clusters = find_duplicates(ds)
-        n_files = sum(len(c) for c in clusters)
-        print(f"duplicate clusters: {len(clusters)} ({n_files} images)")
-        for cluster in clusters[: args.max_list]:
-            names = ", ".join(f"{ds.files[i]} [{ds.class_names[ds.labels[i]]}]" for i in cluster)
-            print(f"  {names}")
-        if len(clusters) > args.max_list:
-            print(f"  ... {len(clusters) - args.max_list} more")
-    if args.split:
-        test, val = args.split
-        parts = ds.split(
-            test=test,
-            val=val,
-            seed=args.seed,
-            dedupe=not args.no_duplicates,
-            duplicates=clusters,
-            hold_out_sources=args.hold_out_source,
-        )
-        split_names = ("train", "val", "test") if len(parts) == 3 else ("train", "test")
-        held = f", held out: {', '.join(args.hold_out_source)}" if args.hold_out_source else ""
-        print(f"split (test={test}, val={val} of train-val, seed={args.seed}{held}):")
-        for name, part in zip(split_names, parts, strict=True):
-            counts = ", ".join(f"{k} {v}" for k, v in part.counts().items())
-            print(f"  {name:<5}  {len(part):>6}  ({counts})")
-    print(f"loaded in {report.seconds:.2f} s")
-    return 0
+
+
+def _print_duplicates(ds: Any, max_list: int) -> list[list[int]]:
+    """Find the duplicate clusters and list them; they are returned for the split."""
+    from xraycls.data import find_duplicates
+
+    clusters = find_duplicates(ds)
+    print(f"duplicate clusters: {len(clusters)} ({sum(len(c) for c in clusters)} images)")
+    _print_list(
+        [", ".join(f"{ds.files[i]} [{ds.class_names[ds.labels[i]]}]" for i in c) for c in clusters],
+        max_list,
+    )
+    return clusters
+
+
+def _print_list(rows: list[str], max_list: int) -> None:
+    for row in rows[:max_list]:
+        print(f"  {row}")
+    if len(rows) > max_list:
+        print(f"  ... {len(rows) - max_list} more")
+
+
+def _print_split(parts: Any) -> None:
+    """One line per split: its size and class counts."""
+    names = ("train", "val", "test") if len(parts) == 3 else ("train", "test")
+    for name, part in zip(names, parts, strict=True):
+        counts = ", ".join(f"{k} {v}" for k, v in part.counts().items())
+        print(f"  {name:<5}  {len(part):>6}  ({counts})")
 
 
 def _inspect_merged(specs: list[Any], args: argparse.Namespace) -> int:
@@ -196,8 +217,7 @@ def _inspect_merged(specs: list[Any], args: argparse.Namespace) -> int:
     print(ds.describe(by=args.by).to_text())
     if args.split:
         test, val = args.split
-        split = ds.split(test=test, val=val, seed=args.seed, hold_out_sources=args.hold_out_source)
-        for name, part in zip(("train", "val", "test"), split, strict=False):
-            counts = ", ".join(f"{k} {v}" for k, v in part.counts().items())
-            print(f"  {name:<5}  {len(part):>6}  ({counts})")
+        _print_split(
+            ds.split(test=test, val=val, seed=args.seed, hold_out_sources=args.hold_out_source)
+        )
     return 0

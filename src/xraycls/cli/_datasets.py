@@ -29,23 +29,9 @@ def _specs(namespace: argparse.Namespace) -> list[dict[str, Any]]:
     return specs
 
 
-class _Data(argparse.Action):
-    """``--data DIR`` (or the positional DIR): start a new dataset."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[Any] | None,
-        option_string: str | None = None,
-    ) -> None:
-        if values is None or values == []:
-            return  # an absent optional positional
-        _specs(namespace).append({"path": str(values)})
-
-
-class _Option(argparse.Action):
-    """``--layout`` / ``--label-map``: set an option of the dataset named just before."""
+class _DataAction(argparse.Action):
+    """``--data DIR`` (or the positional DIR) starts a new dataset; ``--layout`` and
+    ``--label-map`` set an option of the dataset named just before them."""
 
     def __call__(
         self,
@@ -55,6 +41,10 @@ class _Option(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         specs = _specs(namespace)
+        if self.dest in ("data", "path"):
+            if values is not None and values != []:  # else an absent optional positional
+                specs.append({"path": str(values)})
+            return
         if not specs:
             parser.error(f"{option_string} applies to the dataset before it: put --data DIR first")
         spec = specs[-1]
@@ -104,11 +94,15 @@ def add_data_arguments(
     """
     if positional:
         parser.add_argument(
-            "path", nargs="?", action=_Data, metavar="DIR", help="dataset folder or CSV manifest"
+            "path",
+            nargs="?",
+            action=_DataAction,
+            metavar="DIR",
+            help="dataset folder or CSV manifest",
         )
     parser.add_argument(
         "--data",
-        action=_Data,
+        action=_DataAction,
         required=required and not positional,
         metavar="DIR",
         help="dataset folder or CSV manifest; repeat to train on several sources (merged, "
@@ -116,7 +110,7 @@ def add_data_arguments(
     )
     parser.add_argument(
         "--layout",
-        action=_Option,
+        action=_DataAction,
         metavar="NAME",
         help="layout of the --data before it (default: detect): kaggle-v1, kaggle-v2, folders, "
         "csv, nih-cxr14, rsna-pneumonia, covidx, chexpert, padchest, ieee8023, vindr-cxr, "
@@ -124,7 +118,7 @@ def add_data_arguments(
     )
     parser.add_argument(
         "--label-map",
-        action=_Option,
+        action=_DataAction,
         metavar="RAW=CLASS|PRESET|FILE",
         help="label map of the --data before it: RAW=CLASS pairs (repeatable; RAW= drops), a "
         "preset such as 'paper', or a JSON file",
@@ -136,6 +130,17 @@ def data_specs(args: argparse.Namespace) -> list[Any]:
     from xraycls.data import DataSpec
 
     return [DataSpec.from_dict(d) for d in getattr(args, _DEST, None) or []]
+
+
+def out_dir_outside_data(args: argparse.Namespace, data_flag: str = "--data") -> Path:
+    """Create ``--out`` now (:func:`xraycls.cli._common.out_dir`), refusing a folder inside any
+    of the datasets given: its files would become part of that dataset."""
+    from xraycls.cli._common import out_dir
+
+    paths = [d["path"] for d in getattr(args, _DEST, None) or []]
+    for path in paths or [None]:
+        folder = out_dir(args.out, data=path, data_flag=data_flag)
+    return folder
 
 
 def data_label(args: argparse.Namespace) -> str:

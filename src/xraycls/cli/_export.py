@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from xraycls.cli._parents import model_parent
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``export`` command."""
@@ -12,8 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="export a model to SavedModel, ONNX or TFLite",
         description="Export a saved model for another runtime, with a side-car xraycls.json "
         "(class names, input size, image preparation, calibration).",
+        parents=[model_parent(unsafe=False)],
     )
-    parser.add_argument("model", metavar="MODEL.keras", help="model file written by xraycls")
     parser.add_argument(
         "--format",
         choices=("savedmodel", "onnx", "tflite"),

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from xraycls.cli._common import add_on_error, out_file, report_skipped, warn_unsafe, write_or_print
+from xraycls.cli._common import out_file, report_skipped, write_or_print
+from xraycls.cli._parents import (
+    batch_size_parent,
+    load_classifier,
+    model_parent,
+    on_error_parent,
+    quiet_parent,
+    same_named,
+)
+
+if TYPE_CHECKING:
+    from xraycls.predict import Classifier
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,21 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "recursively) and print them as CSV, or write CSV/JSON with --out. With --out "
         "FILE.csv or FILE.jsonl the run is streamed: globs and CSV manifests are accepted, "
         "unreadable files become error rows, and running again resumes the file.",
+        # A folder of scans with one bad file should still give the other predictions.
+        parents=[model_parent(), batch_size_parent(), quiet_parent(), on_error_parent("skip")],
     )
-    parser.add_argument("model", metavar="MODEL.keras", help="model file written by xraycls")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument(
         "--out",
         metavar="FILE",
         help="write .csv, .jsonl (streamed, resumable) or .json (default: CSV to stdout)",
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
-    parser.add_argument(
-        "--unsafe", action="store_true", help="load a model with Python code (trusted files only)"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    # A folder of scans with one bad file should still give the other predictions.
-    add_on_error(parser, default="skip")
     parser.add_argument(
         "--tta", action="store_true", help="test-time augmentation; adds an uncertainty column"
     )
@@ -58,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
     from xraycls._outputs import csv_cell
     from xraycls.errors import ConfigError
     from xraycls.io import check_images
-    from xraycls.predict import Classifier, expand_paths
+    from xraycls.predict import expand_paths
 
     target = Path(args.out) if args.out else None
     if target is not None and target.suffix.lower() not in (".csv", ".jsonl", ".json"):
@@ -66,11 +72,9 @@ def _run(args: argparse.Namespace) -> int:
     if target is not None:
         # before predicting, so a read-only --out loses nothing; a user's .json is not replaced
         out_file(args.out, kind="predictions")
-    if args.unsafe:
-        warn_unsafe(args.model)
+    clf = load_classifier(args)
     if target is not None and target.suffix.lower() in (".csv", ".jsonl"):
-        return _run_batch(args)
-    clf = Classifier.load(args.model, safe_mode=not args.unsafe)
+        return _run_batch(args, clf)
     inputs = expand_paths(args.paths)
     files, skipped = check_images(inputs, on_error=args.on_error)
     table = clf.predict_table(
@@ -104,23 +108,17 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_batch(args: argparse.Namespace) -> int:
+def _run_batch(args: argparse.Namespace, clf: Classifier) -> int:
     # Streamed: every input is a row (unreadable files with their error), so --on-error does
     # not apply; an interrupted run resumes from the rows already written.
     from xraycls.batch import predict_files
-    from xraycls.predict import Classifier
 
-    clf = Classifier.load(args.model, safe_mode=not args.unsafe)
     summary = predict_files(
         clf,
         args.paths,
         args.out,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        tta=args.tta,
-        overwrite=args.overwrite,
         progress=not args.quiet,
-        allow_outside_root=args.allow_outside_root,
+        **same_named(args, "batch_size", "workers", "tta", "overwrite", "allow_outside_root"),
     )
     print(
         f"{summary.predicted} predicted, {summary.errors} unreadable (rows with an error), "

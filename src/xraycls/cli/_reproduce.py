@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from xraycls.cli._common import add_on_error, out_dir
+from xraycls.cli._common import add_on_error
 from xraycls.cli._datasets import (
     add_data_arguments,
     add_group_training_arguments,
     data_specs,
     group_training_overrides,
+    out_dir_outside_data,
 )
+from xraycls.cli._parents import same_named
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -110,41 +112,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from xraycls.protocols import PAPER_MODELS, get_profile, reproduce
+    from xraycls.protocols import get_profile, reproduce
 
     profile = get_profile(args.profile)
-    overrides: dict[str, Any] = {}
+    overrides = _overrides(args, profile)
+    specs = data_specs(args)
+    out_dir_outside_data(args)  # before any data is loaded or model trained
+    passed = same_named(args, *_PARAMETERS)
+    result = reproduce(specs or None, profile=profile, **passed, **overrides)
+    if args.verbose == 0:  # otherwise reproduce() already printed the table
+        print(result.to_markdown())
+    print(f"written: {args.out}/results.md, {args.out}/results.json")
+    return 0
+
+
+#: Flags that are `reproduce` parameters of the same name.
+_PARAMETERS = ("out", "resume", "verbose", "on_error", "robustness", "external", "audit")
+#: Flags whose value replaces a profile field as it is: flag's dest -> Profile field.
+_AS_IS = {"image_size": "image_size", "limit": "limit_per_class", "seed": "seed"}
+#: Mitigation flags, each an ``InputTransform`` field of the same name.
+_TRANSFORM = ("lung_crop", "soft_mask", "contrast", "remove_text")
+
+
+def _overrides(args: argparse.Namespace, profile: Any) -> dict[str, Any]:
+    """The `Profile` fields the flags change (``reproduce(**overrides)``)."""
+    from xraycls.protocols import PAPER_MODELS
+
+    overrides: dict[str, Any] = {
+        field: getattr(args, dest)
+        for dest, field in _AS_IS.items()
+        if getattr(args, dest) is not None
+    }
     if args.models:
         names = args.models.split(",") if args.models != "all" else list(PAPER_MODELS)
         overrides["models"] = tuple(n.strip() for n in names if n.strip())
-    train = dict(profile.train)
-    if args.epochs is not None:
-        train["epochs"] = args.epochs
-    train.update(group_training_overrides(args))
+    train = {**profile.train, **_given({"epochs": args.epochs}), **group_training_overrides(args)}
     if train != profile.train:
         overrides["train"] = train
-    if args.image_size is not None:
-        overrides["image_size"] = args.image_size
-    if args.limit is not None:
-        overrides["limit_per_class"] = args.limit
     if args.weights is not None:
         overrides["weights"] = None if args.weights.lower() == "none" else args.weights
-    if args.seed is not None:
-        overrides["seed"] = args.seed
-    specs = data_specs(args)
-    for spec in specs or [None]:  # before any data is loaded or model trained
-        out_dir(args.out, data=None if spec is None else spec.path)
     if args.hold_out_source:
         overrides["hold_out_sources"] = tuple(args.hold_out_source)
-    transform = dict(profile.input_transform)
-    if args.lung_crop:
-        transform["lung_crop"] = True
-    if args.soft_mask is not None:
-        transform["soft_mask"] = args.soft_mask
-    if args.contrast is not None:
-        transform["contrast"] = args.contrast
-    if args.remove_text:
-        transform["remove_text"] = True
+    transform = {**profile.input_transform, **_given({k: getattr(args, k) for k in _TRANSFORM})}
     if transform != profile.input_transform:
         overrides["input_transform"] = transform
     if args.shift_augment is not None:
@@ -154,19 +163,9 @@ def _run(args: argparse.Namespace) -> int:
         }
     if args.balance_sources:
         overrides["balance_sources"] = True
-    result = reproduce(
-        specs or None,
-        profile=profile,
-        out=args.out,
-        resume=args.resume,
-        verbose=args.verbose,
-        on_error=args.on_error,
-        robustness=args.robustness,
-        external=args.external,
-        audit=args.audit,
-        **overrides,
-    )
-    if args.verbose == 0:  # otherwise reproduce() already printed the table
-        print(result.to_markdown())
-    print(f"written: {args.out}/results.md, {args.out}/results.json")
-    return 0
+    return overrides
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """The flags given: neither absent (``None``) nor an unset switch (``False``)."""
+    return {k: v for k, v in values.items() if v is not None and v is not False}

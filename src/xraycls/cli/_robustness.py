@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import argparse
 
-from xraycls.cli._common import SKIPPED_NAME, add_on_error, out_dir, report_skipped, warn_unsafe
+from xraycls.cli._common import SKIPPED_NAME, out_dir
+from xraycls.cli._parents import (
+    model_on_data_parents,
+    on_error_parent,
+    quiet_parent,
+    run_on_data,
+)
 
 
 def _int_list(text: str) -> list[int]:
@@ -31,9 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "catalogue (xraycls.robustness) at every severity; print the accuracy table and write "
         "robustness.json, robustness_heatmap.png and robustness_samples.png to --out. Point "
         "--out at the model's run folder and `xraycls report` adds a robustness section.",
+        parents=[
+            *model_on_data_parents("seed of the shifts (default: 0)"),
+            quiet_parent(),
+            on_error_parent(),
+        ],
     )
-    parser.add_argument("model", metavar="MODEL.keras", help="model file written by xraycls")
-    parser.add_argument("--data", required=True, metavar="DIR", help="dataset folder or CSV")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument(
         "--kinds",
@@ -48,38 +57,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="1,3,5",
         help="severities to measure, 1-5 (default: 1,2,3,4,5)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the shifts (default: 0)")
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--unsafe", action="store_true", help="load a model with Python code (trusted files only)"
-    )
-    add_on_error(parser)
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from xraycls.data import load_dataset
-    from xraycls.predict import Classifier
     from xraycls.robustness import evaluate_robustness, save_robustness
 
     out = out_dir(args.out, data=args.data)  # before minutes of predicting
-    if args.unsafe:
-        warn_unsafe(args.model)
-    clf = Classifier.load(args.model, safe_mode=not args.unsafe)
-    dataset = load_dataset(args.data, classes=clf.class_names, on_error=args.on_error)
-    assert dataset.report is not None
-    report_skipped(dataset.report.skipped, out / SKIPPED_NAME, "robustness")
-    report = evaluate_robustness(
-        clf,
-        dataset,
+    _, dataset, report = run_on_data(
+        args,
+        "robustness",
+        evaluate_robustness,
+        skipped=out / SKIPPED_NAME,
         kinds=args.kinds,
         severities=args.severities,
-        seed=args.seed,
-        batch_size=args.batch_size,
         progress=not args.quiet,
     )
-    print(report.to_markdown())
     for path in save_robustness(report, out, sample=dataset.files[0]).values():
         print(f"written: {path}")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from xraycls.cli._parents import model_parent
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``serve`` command."""
@@ -13,8 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Serve a model over HTTP: GET / (web page), /health, /model; POST "
         "/predict and /explain with an image. No authentication: it binds to 127.0.0.1; put "
         "a reverse proxy in front to expose it (docs/deploy.md).",
+        parents=[model_parent()],
     )
-    parser.add_argument("model", metavar="MODEL.keras", help="model file written by xraycls")
     parser.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     parser.add_argument(
@@ -36,9 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated Host header names to accept besides 127.0.0.1, localhost, [::1] "
         "and --host (DNS rebinding protection); '*' accepts any (only behind a proxy that "
         "checks them)",
-    )
-    parser.add_argument(
-        "--unsafe", action="store_true", help="load a model with Python code (trusted files only)"
     )
     parser.set_defaults(func=_run)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from xraycls.cli._common import SKIPPED_NAME, add_on_error, out_dir, report_skipped
+from xraycls.cli._common import SKIPPED_NAME, add_on_error, report_skipped
 from xraycls.cli._datasets import (
     add_data_arguments,
     add_group_training_arguments,
     data_label,
     data_specs,
     group_training_overrides,
+    out_dir_outside_data,
 )
 
 #: Smallest --image-size: below it a backbone's strided layers leave no pixel.
@@ -100,8 +101,7 @@ def _run(args: argparse.Namespace) -> int:
     config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
 
     specs = data_specs(args)
-    for spec in specs:  # before minutes of loading and training
-        out = out_dir(args.out, data=spec.path)
+    out = out_dir_outside_data(args)  # before minutes of loading and training
     dataset = load_sources(specs, on_error=args.on_error)
     assert dataset.report is not None
     report_skipped(dataset.report.skipped, out / SKIPPED_NAME, "train")

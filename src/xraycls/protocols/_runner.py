@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     from xraycls.data import DataSpec
+    from xraycls.train import TrainConfig
 
     #: One dataset (a folder, a manifest or a DataSpec) or several.
     DataArg: TypeAlias = (
@@ -46,7 +46,8 @@ class ModelResult:
         covid_specificity: Specificity of the COVID class on the test set.
         macro_auc: Macro one-vs-rest ROC AUC on the test set.
         best_epoch: Epoch (1-based) whose checkpoint was kept.
-        seconds: Wall time of training and evaluation.
+        seconds: Wall time of training and evaluation (the audit and the robustness suite
+            included).
         workdir: The model's run folder (``xraycls report`` reads it).
         mean_corruption_accuracy: Test accuracy averaged over the robustness suite's shifts
             and severities (``reproduce(..., robustness=True)``), else ``None``.
@@ -321,79 +322,185 @@ def reproduce(
         ...                            out="runs/quick")  # doctest: +SKIP
         >>> print(result.to_markdown())  # doctest: +SKIP
     """
-    # Imported here so that `xraycls.protocols` (and the CLI's --help) stay light.
-    from xraycls._outputs import write_skipped
-    from xraycls.augment import Augmenter, balance
-    from xraycls.data import check_split_classes, load_dataset, load_sources
-    from xraycls.evaluation import evaluate
-    from xraycls.train import TrainConfig, Trainer
-    from xraycls.zoo import build_model, get_backbone
-
-    prof = get_profile(profile)
     if models:
         overrides["models"] = tuple(models)
-    if overrides:
-        prof = prof.replace(**overrides)
+    prof = get_profile(profile)
+    run = _start(
+        prof.replace(**overrides) if overrides else prof,
+        out=Path(out),
+        verbose=verbose,
+        resume=resume,
+        on_error=on_error,
+        external=external,
+    )
+    _load(run, data)
+    _split(run)
+    _balance(run)
+    # The flags choose the steps once; every step then does one thing for one model.
+    model_steps: list[_ModelStep] = [_train, _evaluate]
+    model_steps += [_audit] if audit else []
+    model_steps += [_per_source]
+    model_steps += [_robustness] if robustness else []
+    model_steps += [_report]
+    for name in run.prof.models:
+        model_run = _ModelRun(name=name, workdir=run.out / name)
+        for model_step in model_steps:
+            model_step(run, model_run)
+    return run.result
+
+
+@dataclass
+class _Run:
+    """One `reproduce` call: its settings, and the data its first steps leave for the models."""
+
+    prof: Profile
+    out: Path
+    config: TrainConfig
+    verbose: int
+    resume: bool
+    on_error: str
+    external: str | os.PathLike[str] | None
+    result: ReproductionResult
+    #: JAX's persistent compile cache (None on other backends) and its state after each model.
+    compile_cache: Any = None
+    cache_rows: list[dict[str, Any]] = field(default_factory=list)
+    specs: list[DataSpec] = field(default_factory=list)
+    #: The merged data (after ``limit_per_class``), its splits and the external set.
+    dataset: Any = None
+    train: Any = None
+    val: Any = None
+    test: Any = None
+    ext: Any = None
+    #: What the trainer stores with each model about its training data.
+    data_info: dict[str, Any] = field(default_factory=dict)
+
+    def say(self, text: str) -> None:
+        if self.verbose:
+            print(text)
+
+
+@dataclass
+class _ModelRun:
+    """One backbone on its way through the model steps."""
+
+    name: str
+    workdir: Path
+    started: float = field(default_factory=time.perf_counter)
+    trainer: Any = None
+    history: dict[str, list[Any]] = field(default_factory=dict)
+    #: ``"train"``, ``"val"``, ``"test"`` -> EvaluationReport.
+    reports: dict[str, Any] = field(default_factory=dict)
+    external_accuracy: float | None = None
+    mean_corruption_accuracy: float | None = None
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    _ModelStep: TypeAlias = Callable[[_Run, _ModelRun], None]
+
+
+def _start(
+    prof: Profile,
+    *,
+    out: Path,
+    verbose: int,
+    resume: bool,
+    on_error: str,
+    external: str | os.PathLike[str] | None,
+) -> _Run:
+    """Check the model names, write ``profile.json``, turn on JAX's compile cache."""
+    from xraycls.train import TrainConfig
+    from xraycls.train._compile import enable_jax_cache
+    from xraycls.zoo import get_backbone
+
     for name in prof.models:
         get_backbone(name)  # fail on a typo before spending minutes on data and training
-    extra: dict[str, Any] = {}
-    if prof.input_transform:
-        extra["input_transform"] = prof.input_transform
-    train_config = TrainConfig.from_dict(
-        {**prof.train, **extra, "seed": prof.seed, "verbose": verbose}
+    extra = {"input_transform": prof.input_transform} if prof.input_transform else {}
+    config = TrainConfig.from_dict({**prof.train, **extra, "seed": prof.seed, "verbose": verbose})
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "profile.json", prof.to_json() + "\n")
+    run = _Run(
+        prof,
+        out,
+        config,
+        verbose,
+        resume,
+        on_error,
+        external,
+        result=ReproductionResult(prof, external=None if external is None else str(external)),
+        # JAX only (else None): compiled programs are kept in a user cache folder, so a rerun
+        # or a resume loads them instead of compiling again (XRAYCLS_JAX_CACHE=off: off).
+        compile_cache=enable_jax_cache(),
     )
+    if run.compile_cache is not None:
+        run.say(run.compile_cache.to_text())
+    return run
 
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / "profile.json", prof.to_json() + "\n")
-    # JAX only (else None): compiled programs are kept in a user cache folder, so a rerun or a
-    # resume loads them instead of compiling again (XRAYCLS_JAX_CACHE=off turns it off).
-    from xraycls.train._compile import enable_jax_cache
 
-    compile_cache = enable_jax_cache()
-    cache_rows: list[dict[str, Any]] = []
-    if verbose and compile_cache is not None:
-        print(compile_cache.to_text())
+def _load(run: _Run, data: DataArg | None) -> None:
+    """Load (and merge) the datasets; write ``skipped.csv`` and ``data.json``."""
+    from xraycls._outputs import write_skipped
+    from xraycls.data import load_sources
 
-    specs = _specs(data, prof)
-    ds = load_sources(specs, classes=list(prof.classes), on_error=on_error)
+    prof = run.prof
+    run.specs = _specs(data, prof)
+    ds = load_sources(run.specs, classes=list(prof.classes), on_error=run.on_error)
     if ds.report is not None and ds.report.skipped:
-        write_skipped(out_dir / "skipped.csv", ds.report.skipped)
+        write_skipped(run.out / "skipped.csv", ds.report.skipped)
     # Said up front: what the data lets a model cheat on (a child-only class, a one-source
     # class) decides how far any number below can be trusted.
     description = ds.describe()
-    write_text_atomic(out_dir / "data.json", description.to_json() + "\n")
-    if verbose:
-        print(f"data: {len(ds)} images from {len(set(ds.sources))} sources")
-        print(description.to_text())
+    write_text_atomic(run.out / "data.json", description.to_json() + "\n")
+    run.say(f"data: {len(ds)} images from {len(set(ds.sources))} sources")
+    run.say(description.to_text())
     if prof.limit_per_class is not None:
         ds = ds.limit_per_class(prof.limit_per_class, seed=prof.seed)
-    train, val, test = ds.split(
+    run.dataset = ds
+    run.result.data = [spec.to_dict() for spec in run.specs]
+    run.result.data_warnings = list(description.warnings)
+    run.data_info = {
+        "datasets": [spec.to_dict() for spec in run.specs],
+        "label_maps": _used_label_maps(run.specs, ds),
+        "notes": list(description.warnings),
+    }
+
+
+def _split(run: _Run) -> None:
+    """Split into train, val and test (written as CSV manifests); load the external set."""
+    from xraycls.data import check_split_classes, load_dataset
+
+    prof = run.prof
+    run.train, run.val, run.test = run.dataset.split(
         test=prof.test,
         val=prof.val,
         seed=prof.seed,
         hold_out_sources=list(prof.hold_out_sources) or None,
     )
-    ext = None
-    if external is not None:
-        ext = load_dataset(external, classes=list(prof.classes), on_error=on_error)
-    check_split_classes({"train": train, "val": val, "test": test})
-    for split_name, split in (("train", train), ("val", val), ("test", test)):
-        split.to_csv(out_dir / f"{split_name}.csv")
+    if run.external is not None:
+        run.ext = load_dataset(run.external, classes=list(prof.classes), on_error=run.on_error)
+    check_split_classes({"train": run.train, "val": run.val, "test": run.test})
+    for split_name in ("train", "val", "test"):
+        getattr(run, split_name).to_csv(run.out / f"{split_name}.csv")
+
+
+def _balance(run: _Run) -> None:
+    """Oversample the training split as the profile says; tabulate the split sizes."""
+    from xraycls.augment import Augmenter, balance, balance_sources
+
+    prof = run.prof
     if prof.balance_factor > 1 and prof.balance_classes:
         augmenter = Augmenter.paper(seed=prof.seed, **prof.augmenter)
-        train = balance(
-            train,
+        run.train = balance(
+            run.train,
             factor=prof.balance_factor,
             augmenter=augmenter,
             classes=list(prof.balance_classes),
             seed=prof.seed,
         )
     if prof.balance_sources:
-        from xraycls.augment import balance_sources
-
         augmenter = Augmenter.paper(seed=prof.seed, **prof.augmenter)
-        train = balance_sources(train, augmenter=augmenter, seed=prof.seed)
+        run.train = balance_sources(run.train, augmenter=augmenter, seed=prof.seed)
     if prof.shift_augment is not None:
         from xraycls.robustness import ShiftAugment
 
@@ -401,97 +508,128 @@ def reproduce(
         # resumed run) is data; the shift comes before the model's input transform, as at a
         # hospital that exports differently.
         shift = ShiftAugment.from_dict({"p": 1.0, **prof.shift_augment, "seed": prof.seed})
-        train = balance(
-            train,
+        run.train = balance(
+            run.train,
             factor=1 + prof.shift_copies,
             augmenter=shift,
-            classes=list(train.class_names),
+            classes=list(run.train.class_names),
             seed=prof.seed,
         )
-    result = ReproductionResult(
-        prof,
-        splits={
-            "train (balanced)": train.counts(),
-            "val": val.counts(),
-            "test": test.counts(),
-            **({"external": ext.counts()} if ext is not None else {}),
-        },
-        external=None if external is None else str(external),
-        data=[spec.to_dict() for spec in specs],
-        data_warnings=list(description.warnings),
+    run.result.splits = {
+        "train (balanced)": run.train.counts(),
+        "val": run.val.counts(),
+        "test": run.test.counts(),
+        **({"external": run.ext.counts()} if run.ext is not None else {}),
+    }
+    for split_name, counts in run.result.splits.items():
+        run.say(f"{split_name}: {counts}")
+
+
+def _train(run: _Run, model_run: _ModelRun) -> None:
+    """Build the backbone and train it in its run folder."""
+    from xraycls.train import Trainer
+    from xraycls.zoo import build_model
+
+    prof, size = run.prof, run.prof.image_size
+    run.say(
+        f"== {model_run.name}: {size}x{size}, {run.config.epochs} epochs -> {model_run.workdir}"
     )
-    if verbose:
-        for split_name, counts in result.splits.items():
-            print(f"{split_name}: {counts}")
+    model = build_model(
+        model_run.name,
+        num_classes=len(run.dataset.class_names),
+        input_shape=(size, size, 3),
+        weights=prof.weights,
+        seed=prof.seed,
+        **prof.model_kwargs.get(model_run.name, {}),
+    )
+    if prof.input_transform:
+        _warm_transform(prof.input_transform, (run.train, run.val, run.test))
+    model_run.trainer = Trainer(
+        model,
+        run.config,
+        workdir=model_run.workdir,
+        class_names=run.dataset.class_names,
+        data_info=run.data_info,
+    )
+    model_run.history = model_run.trainer.fit(run.train, run.val, resume=run.resume)
 
-    size = prof.image_size
-    for name in prof.models:
-        workdir = out_dir / name
-        started = time.perf_counter()
-        if verbose:
-            print(f"== {name}: {size}x{size}, {train_config.epochs} epochs -> {workdir}")
-        model = build_model(
-            name,
-            num_classes=len(ds.class_names),
-            input_shape=(size, size, 3),
-            weights=prof.weights,
-            seed=prof.seed,
-            **prof.model_kwargs.get(name, {}),
-        )
-        if prof.input_transform:
-            _warm_transform(prof.input_transform, (train, val, test))
-        trainer = Trainer(
-            model,
-            train_config,
-            workdir=workdir,
-            class_names=ds.class_names,
-            data_info={
-                "datasets": [spec.to_dict() for spec in specs],
-                "label_maps": _used_label_maps(specs, ds),
-                "notes": list(description.warnings),
-            },
-        )
-        history = trainer.fit(train, val, resume=resume)
-        reports = {
-            "train": evaluate(trainer.model, train, n_bootstrap=0, seed=prof.seed),
-            "val": evaluate(trainer.model, val, n_bootstrap=0, seed=prof.seed),
-            "test": trainer.evaluate(test),
-        }
-        if audit:
-            from xraycls.auditing import audit as run_audit
 
-            found = run_audit(trainer.model, test, seed=prof.seed, out=workdir)
-            if verbose:
-                print(found.to_markdown())
-        best_epoch = _best_epoch(history, train_config.monitor)
-        # Per-source metrics of the test split and of the external set: where the model meets
-        # sources (hospitals, populations) it was or was not trained on.
-        sets = {"test": evaluate(trainer.model, test, by="source", seed=prof.seed)}
-        if ext is not None:
-            sets["external"] = evaluate(trainer.model, ext, by="source", seed=prof.seed)
-        files = {"test": "test_by_source.json", "external": "external.json"}
-        for set_name, rep in sets.items():
-            write_text_atomic(workdir / files[set_name], rep.to_json() + "\n")
-        trained_on = set(train.sources)
-        result.by_source[name] = {k: _by_source(v, trained_on) for k, v in sets.items()}
-        row = _row(name, reports, best_epoch, time.perf_counter() - started, workdir)
-        if "external" in sets:
-            row = dataclasses.replace(row, external_accuracy=_value(sets["external"].accuracy))
-        if robustness:
-            mca = _robustness(trainer.model, test, workdir, prof.seed, verbose)
-            row = replace(row, mean_corruption_accuracy=mca)
-        result.rows.append(row)
-        if compile_cache is not None:
-            cache_rows.append({"after_model": name, **compile_cache.to_dict()})
-            text = json.dumps(cache_rows, indent=2) + "\n"
-            write_text_atomic(out_dir / "compile_cache.json", text)
-            if verbose:
-                print(compile_cache.to_text())
-        write_text_atomic(out_dir / "results.json", result.to_json() + "\n")
-        write_text_atomic(out_dir / "results.md", result.to_markdown() + "\n")
-        if verbose:
-            print(result.to_markdown())
-    return result
+def _evaluate(run: _Run, model_run: _ModelRun) -> None:
+    """Loss and accuracy on every split (the test split with its full report)."""
+    from xraycls.evaluation import evaluate
+
+    model, seed = model_run.trainer.model, run.prof.seed
+    model_run.reports = {
+        "train": evaluate(model, run.train, n_bootstrap=0, seed=seed),
+        "val": evaluate(model, run.val, n_bootstrap=0, seed=seed),
+        "test": model_run.trainer.evaluate(run.test),
+    }
+
+
+def _audit(run: _Run, model_run: _ModelRun) -> None:
+    """The shortcut audit on the test split, into the run folder."""
+    from xraycls.auditing import audit
+
+    found = audit(model_run.trainer.model, run.test, seed=run.prof.seed, out=model_run.workdir)
+    run.say(found.to_markdown())
+
+
+def _per_source(run: _Run, model_run: _ModelRun) -> None:
+    """Per-source metrics of the test split and of the external set: where the model meets
+    sources (hospitals, populations) it was or was not trained on."""
+    from xraycls.evaluation import evaluate
+
+    model, seed = model_run.trainer.model, run.prof.seed
+    sets = {"test": evaluate(model, run.test, by="source", seed=seed)}
+    if run.ext is not None:
+        sets["external"] = evaluate(model, run.ext, by="source", seed=seed)
+        model_run.external_accuracy = _value(sets["external"].accuracy)
+    for set_name, report in sets.items():
+        write_text_atomic(model_run.workdir / _BY_SOURCE_FILES[set_name], report.to_json() + "\n")
+    trained_on = set(run.train.sources)
+    run.result.by_source[model_run.name] = {k: _by_source(v, trained_on) for k, v in sets.items()}
+
+
+#: Where `_per_source` writes each set's full report, in the model's run folder.
+_BY_SOURCE_FILES = {"test": "test_by_source.json", "external": "external.json"}
+
+
+def _robustness(run: _Run, model_run: _ModelRun) -> None:
+    """The robustness suite on the test split, into the run folder."""
+    from xraycls.robustness import evaluate_robustness, save_robustness
+
+    report = evaluate_robustness(
+        model_run.trainer.model, run.test, seed=run.prof.seed, progress=run.verbose > 0
+    )
+    save_robustness(report, model_run.workdir, sample=run.test.files[0])
+    run.say(report.to_markdown())
+    model_run.mean_corruption_accuracy = report.mean_corruption_accuracy
+
+
+def _report(run: _Run, model_run: _ModelRun) -> None:
+    """Add the model's row; rewrite ``results.json`` / ``results.md`` (and the cache log)."""
+    row = _row(
+        model_run.name,
+        model_run.reports,
+        _best_epoch(model_run.history, run.config.monitor),
+        time.perf_counter() - model_run.started,
+        model_run.workdir,
+    )
+    run.result.rows.append(
+        replace(
+            row,
+            external_accuracy=model_run.external_accuracy,
+            mean_corruption_accuracy=model_run.mean_corruption_accuracy,
+        )
+    )
+    if run.compile_cache is not None:
+        run.cache_rows.append({"after_model": model_run.name, **run.compile_cache.to_dict()})
+        text = json.dumps(run.cache_rows, indent=2) + "\n"
+        write_text_atomic(run.out / "compile_cache.json", text)
+        run.say(run.compile_cache.to_text())
+    write_text_atomic(run.out / "results.json", run.result.to_json() + "\n")
+    write_text_atomic(run.out / "results.md", run.result.to_markdown() + "\n")
+    run.say(run.result.to_markdown())
 
 
 def _used_label_maps(specs: Sequence[DataSpec], ds: Any) -> dict[str, Any]:
@@ -513,16 +651,6 @@ def _used_label_maps(specs: Sequence[DataSpec], ds: Any) -> dict[str, Any]:
             if kept:
                 used[spec.dataset_name] = kept
     return used
-
-
-def _robustness(model: Any, test: Any, workdir: Path, seed: int, verbose: int) -> float | None:
-    from xraycls.robustness import evaluate_robustness, save_robustness
-
-    report = evaluate_robustness(model, test, seed=seed, progress=verbose > 0)
-    save_robustness(report, workdir, sample=test.files[0])
-    if verbose:
-        print(report.to_markdown())
-    return report.mean_corruption_accuracy
 
 
 def _warm_transform(transform: dict[str, Any], datasets: Sequence[Any]) -> None:

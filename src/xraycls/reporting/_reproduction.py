@@ -262,6 +262,25 @@ def _audit_summary(run: Path) -> str:
     return "; shortcut audit flags: " + escape(", ".join(codes))
 
 
+def _model_names(results: dict[str, Any], profile: dict[str, Any] | None) -> list[str]:
+    """The models with results, then the profile's others (not trained yet)."""
+    names: list[str] = []
+    for row in results.get("results") or []:
+        if isinstance(row, dict) and row.get("model") is not None:
+            names.append(str(row["model"]))
+    for name in (profile or {}).get("models") or []:
+        if str(name) not in names:
+            names.append(str(name))
+    return names
+
+
+def _profile_section(profile: dict[str, Any] | None, note: str | None) -> str:
+    html = "<h2>Profile</h2>"
+    if profile is None:
+        return html + _html.note(note or "no profile")
+    return html + _html.table(["setting", "value"], _html.flatten(profile), numeric_from=2)
+
+
 def reproduction_report(
     folder: Path,
     out: Path,
@@ -282,17 +301,11 @@ def reproduction_report(
         profile = results.get("profile") if isinstance(results.get("profile"), dict) else None
     description, _ = _read(folder / "data.json")
     classes = [str(c) for c in (profile or {}).get("classes") or []]
-    names: list[str] = []
-    for row in results.get("results") or []:
-        if isinstance(row, dict) and row.get("model") is not None:
-            names.append(str(row["model"]))
-    for name in (profile or {}).get("models") or []:
-        if str(name) not in names:
-            names.append(str(name))
 
     def model_out(run: Path, name: str) -> Path:
         return out / name if separate else run / "report"
 
+    names = _model_names(results, profile)
     models_html, links = _models_section(folder, out, names, run_report, model_out)
     sections: list[tuple[str, str]] = []
     warnings = _warnings_section(results, description)
@@ -307,12 +320,7 @@ def reproduction_report(
         sections.append(("by-source", by_source))
     sections.append(("models", models_html))
     sections.append(("splits", _splits_section(results, description, classes)))
-    html = "<h2>Profile</h2>"
-    if profile is None:
-        html += _html.note(profile_note or "no profile")
-    else:
-        html += _html.table(["setting", "value"], _html.flatten(profile), numeric_from=2)
-    sections.append(("profile", html))
+    sections.append(("profile", _profile_section(profile, profile_note)))
 
     from xraycls._about import __version__
 
