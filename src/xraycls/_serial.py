@@ -179,9 +179,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         try:
             return tp(value)
         except ValueError:
-            raise ConfigError(
-                f"{where}: {value!r} is not one of {[m.value for m in tp]}"
-            ) from None
+            raise ConfigError(f"{where}: {value!r} is not one of {[m.value for m in tp]}") from None
     if tp in (Path, PurePath) and isinstance(value, str):
         return Path(value)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
@@ -193,7 +191,8 @@ def _convert_sequence(origin: Any, args: tuple[Any, ...], value: Any, where: str
     if origin is tuple and args and args[-1] is not Ellipsis:
         if len(args) != len(value):
             return tuple(value)  # the class reports the wrong length
-        return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        pairs = enumerate(zip(args, value, strict=True))
+        return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in pairs)
     item = args[0] if args else Any
     items = [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
     return items if origin is list else tuple(items)

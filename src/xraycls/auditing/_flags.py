@@ -13,13 +13,13 @@ Examples:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from xraycls._serial import Serial
 from xraycls.auditing._report import Flag
 from xraycls.errors import ConfigError
 
@@ -27,7 +27,7 @@ __all__ = ["Thresholds", "find_flags"]
 
 
 @dataclass(frozen=True)
-class Thresholds:
+class Thresholds(Serial):
     """When a finding becomes a flag (see ``docs/audit.md`` for why these values).
 
     Attributes:
@@ -61,18 +61,6 @@ class Thresholds:
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise ConfigError(f"Thresholds.{name}={value} must be in [0, 1]")
-
-    def to_dict(self) -> dict[str, float]:
-        """Plain-data form."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Thresholds:
-        """Inverse of `to_dict`; unknown keys are an error."""
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown audit threshold(s): {', '.join(unknown)}")
-        return cls(**{k: float(v) for k, v in data.items()})
 
 
 def _single_source_flags(

@@ -30,7 +30,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from xraycls._serial import Serial
 from xraycls.errors import ConfigError

@@ -14,14 +14,14 @@ Examples:
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from xraycls._serial import Serial
 from xraycls.errors import ConfigError
 
 __all__ = ["SUITE_VERSION", "RobustnessReport", "ShiftResult", "shift_metrics"]
@@ -80,7 +80,7 @@ def shift_metrics(
 
 
 @dataclass
-class ShiftResult:
+class ShiftResult(Serial):
     """Metrics of one shift kind, one entry per severity.
 
     Attributes:
@@ -89,7 +89,11 @@ class ShiftResult:
         covid_sensitivity: COVID sensitivity at each severity (``None`` without a COVID class).
         covid_specificity: COVID specificity at each severity.
         sensitivity: Per-class sensitivity (recall): class name -> one value per severity.
+
+    JSON also holds ``mean_accuracy`` (for readers; recomputed, not read back).
     """
+
+    _derived = ("mean_accuracy",)
 
     severities: list[int]
     accuracy: list[float]
@@ -115,35 +119,9 @@ class ShiftResult:
         """Mean accuracy over the severities."""
         return float(np.mean(self.accuracy))
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form; ``mean_accuracy`` is added for readers."""
-        return {
-            "severities": list(self.severities),
-            "accuracy": list(self.accuracy),
-            "covid_sensitivity": list(self.covid_sensitivity),
-            "covid_specificity": list(self.covid_specificity),
-            "sensitivity": {k: list(v) for k, v in self.sensitivity.items()},
-            "mean_accuracy": self.mean_accuracy,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ShiftResult:
-        """Inverse of :meth:`to_dict` (derived keys are ignored)."""
-        try:
-            n = len(data["severities"])
-            return cls(
-                severities=list(data["severities"]),
-                accuracy=list(data["accuracy"]),
-                covid_sensitivity=list(data.get("covid_sensitivity") or [None] * n),
-                covid_specificity=list(data.get("covid_specificity") or [None] * n),
-                sensitivity=dict(data.get("sensitivity") or {}),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"ShiftResult.from_dict: malformed entry ({exc})") from None
-
 
 @dataclass
-class RobustnessReport:
+class RobustnessReport(Serial):
     """What :func:`xraycls.robustness.evaluate_robustness` measured.
 
     Attributes:
@@ -156,7 +134,12 @@ class RobustnessReport:
         model: What was evaluated (a file path or the Keras model's name).
         seconds: Wall time of the whole evaluation.
         suite_version: Version of the shift catalogue the numbers come from.
+
+    ``to_dict`` is the ``robustness.json`` layout: the fields, plus ``mean_corruption_accuracy``
+    and ``relative_drop`` for readers (recomputed, not read back).
     """
+
+    _derived = ("mean_corruption_accuracy", "relative_drop")
 
     class_names: list[str]
     n: int
@@ -180,63 +163,6 @@ class RobustnessReport:
         if clean is None or mca is None or clean == 0:
             return None
         return 1.0 - mca / clean
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form, the ``robustness.json`` layout.
-
-        ``{"clean": {"accuracy": ...}, "corruptions": {kind: {"severities": [...],
-        "accuracy": [...], "covid_sensitivity": [...], ...}}, "mean_corruption_accuracy": ...,
-        "relative_drop": ..., ...}``.
-        """
-        return {
-            "suite_version": self.suite_version,
-            "model": self.model,
-            "class_names": list(self.class_names),
-            "n": self.n,
-            "seed": self.seed,
-            "seconds": self.seconds,
-            "clean": dict(self.clean),
-            "corruptions": {k: r.to_dict() for k, r in self.corruptions.items()},
-            "mean_corruption_accuracy": self.mean_corruption_accuracy,
-            "relative_drop": self.relative_drop,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RobustnessReport:
-        """Inverse of :meth:`to_dict` (derived keys are recomputed, not read)."""
-        try:
-            return cls(
-                class_names=[str(c) for c in data["class_names"]],
-                n=int(data["n"]),
-                seed=int(data["seed"]),
-                clean=dict(data["clean"]),
-                corruptions={
-                    str(k): ShiftResult.from_dict(v) for k, v in data["corruptions"].items()
-                },
-                model=str(data.get("model", "")),
-                seconds=float(data.get("seconds", 0.0)),
-                suite_version=int(data.get("suite_version", SUITE_VERSION)),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ConfigError(
-                f"RobustnessReport.from_dict: not a robustness report ({type(exc).__name__}: "
-                f"{exc}); expected the layout written by RobustnessReport.to_dict"
-            ) from None
-
-    def to_json(self) -> str:
-        """:meth:`to_dict` as indented JSON (``null`` for undefined rates)."""
-        return json.dumps(self.to_dict(), indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> RobustnessReport:
-        """Inverse of :meth:`to_json`."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"RobustnessReport.from_json: not valid JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise ConfigError("RobustnessReport.from_json: expected a JSON object")
-        return cls.from_dict(data)
 
     def to_markdown(self, digits: int = 3) -> str:
         """Accuracy per kind and severity as a Markdown table, with the summary lines.

@@ -62,8 +62,7 @@ class InputTransform(Serial):
         True
         >>> InputTransform().is_identity, t.is_identity
         (True, False)
-        >>> from xraycls._serial import Serial, from_data
-from xraycls.errors import ConfigError
+        >>> from xraycls.errors import ConfigError
         >>> try:
         ...     InputTransform(contrast="gamma")
         ... except ConfigError as exc:
