@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xraycls._serial import Serial
+from xraycls.reporting._tables import AUDIT_ROWS, cells, markdown
 
 __all__ = ["AuditReport", "Flag"]
 
@@ -118,34 +119,11 @@ class AuditReport(Serial):
         Examples:
             >>> rep = AuditReport(["a", "b"], 4, 0.5, {"accuracy": 1.0}, {"accuracy": 0.5},
             ...                   {"accuracy": 1.0}, 0.9, {"accuracy": 1.0, "flip_share": 0.0})
-            >>> print(rep.to_markdown().splitlines()[2])
+            >>> print(rep.to_markdown().splitlines()[3])
             | full image accuracy | 1.000 |
         """
 
-        def num(value: Any) -> str:
-            return "n/a" if value is None else f"{float(value):.{digits}f}"
-
-        rows = [
-            ("full image accuracy", self.full.get("accuracy")),
-            ("border-only accuracy (lungs blacked out)", self.border_only.get("accuracy")),
-            ("lung-only accuracy (outside blacked out)", self.lung_only.get("accuracy")),
-            ("chance (most frequent class)", self.chance),
-            ("text-inpainted accuracy", self.text_inpainted.get("accuracy")),
-            ("predictions flipped by text inpainting", self.text_inpainted.get("flip_share")),
-            ("Grad-CAM mass inside the lungs", self.cam_lung_share),
-            ("lung field share of the image", self.lung_area_share),
-            ("source probe AUC", self.source_probe_auc),
-        ]
-        swap = self.lung_swap or {}
-        rows += [
-            ("lung swap: prediction follows the border", swap.get("follows_border")),
-            ("lung swap: prediction follows the swapped-in lungs", swap.get("follows_lungs")),
-            ("lung swap: neither (another class)", swap.get("other")),
-        ]
-        lines = ["| audit | value |", "|---|---:|"]
-        lines += [f"| {name} | {num(value)} |" for name, value in rows]
-        if self.lung_swap:
-            lines.append(f"| lung swap pairs | {self.lung_swap.get('pairs', 'n/a')} |")
+        lines = [markdown(["audit", "value"], cells(AUDIT_ROWS, self.to_dict(), digits))]
         lines.append("")
         if self.flags:
             lines += [f"- **{flag.code}**: {flag.message}" for flag in self.flags]
