@@ -121,7 +121,7 @@ def test_evaluation_json_in_another_schema_is_refused_with_the_key_named(tmp_pat
     # evaluation.json has one schema, EvaluationReport's: spellings xraycls never wrote
     # ("roc", "reliability", "ci_low"...) are not guessed at; the page says which key is wrong.
     run = fake_run_dir(tmp_path, gap_dense_model(), variant=True)
-    with pytest.raises(ConfigError, match="unknown key 'auc'"):
+    with pytest.raises(ConfigError, match="unknown keys 'auc', 'ece', 'reliability', 'roc'"):
         EvaluationReport.from_json((run / "evaluation.json").read_text())
     html = report(run, data=tmp_path / "data", n_cam=1).read_text()
     assert "evaluation.json could not be read" in html and "unknown key" in html

@@ -92,10 +92,14 @@ def _dataclass_to_data(obj: Any) -> dict[str, Any]:
 
 
 def reject_unknown(where: str, data: Mapping[str, Any], known: Sequence[str]) -> None:
-    """Raise :class:`ConfigError` naming the first key of ``data`` not in ``known``."""
-    for key in data:
-        if key not in known:
-            raise ConfigError(f"{where}: unknown key {key!r}; expected one of {sorted(known)}")
+    """Raise :class:`ConfigError` naming every key of ``data`` not in ``known``."""
+    unknown = sorted(str(key) for key in data if key not in known)
+    if unknown:
+        keys = "key" if len(unknown) == 1 else "keys"
+        raise ConfigError(
+            f"{where}: unknown {keys} {', '.join(map(repr, unknown))}; "
+            f"expected one of {sorted(known)}"
+        )
 
 
 def from_data(cls: type[Any], data: Any, where: str | None = None) -> Any:
