@@ -127,7 +127,8 @@ def fake_run_dir(
 
     ``evaluation.json`` comes from the real ``compute_metrics``; with ``variant=True`` it is a
     hand-written dict with other key names (``roc``, ``reliability``, ``ci_low``...), which the
-    report must refuse (evaluation.json has one schema: ``EvaluationReport``'s). Image paths are relative to ``root / "data"``.
+    report must refuse (evaluation.json has one schema: ``EvaluationReport``'s). Image paths
+    are relative to ``root / "data"``.
     """
     rng = np.random.default_rng(seed)
     run = root / "run"
