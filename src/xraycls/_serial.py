@@ -165,10 +165,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         return value
     origin, args = get_origin(tp), get_args(tp)
     if origin in (Union, types.UnionType):
-        for arg in args:
-            if arg is not _NONE and _accepts(arg, value):
-                return _convert(arg, value, where)
-        return value
+        member = next((a for a in args if a is not _NONE and _accepts(a, value)), None)
+        return value if member is None else _convert(member, value, where)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return from_data(tp, value, where)
     if origin in _SEQUENCES and isinstance(value, (list, tuple)):
@@ -179,6 +177,11 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             _convert_key(key_type, k): _convert(value_type, v, f"{where}[{k!r}]")
             for k, v in value.items()
         }
+    return _convert_scalar(tp, value, where)
+
+
+def _convert_scalar(tp: Any, value: Any, where: str) -> Any:
+    """Enums from their value, paths from strings, floats from integers."""
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         try:
             return tp(value)

@@ -10,7 +10,7 @@ from typing import Any
 import imgaug.augmenters as iaa
 import numpy as np
 
-from xraycls._serial import Serial, dumps, from_data, loads
+from xraycls._serial import Serial, from_data
 from xraycls.errors import ConfigError
 
 __all__ = ["Augmenter", "PaperAugmentation"]
@@ -138,7 +138,7 @@ def _as_batch(images: Any) -> tuple[np.ndarray, tuple[int, ...]]:
     return batch, shape
 
 
-class Augmenter:
+class Augmenter(Serial):  # to_json / from_json from Serial
     """A seeded image augmenter over an imgaug pipeline.
 
     Calling the augmenter works like a random stream: two calls on the same instance give
@@ -304,15 +304,6 @@ class Augmenter:
             flip=config.flip,
             scale=config.scale,
         )
-
-    def to_json(self) -> str:
-        """:meth:`to_dict` as a JSON string."""
-        return dumps(self.to_dict())
-
-    @classmethod
-    def from_json(cls, text: str) -> Augmenter:
-        """Rebuild an augmenter from :meth:`to_json` output."""
-        return cls.from_dict(loads(text, "Augmenter"))
 
     def __repr__(self) -> str:
         if self._paper is not None:

@@ -14,14 +14,14 @@ from typing import Any
 import imgaug.augmenters.meta as iaa_meta
 import numpy as np
 
-from xraycls._serial import dumps, loads, reject_unknown
+from xraycls._serial import Serial, reject_unknown
 from xraycls.errors import ConfigError
 from xraycls.robustness._shifts import MAX_SEVERITY, apply_shift, check_kinds, check_severity
 
 __all__ = ["ShiftAugment"]
 
 
-class ShiftAugment(iaa_meta.Augmenter):
+class ShiftAugment(iaa_meta.Augmenter, Serial):  # to_json / from_json from Serial
     """Apply one random shift of the catalogue, at a random severity, to some images.
 
     Each image, with probability ``p``, gets one kind drawn uniformly from ``kinds`` at a
@@ -134,15 +134,6 @@ class ShiftAugment(iaa_meta.Augmenter):
             raise ConfigError(f"ShiftAugment.from_dict: kind must be 'shifts', got {kind!r}")
         reject_unknown("ShiftAugment", params, ("kinds", "max_severity", "p", "seed"))
         return cls(**params)
-
-    def to_json(self) -> str:
-        """:meth:`to_dict` as a JSON string."""
-        return dumps(self.to_dict())
-
-    @classmethod
-    def from_json(cls, text: str) -> ShiftAugment:
-        """Inverse of :meth:`to_json`."""
-        return cls.from_dict(loads(text, "ShiftAugment"))
 
     def __repr__(self) -> str:
         return (
