@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["AUDIT_ROWS", "Row", "cells", "markdown"]
+__all__ = ["AUDIT_ROWS", "ROBUSTNESS_ROWS", "Row", "cells", "markdown"]
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,15 @@ class Row:
     Attributes:
         label: The row's label, the same in every rendering.
         path: Keys leading to the value in the report's JSON form.
-        kind: ``"number"`` (``digits`` decimals) or ``"count"`` (as is).
+        kind: ``"number"`` (``digits`` decimals), ``"percent"`` (a share, as a percentage with
+            one decimal) or ``"count"`` (as is).
         only_with: Show the row only when this top-level key holds a value (an optional part
             of the report, e.g. the lung swap).
     """
 
     label: str
     path: tuple[str, ...]
-    kind: Literal["number", "count"] = "number"
+    kind: Literal["number", "percent", "count"] = "number"
     only_with: str | None = None
 
     def value(self, data: Mapping[str, Any]) -> Any:
@@ -51,7 +52,11 @@ class Row:
         value = self.value(data)
         if value is None:
             return "n/a"
-        return str(value) if self.kind == "count" else f"{float(value):.{digits}f}"
+        if self.kind == "count":
+            return str(value)
+        if self.kind == "percent":
+            return f"{100 * float(value):.1f}%"
+        return f"{float(value):.{digits}f}"
 
 
 def cells(rows: Sequence[Row], data: Mapping[str, Any], digits: int = 3) -> list[list[str]]:
@@ -89,4 +94,15 @@ AUDIT_ROWS: tuple[Row, ...] = (
     Row("lung swap: prediction follows the swapped-in lungs", (_SWAP, "follows_lungs")),
     Row("lung swap: another class", (_SWAP, "other")),
     Row("lung swap pairs", (_SWAP, "pairs"), "count", only_with=_SWAP),
+)
+
+#: The robustness summary (``RobustnessReport.to_dict()`` / ``robustness.json``).
+ROBUSTNESS_ROWS: tuple[Row, ...] = (
+    Row("clean accuracy", ("clean", "accuracy")),
+    Row("mean corruption accuracy", ("mean_corruption_accuracy",)),
+    Row("relative drop", ("relative_drop",), "percent"),
+    Row("clean COVID sensitivity", ("clean", "covid_sensitivity")),
+    Row("clean COVID specificity", ("clean", "covid_specificity")),
+    Row("images", ("n",), "count"),
+    Row("shift seed", ("seed",), "count"),
 )

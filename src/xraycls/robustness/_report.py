@@ -23,6 +23,7 @@ import numpy as np
 
 from xraycls._serial import Serial
 from xraycls.errors import ConfigError
+from xraycls.reporting._tables import ROBUSTNESS_ROWS, cells, markdown
 
 __all__ = ["SUITE_VERSION", "RobustnessReport", "ShiftResult", "shift_metrics"]
 
@@ -165,37 +166,35 @@ class RobustnessReport(Serial):
         return 1.0 - mca / clean
 
     def to_markdown(self, digits: int = 3) -> str:
-        """Accuracy per kind and severity as a Markdown table, with the summary lines.
+        """Accuracy per kind and severity, then the summary, as Markdown tables.
 
         Examples:
             >>> rep = RobustnessReport(["COVID", "Normal"], 4, 0, {"accuracy": 1.0},
             ...     {"jpeg": ShiftResult([1, 5], [1.0, 0.5], [None, None], [None, None])})
             >>> print(rep.to_markdown(2))
             | shift | 1 | 5 | mean |
-            |---|---|---|---|
+            |---|---:|---:|---:|
             | jpeg | 1.00 | 0.50 | 0.75 |
             <BLANKLINE>
-            clean accuracy 1.00, mean corruption accuracy 0.75 (relative drop 25.0%), 4 images
+            | summary | value |
+            |---|---:|
+            | clean accuracy | 1.00 |
+            | mean corruption accuracy | 0.75 |
+            | relative drop | 25.0% |
+            | clean COVID sensitivity | n/a |
+            | clean COVID specificity | n/a |
+            | images | 4 |
+            | shift seed | 0 |
         """
 
         def cell(v: float | None) -> str:
             return "n/a" if v is None else f"{v:.{digits}f}"
 
         severities = sorted({s for r in self.corruptions.values() for s in r.severities})
-        lines = [
-            "| shift | " + " | ".join(str(s) for s in severities) + " | mean |",
-            "|---|" + "---|" * (len(severities) + 1),
-        ]
+        rows = []
         for kind, r in self.corruptions.items():
             by = dict(zip(r.severities, r.accuracy, strict=True))
-            values = " | ".join(cell(by.get(s)) for s in severities)
-            lines.append(f"| {kind} | {values} | {cell(r.mean_accuracy)} |")
-        drop = self.relative_drop
-        lines += [
-            "",
-            f"clean accuracy {cell(_num(self.clean.get('accuracy')))}, mean corruption accuracy "
-            f"{cell(self.mean_corruption_accuracy)}"
-            + ("" if drop is None else f" (relative drop {100 * drop:.1f}%)")
-            + f", {self.n} images",
-        ]
-        return "\n".join(lines)
+            rows.append([kind, *(cell(by.get(s)) for s in severities), cell(r.mean_accuracy)])
+        kinds = markdown(["shift", *(str(s) for s in severities), "mean"], rows)
+        summary = markdown(["summary", "value"], cells(ROBUSTNESS_ROWS, self.to_dict(), digits))
+        return f"{kinds}\n\n{summary}"
