@@ -126,8 +126,9 @@ def fake_run_dir(
     """Write a Trainer-like workdir: config, history, best.keras, evaluation.json, images.
 
     ``evaluation.json`` comes from the real ``compute_metrics``; with ``variant=True`` it is a
-    hand-written dict with other key names (``roc``, ``reliability``, ``ci_low``...), to check
-    that the report's adapter tolerates them. Image paths are relative to ``root / "data"``.
+    hand-written dict with other key names (``roc``, ``reliability``, ``ci_low``...), which the
+    report must refuse (evaluation.json has one schema: ``EvaluationReport``'s). Image paths
+    are relative to ``root / "data"``.
     """
     rng = np.random.default_rng(seed)
     run = root / "run"

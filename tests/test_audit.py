@@ -219,7 +219,7 @@ def test_thresholds_and_report_round_trip() -> None:
     assert Thresholds.from_dict(Thresholds(cam_lung_share=0.6).to_dict()) == Thresholds(
         cam_lung_share=0.6
     )
-    with pytest.raises(ConfigError, match="unknown audit threshold"):
+    with pytest.raises(ConfigError, match="Thresholds: unknown key 'cam'"):
         Thresholds.from_dict({"cam": 0.5})
     with pytest.raises(ConfigError, match="probe_auc"):
         Thresholds(probe_auc=1.5)
@@ -230,7 +230,7 @@ def test_thresholds_and_report_round_trip() -> None:
     )  # fmt: skip
     back = AuditReport.from_json(rep.to_json())
     assert back.full["accuracy"] is None and back.flags == rep.flags
-    with pytest.raises(ConfigError, match="missing the key 'full'"):
+    with pytest.raises(ConfigError, match="AuditReport: missing key 'full'"):
         AuditReport.from_dict({"class_names": [], "n": 0, "chance": 0})
 
 

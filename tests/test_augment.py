@@ -184,7 +184,7 @@ def test_bad_parameters_raise_config_error(kwargs: dict[str, object], match: str
 
 
 def test_from_dict_rejects_unknown_keys_and_kinds() -> None:
-    with pytest.raises(ConfigError, match="unknown keys"):
+    with pytest.raises(ConfigError, match="Augmenter: unknown key 'rotation'"):
         Augmenter.from_dict({"kind": "paper", "seed": 0, "rotation": 3})
     with pytest.raises(ConfigError, match="kind"):
         Augmenter.from_dict({"kind": "custom"})

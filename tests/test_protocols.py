@@ -51,7 +51,7 @@ def test_profile_round_trips_through_json(size, seed, limit, test, epochs) -> No
 
 
 def test_profile_rejects_bad_values(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown profile field"):
+    with pytest.raises(ConfigError, match="Profile: unknown key 'epochs'"):
         Profile.from_dict({"name": "x", "epochs": 3})
     with pytest.raises(ConfigError, match="test \\+ val < 1"):
         Profile(name="x", test=0.6, val=0.5)

@@ -434,7 +434,7 @@ def test_config_defaults_are_the_papers() -> None:
 
 
 def test_config_unknown_keys_are_named() -> None:
-    with pytest.raises(ConfigError, match="epoch, lr"):
+    with pytest.raises(ConfigError, match="TrainConfig: unknown keys 'epoch', 'lr'"):
         TrainConfig.from_dict({"epochs": 3, "lr": 0.1, "epoch": 2})
 
 

@@ -146,7 +146,7 @@ def test_input_transform_round_trips_and_validates() -> None:
         ({"crop_margin": -1}, "crop_margin"),
         ({"lung_crop": "yes"}, "lung_crop"),
         ({"remove_text": 1}, "remove_text"),
-        ({"colour": True}, "unknown keys"),
+        ({"colour": True}, "unknown key .colour."),
     ):
         with pytest.raises(ConfigError, match=where):
             InputTransform.from_dict(bad)

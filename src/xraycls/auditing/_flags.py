@@ -13,13 +13,13 @@ Examples:
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from xraycls._serial import Serial
 from xraycls.auditing._report import Flag
 from xraycls.errors import ConfigError
 
@@ -27,7 +27,7 @@ __all__ = ["Thresholds", "find_flags"]
 
 
 @dataclass(frozen=True)
-class Thresholds:
+class Thresholds(Serial):
     """When a finding becomes a flag (see ``docs/audit.md`` for why these values).
 
     Attributes:
@@ -61,18 +61,6 @@ class Thresholds:
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise ConfigError(f"Thresholds.{name}={value} must be in [0, 1]")
-
-    def to_dict(self) -> dict[str, float]:
-        """Plain-data form."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Thresholds:
-        """Inverse of `to_dict`; unknown keys are an error."""
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown audit threshold(s): {', '.join(unknown)}")
-        return cls(**{k: float(v) for k, v in data.items()})
 
 
 def _single_source_flags(
@@ -150,111 +138,135 @@ def find_flags(
         >>> [f.code for f in find_flags(rep, Thresholds())]
         ['border_only_above_chance', 'border_beats_lungs']
     """
-    flags: list[Flag] = []
+    flags = [flag for check in _CHECKS if (flag := check(report, thresholds)) is not None]
+    if labels is not None and sources is not None:
+        flags += _single_source_flags(labels, sources, report["class_names"], populations or {})
+    return flags
+
+
+def _border_only_flag(report: dict[str, Any], thresholds: Thresholds) -> Flag | None:
     chance = float(report["chance"])
     border = report["border_only"]
     b_acc, b_ci = border.get("accuracy"), border.get("accuracy_ci") or [None, None]
     bar = chance + thresholds.border_excess
-    if b_acc is not None and b_ci[0] is not None and b_ci[0] > bar:
-        flags.append(
-            Flag(
-                code="border_only_above_chance",
-                message=(
-                    f"border-only accuracy {b_acc:.2f} (lungs blacked out; "
-                    f"{thresholds.ci_level:.0%} interval {b_ci[0]:.2f}-{b_ci[1]:.2f}) is far "
-                    f"above chance {chance:.2f}: the model does not need the lungs to decide"
-                ),
-                value=float(b_acc),
-                threshold=bar,
-                rule=(
-                    f"lower end of the Wilson {thresholds.ci_level:.0%} interval > chance + "
-                    f"{thresholds.border_excess}"
-                ),
-            )
-        )
+    if b_acc is None or b_ci[0] is None or b_ci[0] <= bar:
+        return None
+    return Flag(
+        code="border_only_above_chance",
+        message=(
+            f"border-only accuracy {b_acc:.2f} (lungs blacked out; "
+            f"{thresholds.ci_level:.0%} interval {b_ci[0]:.2f}-{b_ci[1]:.2f}) is far "
+            f"above chance {chance:.2f}: the model does not need the lungs to decide"
+        ),
+        value=float(b_acc),
+        threshold=bar,
+        rule=(
+            f"lower end of the Wilson {thresholds.ci_level:.0%} interval > chance + "
+            f"{thresholds.border_excess}"
+        ),
+    )
+
+
+def _border_beats_lungs_flag(report: dict[str, Any], thresholds: Thresholds) -> Flag | None:
+    b_acc = report["border_only"].get("accuracy")
     l_acc = report["lung_only"].get("accuracy")
-    if b_acc is not None and l_acc is not None and b_acc - l_acc > thresholds.border_over_lung:
-        flags.append(
-            Flag(
-                code="border_beats_lungs",
-                message=(
-                    f"border-only accuracy {b_acc:.2f} is higher than lung-only accuracy "
-                    f"{l_acc:.2f}: what lies outside the lungs tells this model more than the "
-                    "lungs do"
-                ),
-                value=float(b_acc - l_acc),
-                threshold=thresholds.border_over_lung,
-                rule=f"border-only minus lung-only accuracy > {thresholds.border_over_lung}",
-            )
-        )
+    if b_acc is None or l_acc is None or b_acc - l_acc <= thresholds.border_over_lung:
+        return None
+    return Flag(
+        code="border_beats_lungs",
+        message=(
+            f"border-only accuracy {b_acc:.2f} is higher than lung-only accuracy "
+            f"{l_acc:.2f}: what lies outside the lungs tells this model more than the "
+            "lungs do"
+        ),
+        value=float(b_acc - l_acc),
+        threshold=thresholds.border_over_lung,
+        rule=f"border-only minus lung-only accuracy > {thresholds.border_over_lung}",
+    )
+
+
+def _cam_flag(report: dict[str, Any], thresholds: Thresholds) -> Flag | None:
     share = report.get("cam_lung_share")
-    if share is not None and share < thresholds.cam_lung_share:
-        flags.append(
-            Flag(
-                code="cam_outside_lungs",
-                message=(
-                    f"only {share:.0%} of the Grad-CAM mass lies inside the lung field: the "
-                    "model mostly looks elsewhere (borders, text, shoulders, background)"
-                ),
-                value=float(share),
-                threshold=thresholds.cam_lung_share,
-                rule=f"mean Grad-CAM share inside the lungs < {thresholds.cam_lung_share}",
-            )
-        )
+    if share is None or share >= thresholds.cam_lung_share:
+        return None
+    return Flag(
+        code="cam_outside_lungs",
+        message=(
+            f"only {share:.0%} of the Grad-CAM mass lies inside the lung field: the "
+            "model mostly looks elsewhere (borders, text, shoulders, background)"
+        ),
+        value=float(share),
+        threshold=thresholds.cam_lung_share,
+        rule=f"mean Grad-CAM share inside the lungs < {thresholds.cam_lung_share}",
+    )
+
+
+def _text_flag(report: dict[str, Any], thresholds: Thresholds) -> Flag | None:
     flip = report["text_inpainted"].get("flip_share")
-    if flip is not None and flip > thresholds.text_flip_share:
-        flags.append(
-            Flag(
-                code="text_changes_predictions",
-                message=(
-                    f"inpainting burned-in text and markers flips {flip:.0%} of the predictions: "
-                    "the model reads the labels burned into the films"
-                ),
-                value=float(flip),
-                threshold=thresholds.text_flip_share,
-                rule=f"share of flipped predictions > {thresholds.text_flip_share}",
-            )
-        )
+    if flip is None or flip <= thresholds.text_flip_share:
+        return None
+    return Flag(
+        code="text_changes_predictions",
+        message=(
+            f"inpainting burned-in text and markers flips {flip:.0%} of the predictions: "
+            "the model reads the labels burned into the films"
+        ),
+        value=float(flip),
+        threshold=thresholds.text_flip_share,
+        rule=f"share of flipped predictions > {thresholds.text_flip_share}",
+    )
+
+
+def _lung_swap_flag(report: dict[str, Any], thresholds: Thresholds) -> Flag | None:
     swap = report.get("lung_swap") or {}
     follows = swap.get("follows_border")
-    if follows is not None and follows > thresholds.lung_swap_border:
-        lungs = swap.get("follows_lungs")
-        lungs_text = "" if lungs is None else f" and {lungs:.0%} the class of the new lungs"
-        flags.append(
-            Flag(
-                code="lung_swap_follows_border",
-                message=(
-                    f"with the lung field replaced by that of an image of another class, "
-                    f"{follows:.0%} of the predictions keep the class of the surroundings"
-                    f"{lungs_text} ({swap.get('pairs', '?')} pairs): the model decides from "
-                    "what lies outside the lungs"
-                ),
-                value=float(follows),
-                threshold=thresholds.lung_swap_border,
-                rule=f"lung swap: share following the border > {thresholds.lung_swap_border}",
-            )
-        )
+    if follows is None or follows <= thresholds.lung_swap_border:
+        return None
+    lungs = swap.get("follows_lungs")
+    lungs_text = "" if lungs is None else f" and {lungs:.0%} the class of the new lungs"
+    return Flag(
+        code="lung_swap_follows_border",
+        message=(
+            f"with the lung field replaced by that of an image of another class, "
+            f"{follows:.0%} of the predictions keep the class of the surroundings"
+            f"{lungs_text} ({swap.get('pairs', '?')} pairs): the model decides from "
+            "what lies outside the lungs"
+        ),
+        value=float(follows),
+        threshold=thresholds.lung_swap_border,
+        rule=f"lung swap: share following the border > {thresholds.lung_swap_border}",
+    )
+
+
+def _probe_flag(report: dict[str, Any], thresholds: Thresholds) -> Flag | None:
     auc = report.get("source_probe_auc")
-    if auc is not None and auc > thresholds.probe_auc:
-        worst = max(
-            (item for item in report.get("source_probe", {}).items() if item[1].get("auc")),
-            key=lambda item: item[1]["auc"],
-            default=None,
-        )
-        where = f" within {worst[0]}" if worst else ""
-        flags.append(
-            Flag(
-                code="features_encode_source",
-                message=(
-                    f"a linear probe on the model's penultimate features tells the image source "
-                    f"apart{where} with AUC {auc:.2f}: the features carry the hospital or "
-                    "collection, which can stand in for the class"
-                ),
-                value=float(auc),
-                threshold=thresholds.probe_auc,
-                rule=f"cross-validated probe AUC > {thresholds.probe_auc}",
-            )
-        )
-    if labels is not None and sources is not None:
-        flags += _single_source_flags(labels, sources, report["class_names"], populations or {})
-    return flags
+    if auc is None or auc <= thresholds.probe_auc:
+        return None
+    worst = max(
+        (item for item in report.get("source_probe", {}).items() if item[1].get("auc")),
+        key=lambda item: item[1]["auc"],
+        default=None,
+    )
+    where = f" within {worst[0]}" if worst else ""
+    return Flag(
+        code="features_encode_source",
+        message=(
+            f"a linear probe on the model's penultimate features tells the image source "
+            f"apart{where} with AUC {auc:.2f}: the features carry the hospital or "
+            "collection, which can stand in for the class"
+        ),
+        value=float(auc),
+        threshold=thresholds.probe_auc,
+        rule=f"cross-validated probe AUC > {thresholds.probe_auc}",
+    )
+
+
+#: The audit's checks, in the order their flags are reported.
+_CHECKS: tuple[Callable[[dict[str, Any], Thresholds], Flag | None], ...] = (
+    _border_only_flag,
+    _border_beats_lungs_flag,
+    _cam_flag,
+    _text_flag,
+    _lung_swap_flag,
+    _probe_flag,
+)

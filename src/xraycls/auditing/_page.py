@@ -11,6 +11,7 @@ import numpy as np
 from xraycls._atomic import write_bytes_atomic, write_text_atomic
 from xraycls.auditing._report import AuditReport
 from xraycls.reporting import _figures, _html
+from xraycls.reporting._tables import AUDIT_ROWS, cells
 
 __all__ = ["save_audit"]
 
@@ -126,34 +127,11 @@ def _numbers(report: AuditReport) -> str:
             ]
         )
     html = _html.table(header, rows)
+    html += _html.table(["measure", "value"], cells(AUDIT_ROWS, report.to_dict()))
 
     def num(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.3f}"
 
-    flip = report.text_inpainted
-    html += _html.table(
-        ["measure", "value"],
-        [
-            ["images audited", str(report.n)],
-            ["chance (most frequent class)", num(report.chance)],
-            ["predictions flipped by text inpainting", num(flip.get("flip_share"))],
-            ["images the text remover changed", str(flip.get("changed_images", "n/a"))],
-            ["Grad-CAM mass inside the lung field", num(report.cam_lung_share)],
-            ["lung field share of the input (a uniform map's score)", num(report.lung_area_share)],
-            ["source probe AUC (largest over classes)", num(report.source_probe_auc)],
-        ],
-    )
-    swap = report.lung_swap
-    if swap:
-        html += "<h3>Lung swap</h3>" + _html.table(
-            ["prediction after the lung field is swapped for another class's", "share"],
-            [
-                ["keeps the class of the border (recipient)", num(swap.get("follows_border"))],
-                ["takes the class of the new lungs (donor)", num(swap.get("follows_lungs"))],
-                ["another class", num(swap.get("other"))],
-                ["pairs", str(swap.get("pairs", "n/a"))],
-            ],
-        )
     if report.source_probe:
         html += "<h3>Source probe per class</h3>" + _html.table(
             ["class", "images", "folds", "sources", "AUC"],

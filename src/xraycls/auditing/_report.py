@@ -14,29 +14,17 @@ Examples:
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from xraycls.errors import ConfigError
+from xraycls._serial import Serial
+from xraycls.reporting._tables import AUDIT_ROWS, cells, markdown
 
 __all__ = ["AuditReport", "Flag"]
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN: non-finite floats become ``None``, recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 @dataclass(frozen=True)
-class Flag:
+class Flag(Serial):
     """One suspicious finding, with the number behind it and the rule that raised it.
 
     Attributes:
@@ -59,23 +47,9 @@ class Flag:
     threshold: float | None
     rule: str
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Flag:
-        """Inverse of ``dataclasses.asdict``."""
-        return cls(
-            code=str(data["code"]),
-            message=str(data["message"]),
-            value=None if data.get("value") is None else float(data["value"]),
-            threshold=None if data.get("threshold") is None else float(data["threshold"]),
-            rule=str(data.get("rule", "")),
-        )
-
-
-_NOT_JSON = ("examples", "swap_examples")
-
 
 @dataclass(frozen=True)
-class AuditReport:
+class AuditReport(Serial):
     """Everything `xraycls.audit` measured; what ``audit.json`` holds.
 
     The metric dicts (``full``, ``border_only``, ``lung_only``, ``text_inpainted``) share one
@@ -131,60 +105,13 @@ class AuditReport:
     flags: list[Flag] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
-    examples: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
-    swap_examples: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (NaN becomes ``None``)."""
-        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_JSON}
-        plain["flags"] = [asdict(flag) for flag in self.flags]
-        data: dict[str, Any] = _finite(plain)
-        return data
-
-    def to_json(self, indent: int | None = 2) -> str:
-        """The report as strict JSON text."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AuditReport:
-        """Rebuild a report from `to_dict` output (e.g. an ``audit.json``).
-
-        Raises:
-            ConfigError: A required key is missing.
-        """
-        try:
-            return cls(
-                class_names=[str(c) for c in data["class_names"]],
-                n=int(data["n"]),
-                chance=float(data["chance"]),
-                full=dict(data["full"]),
-                border_only=dict(data["border_only"]),
-                lung_only=dict(data["lung_only"]),
-                cam_lung_share=(
-                    None if data.get("cam_lung_share") is None else float(data["cam_lung_share"])
-                ),
-                text_inpainted=dict(data["text_inpainted"]),
-                source_probe_auc=(
-                    None
-                    if data.get("source_probe_auc") is None
-                    else float(data["source_probe_auc"])
-                ),
-                source_probe=dict(data.get("source_probe", {})),
-                lung_area_share=(
-                    None if data.get("lung_area_share") is None else float(data["lung_area_share"])
-                ),
-                lung_swap=None if data.get("lung_swap") is None else dict(data["lung_swap"]),
-                flags=[Flag.from_dict(f) for f in data.get("flags", [])],
-                notes=[str(n) for n in data.get("notes", [])],
-                settings=dict(data.get("settings", {})),
-            )
-        except KeyError as exc:
-            raise ConfigError(f"audit report is missing the key {exc.args[0]!r}") from None
-
-    @classmethod
-    def from_json(cls, text: str) -> AuditReport:
-        """Inverse of `to_json`."""
-        return cls.from_dict(json.loads(text))
+    # Images for the figures only, not part of the JSON.
+    examples: list[dict[str, Any]] = field(
+        default_factory=list, repr=False, compare=False, metadata={"serial": False}
+    )
+    swap_examples: list[dict[str, Any]] = field(
+        default_factory=list, repr=False, compare=False, metadata={"serial": False}
+    )
 
     def to_markdown(self, digits: int = 3) -> str:
         """A short table of the audit numbers followed by the flags.
@@ -192,34 +119,11 @@ class AuditReport:
         Examples:
             >>> rep = AuditReport(["a", "b"], 4, 0.5, {"accuracy": 1.0}, {"accuracy": 0.5},
             ...                   {"accuracy": 1.0}, 0.9, {"accuracy": 1.0, "flip_share": 0.0})
-            >>> print(rep.to_markdown().splitlines()[2])
+            >>> print(rep.to_markdown().splitlines()[3])
             | full image accuracy | 1.000 |
         """
 
-        def num(value: Any) -> str:
-            return "n/a" if value is None else f"{float(value):.{digits}f}"
-
-        rows = [
-            ("full image accuracy", self.full.get("accuracy")),
-            ("border-only accuracy (lungs blacked out)", self.border_only.get("accuracy")),
-            ("lung-only accuracy (outside blacked out)", self.lung_only.get("accuracy")),
-            ("chance (most frequent class)", self.chance),
-            ("text-inpainted accuracy", self.text_inpainted.get("accuracy")),
-            ("predictions flipped by text inpainting", self.text_inpainted.get("flip_share")),
-            ("Grad-CAM mass inside the lungs", self.cam_lung_share),
-            ("lung field share of the image", self.lung_area_share),
-            ("source probe AUC", self.source_probe_auc),
-        ]
-        swap = self.lung_swap or {}
-        rows += [
-            ("lung swap: prediction follows the border", swap.get("follows_border")),
-            ("lung swap: prediction follows the swapped-in lungs", swap.get("follows_lungs")),
-            ("lung swap: neither (another class)", swap.get("other")),
-        ]
-        lines = ["| audit | value |", "|---|---:|"]
-        lines += [f"| {name} | {num(value)} |" for name, value in rows]
-        if self.lung_swap:
-            lines.append(f"| lung swap pairs | {self.lung_swap.get('pairs', 'n/a')} |")
+        lines = [markdown(["audit", "value"], cells(AUDIT_ROWS, self.to_dict(), digits))]
         lines.append("")
         if self.flags:
             lines += [f"- **{flag.code}**: {flag.message}" for flag in self.flags]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,6 +10,7 @@ from typing import Any
 import imgaug.augmenters as iaa
 import numpy as np
 
+from xraycls._serial import Serial, from_data
 from xraycls.errors import ConfigError
 
 __all__ = ["Augmenter", "PaperAugmentation"]
@@ -28,7 +27,7 @@ def _as_pair(name: str, value: Any) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
-class PaperAugmentation:
+class PaperAugmentation(Serial):
     """Magnitudes of the paper's augmentation (rotation, noise, crop, flip, rescale).
 
     The paper (Lacruz & Lorenzo 2020, Section 3) names the five operations but gives no
@@ -96,26 +95,6 @@ class PaperAugmentation:
             name="paper",
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the magnitudes as a JSON-ready dict."""
-        out = dataclasses.asdict(self)
-        out["scale"] = list(self.scale)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PaperAugmentation:
-        """Build from :meth:`to_dict` output; unknown keys raise :class:`ConfigError`."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(
-                f"PaperAugmentation: unknown keys {unknown}; expected {sorted(known)}"
-            )
-        kwargs = dict(data)
-        if "scale" in kwargs:
-            kwargs["scale"] = _as_pair("scale", kwargs["scale"])
-        return cls(**kwargs)
-
 
 def _check_seed(name: str, seed: Any) -> int:
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
@@ -159,7 +138,7 @@ def _as_batch(images: Any) -> tuple[np.ndarray, tuple[int, ...]]:
     return batch, shape
 
 
-class Augmenter:
+class Augmenter(Serial):  # to_json / from_json from Serial
     """A seeded image augmenter over an imgaug pipeline.
 
     Calling the augmenter works like a random stream: two calls on the same instance give
@@ -309,12 +288,14 @@ class Augmenter:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Augmenter:
         """Rebuild an augmenter from :meth:`to_dict` output."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"Augmenter: expected a dict, got {type(data).__name__}")
         params = dict(data)
         kind = params.pop("kind", None)
         if kind != "paper":
             raise ConfigError(f"Augmenter.from_dict: kind must be 'paper', got {kind!r}")
         seed = params.pop("seed", 0)
-        config = PaperAugmentation.from_dict(params)
+        config: PaperAugmentation = from_data(PaperAugmentation, params, "Augmenter")
         return cls.paper(
             seed,
             rotate=config.rotate,
@@ -323,21 +304,6 @@ class Augmenter:
             flip=config.flip,
             scale=config.scale,
         )
-
-    def to_json(self) -> str:
-        """:meth:`to_dict` as a JSON string."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> Augmenter:
-        """Rebuild an augmenter from :meth:`to_json` output."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"Augmenter.from_json: not valid JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise ConfigError("Augmenter.from_json: expected a JSON object")
-        return cls.from_dict(data)
 
     def __repr__(self) -> str:
         if self._paper is not None:

@@ -30,8 +30,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from xraycls._serial import Serial
 from xraycls.errors import ConfigError
 
 __all__ = ["PRESETS", "UNCERTAIN_POLICIES", "LabelMap", "finding_key", "label_map_preset"]
@@ -52,7 +52,7 @@ def finding_key(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class LabelMap:
+class LabelMap(Serial):
     """Findings -> task classes (or ``None``: drop), resolved by the module's multi-label rule.
 
     Attributes:
@@ -191,32 +191,6 @@ class LabelMap:
         if self.keep_unmapped:
             return raw, ""
         return None, f"{raw} (not in the label map)"
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        return {
-            "mapping": dict(self.mapping),
-            "name": self.name,
-            "priority": list(self.priority),
-            "alone": list(self.alone),
-            "keep_unmapped": self.keep_unmapped,
-            "uncertain": self.uncertain,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LabelMap:
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError` naming them."""
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ConfigError(
-                f"LabelMap.from_dict: unknown key(s) {unknown}; "
-                f"expected {sorted(cls.__dataclass_fields__)}"
-            )
-        kwargs = dict(data)
-        for key in ("priority", "alone"):
-            if key in kwargs:
-                kwargs[key] = tuple(kwargs[key])
-        return cls(**kwargs)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LabelMap):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from typing_extensions import Self
+
+from xraycls._serial import Serial
 from xraycls.data._dataset import Dataset
 from xraycls.data._labelmap import LabelMap
 from xraycls.data._load import load_dataset
@@ -18,7 +21,7 @@ __all__ = ["DataSpec", "load_sources"]
 
 
 @dataclass(frozen=True)
-class DataSpec:
+class DataSpec(Serial):
     """One data source of a (multi-source) training run: where, which layout, which labels.
 
     Attributes:
@@ -92,30 +95,10 @@ class DataSpec:
     def __hash__(self) -> int:
         return hash(json.dumps(self.to_dict(), sort_keys=True))
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        lm = self.label_map
-        return {
-            "path": self.path,
-            "layout": self.layout,
-            "label_map": dict(lm) if isinstance(lm, Mapping) else lm,
-            "name": self.name,
-        }
-
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | str) -> DataSpec:
+    def from_dict(cls, data: Mapping[str, Any] | str) -> Self:
         """Inverse of :meth:`to_dict` (a plain string is the path); unknown keys are rejected."""
-        if isinstance(data, str):
-            return cls(data)
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"DataSpec: expected a dict or a path, got {type(data).__name__}")
-        known = sorted(f.name for f in fields(cls))
-        for key in data:
-            if key not in known:
-                raise ConfigError(f"DataSpec: unknown key {key!r}; expected one of {known}")
-        if "path" not in data:
-            raise ConfigError("DataSpec: missing key 'path'")
-        return cls(**dict(data))
+        return cls(data) if isinstance(data, str) else super().from_dict(data)
 
 
 def load_sources(

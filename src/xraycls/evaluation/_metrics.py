@@ -211,6 +211,56 @@ def _wilson(k: float, n: float, level: float) -> Estimate:
     return Estimate(k / n, low, high, "wilson")
 
 
+def _check_inputs(
+    prob: np.ndarray,
+    names: list[str],
+    files: Sequence[str] | None,
+    ci_level: float,
+    n_bins: int,
+) -> None:
+    """Refuse what :func:`compute_metrics` cannot measure, saying which argument is wrong."""
+    if prob.ndim != 2 or prob.shape[0] == 0:
+        raise ConfigError(f"y_prob must have shape (N, C) with N > 0; got {prob.shape}")
+    n, c = prob.shape
+    if len(names) != c:
+        raise ConfigError(f"{len(names)} class names given for {c} probability columns")
+    if c < 2:
+        raise ConfigError("at least two classes are needed")
+    if not np.all(np.isfinite(prob)):
+        raise ConfigError("y_prob holds NaN or infinite values (did training diverge?)")
+    if not 0 < ci_level < 1:
+        raise ConfigError(f"ci_level must be in (0, 1); got {ci_level}")
+    if n_bins < 1:
+        raise ConfigError(f"n_bins must be >= 1; got {n_bins}")
+    if files is not None and len(files) != n:
+        raise ConfigError(f"{len(files)} files given for {n} samples")
+
+
+def _roc_curves(
+    y: np.ndarray, prob: np.ndarray, names: list[str]
+) -> tuple[np.ndarray, dict[str, dict[str, list[float | None]]], list[str]]:
+    """One-vs-rest AUC and ROC curve per class, and notes on the classes where it is undefined."""
+    n = len(y)
+    notes: list[str] = []
+    auc = np.full(len(names), np.nan)
+    roc: dict[str, dict[str, list[float | None]]] = {}
+    for k, name in enumerate(names):
+        positives = int((y == k).sum())
+        if 0 < positives < n:
+            auc[k] = roc_auc_score(y == k, prob[:, k])
+            fpr, tpr, thr = roc_curve(y == k, prob[:, k])
+            roc[name] = {
+                "fpr": [float(v) for v in fpr],
+                "tpr": [float(v) for v in tpr],
+                "thresholds": [float(v) if math.isfinite(v) else None for v in thr],
+            }
+        else:
+            roc[name] = {"fpr": [], "tpr": [], "thresholds": []}
+            why = "no sample of this class" if positives == 0 else "every sample is of this class"
+            notes.append(f"AUC of class {name!r} is undefined: {why} in the evaluated data.")
+    return auc, roc, notes
+
+
 def compute_metrics(
     y_true: Sequence[int] | np.ndarray,
     y_prob: np.ndarray | Sequence[Sequence[float]],
@@ -250,22 +300,9 @@ def compute_metrics(
     """
     prob = np.asarray(y_prob, dtype=np.float64)
     names = [str(c) for c in class_names]
-    if prob.ndim != 2 or prob.shape[0] == 0:
-        raise ConfigError(f"y_prob must have shape (N, C) with N > 0; got {prob.shape}")
+    _check_inputs(prob, names, files, ci_level, n_bins)
     n, c = prob.shape
-    if len(names) != c:
-        raise ConfigError(f"{len(names)} class names given for {c} probability columns")
-    if c < 2:
-        raise ConfigError("at least two classes are needed")
-    if not np.all(np.isfinite(prob)):
-        raise ConfigError("y_prob holds NaN or infinite values (did training diverge?)")
-    if not 0 < ci_level < 1:
-        raise ConfigError(f"ci_level must be in (0, 1); got {ci_level}")
-    if n_bins < 1:
-        raise ConfigError(f"n_bins must be >= 1; got {n_bins}")
     y = _as_labels(y_true, n, c)
-    if files is not None and len(files) != n:
-        raise ConfigError(f"{len(files)} files given for {n} samples")
 
     pred = prob.argmax(axis=1)
     cm = confusion_matrix(y, pred, labels=list(range(c)))
@@ -276,23 +313,7 @@ def compute_metrics(
     tn = n - tp - fn - fp
     loss = float(-np.mean(np.log(np.clip(prob[np.arange(n), y], _EPS, 1 - _EPS))))
 
-    notes: list[str] = []
-    auc = np.full(c, np.nan)
-    roc: dict[str, dict[str, list[float | None]]] = {}
-    for k, name in enumerate(names):
-        positives = int((y == k).sum())
-        if 0 < positives < n:
-            auc[k] = roc_auc_score(y == k, prob[:, k])
-            fpr, tpr, thr = roc_curve(y == k, prob[:, k])
-            roc[name] = {
-                "fpr": [float(v) for v in fpr],
-                "tpr": [float(v) for v in tpr],
-                "thresholds": [float(v) if math.isfinite(v) else None for v in thr],
-            }
-        else:
-            roc[name] = {"fpr": [], "tpr": [], "thresholds": []}
-            why = "no sample of this class" if positives == 0 else "every sample is of this class"
-            notes.append(f"AUC of class {name!r} is undefined: {why} in the evaluated data.")
+    auc, roc, notes = _roc_curves(y, prob, names)
 
     # Canonical order (by label, then probabilities) makes the bootstrap order-independent.
     order = np.lexsort((*prob.T[::-1], y))

@@ -11,12 +11,12 @@ Examples:
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from xraycls._serial import Serial
 from xraycls.errors import ConfigError
 
 __all__ = ["ClassMetrics", "Estimate", "EvaluationReport", "Prediction"]
@@ -34,7 +34,7 @@ def _num(value: Any) -> float | None:
 
 
 @dataclass(frozen=True)
-class Estimate:
+class Estimate(Serial):
     """A point estimate with its confidence interval.
 
     Attributes:
@@ -67,14 +67,9 @@ class Estimate:
             text += f" ({self.low:.{digits}f}-{self.high:.{digits}f})"
         return text
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Estimate:
-        """Inverse of ``dataclasses.asdict``."""
-        return cls(data.get("value"), data.get("low"), data.get("high"), data.get("method", "none"))
-
 
 @dataclass(frozen=True)
-class ClassMetrics:
+class ClassMetrics(Serial):
     """One-vs-rest metrics of one class.
 
     Attributes:
@@ -96,17 +91,9 @@ class ClassMetrics:
     f1: Estimate
     auc: Estimate
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ClassMetrics:
-        """Inverse of ``dataclasses.asdict``."""
-        return cls(
-            support=int(data["support"]),
-            **{name: Estimate.from_dict(data[name]) for name in CLASS_METRICS},
-        )
-
 
 @dataclass(frozen=True)
-class Prediction:
+class Prediction(Serial):
     """The model's answer for one image.
 
     Attributes:
@@ -121,19 +108,9 @@ class Prediction:
     predicted: str
     probabilities: dict[str, float]
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Prediction:
-        """Inverse of ``dataclasses.asdict``."""
-        return cls(
-            file=data.get("file"),
-            true=str(data["true"]),
-            predicted=str(data["predicted"]),
-            probabilities={str(k): float(v) for k, v in data["probabilities"].items()},
-        )
-
 
 @dataclass(frozen=True)
-class EvaluationReport:
+class EvaluationReport(Serial):
     """Everything measured on one test set; what ``evaluation.json`` of a run folder holds.
 
     Attributes:
@@ -180,53 +157,20 @@ class EvaluationReport:
     settings: dict[str, Any] = field(default_factory=dict)
     by: dict[str, dict[str, EvaluationReport]] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (NaN and infinities become ``None``); breakdowns as ``by_<col>``."""
-        data = asdict(dataclasses.replace(self, by={}))
-        del data["by"]
-        data["loss"] = _num(self.loss)
-        for column, groups in self.by.items():
-            data[f"by_{column}"] = {value: rep.to_dict() for value, rep in groups.items()}
+    def _to_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        # Breakdowns are written as top-level "by_<column>" keys (the evaluation.json layout).
+        for column, groups in data.pop("by").items():
+            data[f"by_{column}"] = groups
         return data
 
-    def to_json(self, indent: int | None = 2) -> str:
-        """The report as JSON text (strict: no NaN literals)."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EvaluationReport:
-        """Rebuild a report from :meth:`to_dict` output (e.g. a run's ``evaluation.json``).
-
-        Raises:
-            ConfigError: A required key is missing.
-        """
-        try:
-            return cls(
-                class_names=[str(c) for c in data["class_names"]],
-                n=int(data["n"]),
-                loss=_num(data.get("loss")),
-                accuracy=Estimate.from_dict(data["accuracy"]),
-                per_class={str(k): ClassMetrics.from_dict(v) for k, v in data["per_class"].items()},
-                macro={str(k): Estimate.from_dict(v) for k, v in data["macro"].items()},
-                confusion_matrix=[[int(x) for x in row] for row in data["confusion_matrix"]],
-                roc_curves=dict(data.get("roc_curves", {})),
-                calibration=dict(data.get("calibration", {})),
-                predictions=[Prediction.from_dict(p) for p in data.get("predictions", [])],
-                notes=[str(n) for n in data.get("notes", [])],
-                settings=dict(data.get("settings", {})),
-                by={
-                    key[3:]: {str(v): cls.from_dict(r) for v, r in groups.items()}
-                    for key, groups in data.items()
-                    if key.startswith("by_") and isinstance(groups, dict)
-                },
-            )
-        except KeyError as exc:
-            raise ConfigError(f"evaluation report is missing the key {exc.args[0]!r}") from None
-
-    @classmethod
-    def from_json(cls, text: str) -> EvaluationReport:
-        """Inverse of :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
+    def _migrate(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        # The inverse of _to_data: "by_<column>" keys back into the ``by`` field.
+        out = {k: v for k, v in data.items() if not k.startswith("by_")}
+        by = {k[3:]: v for k, v in data.items() if k.startswith("by_")}
+        if by:
+            out["by"] = {**out.get("by", {}), **by}
+        return out
 
     def to_markdown(self, digits: int = 3) -> str:
         """Summary tables: per-class metrics with 95% CIs, macro averages, confusion matrix."""

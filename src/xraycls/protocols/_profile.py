@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import Self
+
+from xraycls._serial import Serial
 from xraycls.errors import ConfigError
 
 __all__ = ["PAPER_MODELS", "PROFILES", "Profile", "get_profile"]
@@ -24,7 +26,7 @@ PAPER_MODELS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class Profile:
+class Profile(Serial):
     """One experiment protocol: data handling, models and training settings.
 
     Every field is plain data, so a profile round-trips through JSON and a run folder records
@@ -131,43 +133,20 @@ class Profile:
             raise ConfigError(f"unknown profile field(s): {', '.join(unknown)}")
         return dataclasses.replace(self, **changes)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (lists instead of tuples), ready for JSON."""
-        data = dataclasses.asdict(self)
-        for key in ("models", "classes", "balance_classes", "hold_out_sources", "data"):
-            data[key] = list(data[key])
-        return data
-
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Profile:
-        """Build a profile from `to_dict` output; unknown keys are an error."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown profile field(s): {', '.join(unknown)}")
-        values = dict(data)
-        for key in ("models", "classes", "balance_classes", "hold_out_sources", "data"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
+    def from_json(cls, text: str | Path) -> Self:
+        """Read a profile from JSON text or a ``.json`` file.
 
-    def to_json(self) -> str:
-        """JSON text of `to_dict`."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text_or_path: str | Path) -> Profile:
-        """Read a profile from JSON text or a ``.json`` file."""
-        text = str(text_or_path)
-        path = Path(text)
+        Raises:
+            ConfigError: The file is missing, or the text is not a valid profile.
+        """
+        text = str(text)
         if not text.lstrip().startswith("{"):
+            path = Path(text)
             if not path.is_file():
                 raise ConfigError(f"profile file not found: {path}")
             text = path.read_text(encoding="utf-8")
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"profile is not valid JSON: {exc}") from exc
+        return super().from_json(text)
 
 
 PROFILES: dict[str, Profile] = {

@@ -10,6 +10,5 @@ Examples:
 from __future__ import annotations
 
 from xraycls.reporting._report import report
-from xraycls.reporting._run import read_evaluation
 
-__all__ = ["read_evaluation", "report"]
+__all__ = ["report"]

@@ -8,32 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from xraycls._atomic import write_bytes_atomic
 from xraycls.reporting import _figures, _html
+from xraycls.reporting._tables import AUDIT_ROWS, cells
 
 __all__ = ["audit_section"]
-
-_ROWS = (
-    ("full image accuracy", ("full", "accuracy")),
-    ("border-only accuracy (lungs blacked out)", ("border_only", "accuracy")),
-    ("lung-only accuracy (outside the lungs blacked out)", ("lung_only", "accuracy")),
-    ("chance (most frequent class)", ("chance",)),
-    ("text-inpainted accuracy", ("text_inpainted", "accuracy")),
-    ("predictions flipped by text inpainting", ("text_inpainted", "flip_share")),
-    ("Grad-CAM mass inside the lung field", ("cam_lung_share",)),
-    ("source probe AUC", ("source_probe_auc",)),
-    ("lung swap: prediction follows the border", ("lung_swap", "follows_border")),
-    ("lung swap: prediction follows the swapped-in lungs", ("lung_swap", "follows_lungs")),
-)
-
-
-def _get(data: dict[str, Any], path: tuple[str, ...]) -> Any:
-    value: Any = data
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
 
 
 def audit_section(run_dir: Path, out: Path, figures: dict[str, Path]) -> str | None:
@@ -53,11 +33,7 @@ def audit_section(run_dir: Path, out: Path, figures: dict[str, Path]) -> str | N
         html += _html.note(f"{flag.get('message', '')} [{flag.get('code', '?')}]")
     if not flags:
         html += "<p>No flags: nothing suspicious at the documented thresholds.</p>"
-    rows = []
-    for name, key in _ROWS:
-        value = _get(data, key)
-        rows.append([name, "n/a" if value is None else f"{float(value):.3f}"])
-    html += _html.table(["audit", "value"], rows)
+    html += _html.table(["audit", "value"], cells(AUDIT_ROWS, data))
     png = _figures.png_bytes(_figures.audit_bars(data))
     figures["audit_metrics.png"] = write_bytes_atomic(out / "audit_metrics.png", png)
     html += _html.figure(png, "audit_metrics.png", "Accuracy by audit input and attention")

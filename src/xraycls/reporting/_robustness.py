@@ -14,6 +14,7 @@ from typing import Any
 from xraycls._atomic import write_bytes_atomic
 from xraycls.reporting import _html
 from xraycls.reporting._run import estimate
+from xraycls.reporting._tables import ROBUSTNESS_ROWS, cells
 
 JSON_NAME = "robustness.json"
 FIGURES = (
@@ -49,17 +50,7 @@ def robustness_section(run_dir: Path, out: Path, figures: dict[str, Path]) -> st
             raise TypeError("'clean' and 'corruptions' must be objects")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         return html + _html.note(f"{JSON_NAME} could not be read: {exc}")
-    drop = estimate(data.get("relative_drop"))[0]
-    rows = [
-        ["clean accuracy", _cell(clean.get("accuracy"))],
-        ["mean corruption accuracy", _cell(data.get("mean_corruption_accuracy"))],
-        ["relative drop", "n/a" if drop is None else f"{100 * drop:.1f}%"],
-        ["clean COVID sensitivity", _cell(clean.get("covid_sensitivity"))],
-        ["clean COVID specificity", _cell(clean.get("covid_specificity"))],
-        ["images", str(data.get("n", "n/a"))],
-        ["shift seed", str(data.get("seed", "n/a"))],
-    ]
-    html += _html.table(["metric", "value"], rows)
+    html += _html.table(["summary", "value"], cells(ROBUSTNESS_ROWS, data))
     kind_rows = []
     for kind, entry in corruptions.items():
         if not isinstance(entry, dict):

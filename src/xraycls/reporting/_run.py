@@ -1,7 +1,7 @@
-"""Reading a training run folder, tolerant of missing files and small key-name differences.
+"""Reading a training run folder, tolerant of missing files.
 
-Everything the report needs from ``evaluation.json`` goes through :func:`read_evaluation`, the
-one adapter between the evaluation format and the figures.
+``evaluation.json`` is read by :meth:`xraycls.evaluation.EvaluationReport.from_json`, the one
+schema of that file; :func:`evaluation_view` turns the report into the arrays the figures draw.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from xraycls.errors import ConfigError
+from xraycls.evaluation import Estimate, EvaluationReport
 
 # (value, low, high); low/high are None when there is no interval.
 Interval = tuple[float | None, float | None, float | None]
@@ -27,23 +30,12 @@ def _float(value: Any) -> float | None:
 
 
 def estimate(value: Any) -> Interval:
-    """Read a number, ``{"value", "low", "high"}`` (or ``ci_low``/``ci_high``...) or a list."""
+    """Read a number or an :class:`Estimate` (object or its ``{"value", "low", "high"}`` dict)."""
+    if isinstance(value, Estimate):
+        return value.value, value.low, value.high
     if isinstance(value, dict):
-        v = value.get("value", value.get("estimate", value.get("mean")))
-        lo = next((value[k] for k in ("low", "ci_low", "lower", "lo") if k in value), None)
-        hi = next((value[k] for k in ("high", "ci_high", "upper", "hi") if k in value), None)
-        return _float(v), _float(lo), _float(hi)
-    if isinstance(value, (list, tuple)):
-        parts = [*value, None, None, None]
-        return _float(parts[0]), _float(parts[1]), _float(parts[2])
+        return _float(value.get("value")), _float(value.get("low")), _float(value.get("high"))
     return _float(value), None, None
-
-
-def _first(data: dict[str, Any], *keys: str, default: Any = None) -> Any:
-    for key in keys:
-        if key in data and data[key] is not None:
-            return data[key]
-    return default
 
 
 @dataclass
@@ -65,102 +57,63 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
 
 
-def _probabilities(value: Any, names: list[str]) -> list[float]:
-    if isinstance(value, dict):
-        return [float(value.get(n, 0.0)) for n in names]
-    return [float(v) for v in value]
+def _bin(raw: dict[str, Any]) -> dict[str, float] | None:
+    """One reliability bin of ``EvaluationReport.calibration``; ``None`` for an empty bin."""
+    conf, acc = _float(raw.get("confidence")), _float(raw.get("accuracy"))
+    count = _float(raw.get("count")) or 0.0
+    if conf is None or acc is None or count <= 0:
+        return None
+    lower, upper = _float(raw.get("lower")), _float(raw.get("upper"))
+    return {
+        "confidence": conf,
+        "accuracy": acc,
+        "count": count,
+        "lower": 0.0 if lower is None else lower,
+        "upper": 1.0 if upper is None else upper,
+    }
 
 
-def _label(value: Any, names: list[str]) -> str:
-    if isinstance(value, (int, np.integer)) and 0 <= int(value) < len(names):
-        return names[int(value)]
-    return str(value)
+def _curve(curve: dict[str, list[float | None]]) -> tuple[list[float], list[float]]:
+    """ROC points with an undefined coordinate left out."""
+    pairs = [
+        (f, t)
+        for f, t in zip(curve.get("fpr", []), curve.get("tpr", []), strict=False)
+        if f is not None and t is not None
+    ]
+    return [float(p[0]) for p in pairs], [float(p[1]) for p in pairs]
 
 
-def read_evaluation(data: dict[str, Any]) -> Evaluation:
-    """Normalise an ``EvaluationReport.to_dict()`` (or a close variant) for the report.
-
-    Keys used: ``class_names``, ``n``, ``accuracy``, ``loss``, ``per_class`` (class ->
-    ``support`` and metric estimates), ``macro``, ``confusion_matrix``, ``roc_curves`` (class ->
-    ``fpr``/``tpr``), ``calibration`` (``ece``, ``bins`` of ``confidence``/``accuracy``/
-    ``count``), ``predictions`` (``file``, ``true``, ``predicted``, ``probabilities``) and
-    ``notes``. Alternative names (``roc``, ``reliability``, top-level ``ece``/``auc``) are
-    accepted too.
-    """
-    names = [str(c) for c in _first(data, "class_names", "classes", default=[])]
-    ev = Evaluation(class_names=names)
-    ev.n = int(data["n"]) if _float(data.get("n")) is not None else None
-    ev.accuracy = estimate(data.get("accuracy"))
-    ev.loss = _float(data.get("loss"))
-    per_class = _first(data, "per_class", "classes_metrics", default={})
-    if isinstance(per_class, list):  # [{"class": name, ...}, ...]
-        per_class = {str(r.get("class", r.get("name", i))): r for i, r in enumerate(per_class)}
-    ev.per_class = {str(k): dict(v) for k, v in per_class.items() if isinstance(v, dict)}
-    ev.macro = {str(k): estimate(v) for k, v in (data.get("macro") or {}).items()}
-    cm = _first(data, "confusion_matrix", "confusion")
-    if cm is not None:
-        ev.confusion = np.asarray(cm, dtype=float)
-        if not names:
-            ev.class_names = names = [f"class_{i}" for i in range(len(cm))]
-    roc = _first(data, "roc_curves", "roc", default={})
-    for name, curve in roc.items():
-        if isinstance(curve, dict) and curve.get("fpr") and curve.get("tpr"):
-            fpr = [_float(x) for x in curve["fpr"]]
-            tpr = [_float(x) for x in curve["tpr"]]
-            pairs = [
-                (f, t) for f, t in zip(fpr, tpr, strict=False) if f is not None and t is not None
-            ]
-            ev.roc[str(name)] = ([p[0] for p in pairs], [p[1] for p in pairs])
-    top_auc = data.get("auc")
-    for name in names:
-        metrics = ev.per_class.get(name, {})
-        auc = estimate(metrics["auc"])[0] if "auc" in metrics else None
-        if auc is None and isinstance(top_auc, dict):
-            auc = estimate(top_auc.get(name))[0]
-        ev.auc[name] = auc
-    calib = _first(data, "calibration", "reliability", default={})
-    raw_bins = calib.get("bins") if isinstance(calib, dict) else None
-    if raw_bins is None and isinstance(calib, dict) and "bin_confidence" in calib:
-        raw_bins = [
-            {"confidence": c, "accuracy": a, "count": n}
-            for c, a, n in zip(
-                calib["bin_confidence"],
-                calib.get("bin_accuracy", []),
-                calib.get("bin_count", [1] * len(calib["bin_confidence"])),
-                strict=False,
-            )
-        ]
-    for b in raw_bins or []:
-        conf, acc = _float(b.get("confidence")), _float(b.get("accuracy"))
-        count = _float(b.get("count")) or 0.0
-        if conf is None or acc is None or count <= 0:
-            continue
-        ev.bins.append(
+def evaluation_view(report: EvaluationReport) -> Evaluation:
+    """The figures' view of an :class:`EvaluationReport` (``evaluation.json``)."""
+    names = list(report.class_names)
+    bins = [_bin(b) for b in report.calibration.get("bins") or []]
+    return Evaluation(
+        class_names=names,
+        n=report.n,
+        accuracy=estimate(report.accuracy),
+        loss=report.loss,
+        per_class={name: m.to_dict() for name, m in report.per_class.items()},
+        macro={k: estimate(e) for k, e in report.macro.items()},
+        confusion=np.asarray(report.confusion_matrix, dtype=float),
+        roc={
+            name: _curve(c)
+            for name, c in report.roc_curves.items()
+            if c.get("fpr") and c.get("tpr")
+        },
+        auc={n: report.per_class[n].auc.value if n in report.per_class else None for n in names},
+        bins=[b for b in bins if b is not None],
+        ece=_float(report.calibration.get("ece")),
+        predictions=[
             {
-                "confidence": conf,
-                "accuracy": acc,
-                "count": count,
-                "lower": _float(b.get("lower")) or 0.0,
-                "upper": _float(b.get("upper")) or 1.0,
+                "file": p.file,
+                "true": p.true,
+                "predicted": p.predicted,
+                "probabilities": [float(p.probabilities.get(n, 0.0)) for n in names],
             }
-        )
-    ev.ece = _float(calib.get("ece")) if isinstance(calib, dict) else None
-    if ev.ece is None:
-        ev.ece = _float(data.get("ece"))
-    for p in _first(data, "predictions", "per_image", default=[]):
-        try:
-            ev.predictions.append(
-                {
-                    "file": p.get("file") or p.get("path"),
-                    "true": _label(p["true"], names),
-                    "predicted": _label(p["predicted"], names),
-                    "probabilities": _probabilities(p.get("probabilities", []), names),
-                }
-            )
-        except (KeyError, TypeError, ValueError):
-            continue
-    ev.notes = [str(n) for n in data.get("notes", [])]
-    return ev
+            for p in report.predictions
+        ],
+        notes=list(report.notes),
+    )
 
 
 @dataclass
@@ -211,14 +164,13 @@ def read_run(run_dir: Path) -> Run:
         run.notes["history"] = note or "history.json is empty"
     if run.history is None and "history" not in run.notes:
         run.notes["history"] = "no training history (history.json / history.csv) in the run folder"
-    evaluation, note = _read_json(run_dir / "evaluation.json")
-    if isinstance(evaluation, dict):
-        try:
-            run.evaluation = read_evaluation(evaluation)
-        except (TypeError, ValueError, AttributeError, KeyError) as exc:
-            run.notes["evaluation"] = f"evaluation.json has an unexpected layout: {exc}"
-    else:
-        run.notes["evaluation"] = (
-            note or "evaluation.json is not an object"
-        ) + " (run `xraycls evaluate` on this run to add test metrics)"
+    path = run_dir / "evaluation.json"
+    try:
+        run.evaluation = evaluation_view(EvaluationReport.from_json(path.read_text("utf-8")))
+    except FileNotFoundError:
+        why = "evaluation.json not found in the run folder"
+    except (OSError, UnicodeDecodeError, ConfigError) as exc:
+        why = f"evaluation.json could not be read: {exc}"
+    if run.evaluation is None:
+        run.notes["evaluation"] = why + " (run `xraycls evaluate` on this run to add test metrics)"
     return run

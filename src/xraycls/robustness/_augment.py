@@ -8,20 +8,20 @@ paper's preset through ``iaa.Sequential``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import imgaug.augmenters.meta as iaa_meta
 import numpy as np
 
+from xraycls._serial import Serial, reject_unknown
 from xraycls.errors import ConfigError
 from xraycls.robustness._shifts import MAX_SEVERITY, apply_shift, check_kinds, check_severity
 
 __all__ = ["ShiftAugment"]
 
 
-class ShiftAugment(iaa_meta.Augmenter):
+class ShiftAugment(iaa_meta.Augmenter, Serial):  # to_json / from_json from Serial
     """Apply one random shift of the catalogue, at a random severity, to some images.
 
     Each image, with probability ``p``, gets one kind drawn uniformly from ``kinds`` at a
@@ -126,32 +126,14 @@ class ShiftAugment(iaa_meta.Augmenter):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ShiftAugment:
         """Rebuild from :meth:`to_dict` output; unknown keys raise :class:`ConfigError`."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"ShiftAugment: expected a dict, got {type(data).__name__}")
         params = dict(data)
         kind = params.pop("kind", "shifts")
         if kind != "shifts":
             raise ConfigError(f"ShiftAugment.from_dict: kind must be 'shifts', got {kind!r}")
-        known = {"kinds", "max_severity", "p", "seed"}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ConfigError(
-                f"ShiftAugment.from_dict: unknown keys {unknown}; expected {sorted(known)}"
-            )
+        reject_unknown("ShiftAugment", params, ("kinds", "max_severity", "p", "seed"))
         return cls(**params)
-
-    def to_json(self) -> str:
-        """:meth:`to_dict` as a JSON string."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> ShiftAugment:
-        """Inverse of :meth:`to_json`."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"ShiftAugment.from_json: not valid JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise ConfigError("ShiftAugment.from_json: expected a JSON object")
-        return cls.from_dict(data)
 
     def __repr__(self) -> str:
         return (

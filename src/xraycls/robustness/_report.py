@@ -14,15 +14,16 @@ Examples:
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from xraycls._serial import Serial
 from xraycls.errors import ConfigError
+from xraycls.reporting._tables import ROBUSTNESS_ROWS, cells, markdown
 
 __all__ = ["SUITE_VERSION", "RobustnessReport", "ShiftResult", "shift_metrics"]
 
@@ -80,7 +81,7 @@ def shift_metrics(
 
 
 @dataclass
-class ShiftResult:
+class ShiftResult(Serial):
     """Metrics of one shift kind, one entry per severity.
 
     Attributes:
@@ -89,7 +90,11 @@ class ShiftResult:
         covid_sensitivity: COVID sensitivity at each severity (``None`` without a COVID class).
         covid_specificity: COVID specificity at each severity.
         sensitivity: Per-class sensitivity (recall): class name -> one value per severity.
+
+    JSON also holds ``mean_accuracy`` (for readers; recomputed, not read back).
     """
+
+    _derived = ("mean_accuracy",)
 
     severities: list[int]
     accuracy: list[float]
@@ -115,35 +120,9 @@ class ShiftResult:
         """Mean accuracy over the severities."""
         return float(np.mean(self.accuracy))
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form; ``mean_accuracy`` is added for readers."""
-        return {
-            "severities": list(self.severities),
-            "accuracy": list(self.accuracy),
-            "covid_sensitivity": list(self.covid_sensitivity),
-            "covid_specificity": list(self.covid_specificity),
-            "sensitivity": {k: list(v) for k, v in self.sensitivity.items()},
-            "mean_accuracy": self.mean_accuracy,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ShiftResult:
-        """Inverse of :meth:`to_dict` (derived keys are ignored)."""
-        try:
-            n = len(data["severities"])
-            return cls(
-                severities=list(data["severities"]),
-                accuracy=list(data["accuracy"]),
-                covid_sensitivity=list(data.get("covid_sensitivity") or [None] * n),
-                covid_specificity=list(data.get("covid_specificity") or [None] * n),
-                sensitivity=dict(data.get("sensitivity") or {}),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"ShiftResult.from_dict: malformed entry ({exc})") from None
-
 
 @dataclass
-class RobustnessReport:
+class RobustnessReport(Serial):
     """What :func:`xraycls.robustness.evaluate_robustness` measured.
 
     Attributes:
@@ -156,7 +135,12 @@ class RobustnessReport:
         model: What was evaluated (a file path or the Keras model's name).
         seconds: Wall time of the whole evaluation.
         suite_version: Version of the shift catalogue the numbers come from.
+
+    ``to_dict`` is the ``robustness.json`` layout: the fields, plus ``mean_corruption_accuracy``
+    and ``relative_drop`` for readers (recomputed, not read back).
     """
+
+    _derived = ("mean_corruption_accuracy", "relative_drop")
 
     class_names: list[str]
     n: int
@@ -181,95 +165,36 @@ class RobustnessReport:
             return None
         return 1.0 - mca / clean
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form, the ``robustness.json`` layout.
-
-        ``{"clean": {"accuracy": ...}, "corruptions": {kind: {"severities": [...],
-        "accuracy": [...], "covid_sensitivity": [...], ...}}, "mean_corruption_accuracy": ...,
-        "relative_drop": ..., ...}``.
-        """
-        return {
-            "suite_version": self.suite_version,
-            "model": self.model,
-            "class_names": list(self.class_names),
-            "n": self.n,
-            "seed": self.seed,
-            "seconds": self.seconds,
-            "clean": dict(self.clean),
-            "corruptions": {k: r.to_dict() for k, r in self.corruptions.items()},
-            "mean_corruption_accuracy": self.mean_corruption_accuracy,
-            "relative_drop": self.relative_drop,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RobustnessReport:
-        """Inverse of :meth:`to_dict` (derived keys are recomputed, not read)."""
-        try:
-            return cls(
-                class_names=[str(c) for c in data["class_names"]],
-                n=int(data["n"]),
-                seed=int(data["seed"]),
-                clean=dict(data["clean"]),
-                corruptions={
-                    str(k): ShiftResult.from_dict(v) for k, v in data["corruptions"].items()
-                },
-                model=str(data.get("model", "")),
-                seconds=float(data.get("seconds", 0.0)),
-                suite_version=int(data.get("suite_version", SUITE_VERSION)),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ConfigError(
-                f"RobustnessReport.from_dict: not a robustness report ({type(exc).__name__}: "
-                f"{exc}); expected the layout written by RobustnessReport.to_dict"
-            ) from None
-
-    def to_json(self) -> str:
-        """:meth:`to_dict` as indented JSON (``null`` for undefined rates)."""
-        return json.dumps(self.to_dict(), indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> RobustnessReport:
-        """Inverse of :meth:`to_json`."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"RobustnessReport.from_json: not valid JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise ConfigError("RobustnessReport.from_json: expected a JSON object")
-        return cls.from_dict(data)
-
     def to_markdown(self, digits: int = 3) -> str:
-        """Accuracy per kind and severity as a Markdown table, with the summary lines.
+        """Accuracy per kind and severity, then the summary, as Markdown tables.
 
         Examples:
             >>> rep = RobustnessReport(["COVID", "Normal"], 4, 0, {"accuracy": 1.0},
             ...     {"jpeg": ShiftResult([1, 5], [1.0, 0.5], [None, None], [None, None])})
             >>> print(rep.to_markdown(2))
             | shift | 1 | 5 | mean |
-            |---|---|---|---|
+            |---|---:|---:|---:|
             | jpeg | 1.00 | 0.50 | 0.75 |
             <BLANKLINE>
-            clean accuracy 1.00, mean corruption accuracy 0.75 (relative drop 25.0%), 4 images
+            | summary | value |
+            |---|---:|
+            | clean accuracy | 1.00 |
+            | mean corruption accuracy | 0.75 |
+            | relative drop | 25.0% |
+            | clean COVID sensitivity | n/a |
+            | clean COVID specificity | n/a |
+            | images | 4 |
+            | shift seed | 0 |
         """
 
         def cell(v: float | None) -> str:
             return "n/a" if v is None else f"{v:.{digits}f}"
 
         severities = sorted({s for r in self.corruptions.values() for s in r.severities})
-        lines = [
-            "| shift | " + " | ".join(str(s) for s in severities) + " | mean |",
-            "|---|" + "---|" * (len(severities) + 1),
-        ]
+        rows = []
         for kind, r in self.corruptions.items():
             by = dict(zip(r.severities, r.accuracy, strict=True))
-            values = " | ".join(cell(by.get(s)) for s in severities)
-            lines.append(f"| {kind} | {values} | {cell(r.mean_accuracy)} |")
-        drop = self.relative_drop
-        lines += [
-            "",
-            f"clean accuracy {cell(_num(self.clean.get('accuracy')))}, mean corruption accuracy "
-            f"{cell(self.mean_corruption_accuracy)}"
-            + ("" if drop is None else f" (relative drop {100 * drop:.1f}%)")
-            + f", {self.n} images",
-        ]
-        return "\n".join(lines)
+            rows.append([kind, *(cell(by.get(s)) for s in severities), cell(r.mean_accuracy)])
+        kinds = markdown(["shift", *(str(s) for s in severities), "mean"], rows)
+        summary = markdown(["summary", "value"], cells(ROBUSTNESS_ROWS, self.to_dict(), digits))
+        return f"{kinds}\n\n{summary}"

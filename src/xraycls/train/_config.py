@@ -12,14 +12,18 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Self
 
+from xraycls._serial import Serial
 from xraycls.errors import ConfigError
+
+if TYPE_CHECKING:
+    from xraycls.transforms import InputTransform
 
 __all__ = ["LR_SCHEDULES", "MONITORS", "SAMPLINGS", "TrainConfig"]
 
@@ -42,8 +46,71 @@ SAMPLINGS = ("shuffle", "balanced")
 _MODES = ("auto", "max", "min")
 
 
+def _integer(low: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _number(ok: Callable[[float], bool], *, optional: bool = False) -> Callable[[Any], bool]:
+    def check(v: Any) -> bool:
+        if v is None:
+            return optional
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and ok(float(v))
+
+    return check
+
+
+def _one_of(choices: tuple[Any, ...]) -> Callable[[Any], bool]:
+    return lambda v: v in choices
+
+
+def _optional(kind: type) -> Callable[[Any], bool]:
+    return lambda v: v is None or isinstance(v, kind)
+
+
+def _input_transform_class() -> type[InputTransform]:
+    from xraycls.transforms import InputTransform
+
+    return InputTransform
+
+
+def _positive(v: float) -> bool:
+    return math.isfinite(v) and v > 0
+
+
+#: (field, check, what is expected): every TrainConfig value is checked here, in this order.
+_CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("epochs", _integer(1), "an integer >= 1"),
+    ("batch_size", _integer(1), "an integer >= 1"),
+    ("seed", lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    ("learning_rate", _number(_positive), "a finite number > 0"),
+    (
+        "optimizer",
+        lambda v: isinstance(v, str) and bool(v),
+        "a Keras optimizer name such as 'sgd' or 'adam'",
+    ),
+    ("lr_schedule", _one_of(LR_SCHEDULES), f"one of {LR_SCHEDULES}"),
+    ("early_stopping_patience", lambda v: v is None or _integer(1)(v), "None or an integer >= 1"),
+    ("label_smoothing", _number(lambda v: 0 <= v < 1), "a number in [0, 1)"),
+    ("mixed_precision", _one_of(_MIXED), f"one of {_MIXED}"),
+    ("monitor", _one_of(MONITORS), f"one of {MONITORS}"),
+    ("batchnorm_batches", _integer(0), "an integer >= 0"),
+    ("sampling", _one_of(SAMPLINGS), f"one of {SAMPLINGS}"),
+    ("group_dro", _number(_positive, optional=True), "None or a finite step size > 0"),
+    ("monitor_mode", _one_of(_MODES), f"one of {_MODES}"),
+    ("verbose", _one_of((0, 1, 2)), "0, 1 or 2"),
+    ("optimizer_kwargs", _optional(dict), "None or a dict"),
+    ("lr_schedule_kwargs", lambda v: isinstance(v, dict), "a dict"),
+    ("augmentation", _optional(dict), "None or an Augmenter.to_dict() configuration"),
+    (
+        "class_weights",
+        lambda v: v is None or v == "balanced" or isinstance(v, dict),
+        "'balanced', None or a {class_index: weight} dict",
+    ),
+)
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Serial):
     """Training settings; round-trips through ``to_dict``/``from_dict`` and JSON.
 
     The defaults reproduce the paper: SGD with learning rate 0.003 and momentum 0.9, batch 32,
@@ -129,78 +196,29 @@ class TrainConfig:
     group_dro: float | None = None
 
     def __post_init__(self) -> None:
-        def bad(name: str, expected: str) -> ConfigError:
-            return ConfigError(
-                f"TrainConfig.{name} must be {expected}; got {getattr(self, name)!r}"
-            )
-
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise bad(name, "an integer >= 1")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise bad("seed", "an integer")
-        if not isinstance(self.learning_rate, (int, float)) or not (
-            math.isfinite(self.learning_rate) and self.learning_rate > 0
-        ):
-            raise bad("learning_rate", "a finite number > 0")
-        if not isinstance(self.optimizer, str) or not self.optimizer:
-            raise bad("optimizer", "a Keras optimizer name such as 'sgd' or 'adam'")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise bad("lr_schedule", f"one of {LR_SCHEDULES}")
-        patience = self.early_stopping_patience
-        if patience is not None and (
-            isinstance(patience, bool) or not isinstance(patience, int) or patience < 1
-        ):
-            raise bad("early_stopping_patience", "None or an integer >= 1")
-        if not isinstance(self.label_smoothing, (int, float)) or not (
-            0 <= self.label_smoothing < 1
-        ):
-            raise bad("label_smoothing", "a number in [0, 1)")
-        if self.mixed_precision not in _MIXED:
-            raise bad("mixed_precision", f"one of {_MIXED}")
-        if self.monitor not in MONITORS:
-            raise bad("monitor", f"one of {MONITORS}")
-        nb = self.batchnorm_batches
-        if isinstance(nb, bool) or not isinstance(nb, int) or nb < 0:
-            raise bad("batchnorm_batches", "an integer >= 0")
-        if self.sampling not in SAMPLINGS:
-            raise bad("sampling", f"one of {SAMPLINGS}")
-        dro = self.group_dro
-        if dro is not None and (
-            isinstance(dro, bool)
-            or not isinstance(dro, (int, float))
-            or not (math.isfinite(dro) and dro > 0)
-        ):
-            raise bad("group_dro", "None or a finite step size > 0")
-        if self.monitor_mode not in _MODES:
-            raise bad("monitor_mode", f"one of {_MODES}")
-        if self.verbose not in (0, 1, 2):
-            raise bad("verbose", "0, 1 or 2")
-        if self.optimizer_kwargs is not None and not isinstance(self.optimizer_kwargs, dict):
-            raise bad("optimizer_kwargs", "None or a dict")
-        if not isinstance(self.lr_schedule_kwargs, dict):
-            raise bad("lr_schedule_kwargs", "a dict")
-        if self.augmentation is not None and not isinstance(self.augmentation, dict):
-            raise bad("augmentation", "None or an Augmenter.to_dict() configuration")
+        for name, ok, expected in _CHECKS:
+            if not ok(getattr(self, name)):
+                raise self._bad(name, expected)
+        if isinstance(self.input_transform, _input_transform_class()):
+            object.__setattr__(self, "input_transform", self.input_transform.to_dict())
         if self.input_transform is not None:
-            from xraycls.transforms import InputTransform
-
-            if isinstance(self.input_transform, InputTransform):
-                object.__setattr__(self, "input_transform", self.input_transform.to_dict())
             # Validates the keys and values now, not at the first image of the first epoch.
-            InputTransform.from_dict(self.input_transform)
-        cw = self.class_weights
-        if isinstance(cw, dict):
-            try:
-                normalised = {int(k): float(v) for k, v in cw.items()}
-            except (TypeError, ValueError):
-                raise bad("class_weights", "a {class_index: weight} dict") from None
-            if any(v < 0 or not math.isfinite(v) for v in normalised.values()):
-                raise bad("class_weights", "non-negative finite weights")
-            object.__setattr__(self, "class_weights", normalised)
-        elif cw is not None and cw != "balanced":
-            raise bad("class_weights", "'balanced', None or a {class_index: weight} dict")
+            _input_transform_class().from_dict(self.input_transform)
+        if isinstance(self.class_weights, dict):
+            object.__setattr__(self, "class_weights", self._class_weights())
+
+    def _bad(self, name: str, expected: str) -> ConfigError:
+        return ConfigError(f"TrainConfig.{name} must be {expected}; got {getattr(self, name)!r}")
+
+    def _class_weights(self) -> dict[int, float]:
+        cw: dict[Any, Any] = self.class_weights  # type: ignore[assignment]
+        try:
+            normalised = {int(k): float(v) for k, v in cw.items()}
+        except (TypeError, ValueError):
+            raise self._bad("class_weights", "a {class_index: weight} dict") from None
+        if any(v < 0 or not math.isfinite(v) for v in normalised.values()):
+            raise self._bad("class_weights", "non-negative finite weights")
+        return normalised
 
     @property
     def optimizer_arguments(self) -> dict[str, Any]:
@@ -220,48 +238,6 @@ class TrainConfig:
         if self.monitor_mode != "auto":
             return self.monitor_mode
         return "min" if "loss" in self.monitor else "max"
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (class-weight keys become strings, as JSON requires)."""
-        data = dataclasses.asdict(self)
-        if isinstance(self.class_weights, dict):
-            data["class_weights"] = {str(k): v for k, v in self.class_weights.items()}
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Self:
-        """Build a config from a dict; missing keys take their defaults.
-
-        Raises:
-            ConfigError: Unknown keys (named in the message) or invalid values.
-        """
-        if not isinstance(data, dict):
-            raise ConfigError(f"a TrainConfig must be a dict; got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown TrainConfig key(s): {', '.join(unknown)}; known keys are "
-                f"{', '.join(sorted(known))}"
-            )
-        return cls(**data)
-
-    def to_json(self, indent: int | None = 2) -> str:
-        """The config as JSON text."""
-        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> Self:
-        """Inverse of :meth:`to_json`.
-
-        Raises:
-            ConfigError: The text is not JSON or not a valid config.
-        """
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"TrainConfig JSON is not valid: {exc}") from None
-        return cls.from_dict(data)
 
     def replace(self, **changes: Any) -> Self:
         """A copy with some fields changed (validated)."""

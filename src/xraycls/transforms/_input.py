@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -13,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from xraycls._serial import Serial, from_data
 from xraycls.errors import ConfigError
 from xraycls.transforms._image import check_image
 
@@ -40,7 +39,7 @@ CONTRAST_MODES = ("none", "clahe", "equalize")
 
 
 @dataclass(frozen=True)
-class InputTransform:
+class InputTransform(Serial):
     """Preprocessing applied to every image as read, before it is resized for the model.
 
     Saved inside the model file (``save_model(..., input_transform=...)``) so that training,
@@ -186,45 +185,14 @@ class InputTransform:
             outs = [equalize(o) for o in outs]
         return outs
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict; :meth:`from_dict` reverses it."""
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> InputTransform:
         """Build from :meth:`to_dict` output (``None`` or ``{}`` give the identity).
 
         Raises:
-            ConfigError: Not a mapping, unknown keys, or invalid values.
+            ConfigError: Not a mapping, an unknown key (named), or invalid values.
         """
-        if data is None:
-            return cls()
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"InputTransform: expected a dict, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(
-                f"InputTransform: unknown keys {unknown}; known keys are {sorted(known)}"
-            )
-        return cls(**dict(data))
-
-    def to_json(self) -> str:
-        """JSON text of :meth:`to_dict`."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> InputTransform:
-        """Inverse of :meth:`to_json`.
-
-        Raises:
-            ConfigError: Not valid JSON, or invalid content.
-        """
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"InputTransform: not valid JSON: {exc}") from exc
-        return cls.from_dict(data)
+        return cls() if data is None else from_data(cls, data)
 
 
 def as_transform(value: InputTransform | Mapping[str, Any] | None) -> InputTransform:
