@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import xraycls
@@ -98,6 +98,7 @@ def test_every_kind_keeps_shape_dtype_and_is_deterministic(image, seed, severity
     dtype=st.sampled_from(["uint8", "uint16"]),
     channels=st.sampled_from([0, 3]),
 )
+@example(seed=1275, h=20, w=59, dtype="uint8", channels=0)
 def test_distance_from_the_original_grows_with_severity(seed, h, w, dtype, channels) -> None:
     image = _image(seed, h, w, dtype, channels, textured=True)
     top = float(np.iinfo(image.dtype).max)
@@ -113,8 +114,12 @@ def test_distance_from_the_original_grows_with_severity(seed, h, w, dtype, chann
             for s in range(MAX_SEVERITY + 1)
         ]
         assert distance[0] == 0.0
-        # Non-decreasing, up to integer rounding (1e-6 of the range).
-        assert all(b >= a - 1e-6 for a, b in itertools.pairwise(distance)), (
+        # Non-decreasing, up to integer rounding (1e-6 of the range). On a short side under
+        # 48 px the resolution shift's neighbouring severities round to small sizes one pixel
+        # apart (20 px: 5 and 4 rows) whose aliasing differs: there 1% relative slack
+        # (hypothesis found seed=1275, 20x59 gray: 0.07176 then 0.07162).
+        slack = 0.01 if kind == "resolution" and min(h, w) < 48 else 0.0
+        assert all(b >= a * (1 - slack) - 1e-6 for a, b in itertools.pairwise(distance)), (
             kind,
             distance,
         )
