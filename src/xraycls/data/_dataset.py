@@ -15,6 +15,7 @@ import numpy as np
 
 from xraycls._atomic import write_text_atomic
 from xraycls._outputs import csv_cell
+from xraycls._serial import Serial
 from xraycls.data._columns import SOURCE, UNKNOWN
 from xraycls.data._report import LoadReport
 from xraycls.errors import ConfigError
@@ -54,7 +55,7 @@ def _as_meta(meta: Mapping[str, Sequence[Any]] | None, n: int) -> dict[str, tupl
 
 
 @dataclass(frozen=True, eq=False)
-class Dataset:
+class Dataset(Serial):
     """A labelled set of chest X-ray images, by file (and optionally in memory).
 
     Instances are immutable: :meth:`subset`, :meth:`concat` and :meth:`split` return new ones.
@@ -97,8 +98,11 @@ class Dataset:
     groups: tuple[str, ...] | None = None
     origins: tuple[str, ...] | None = None
     root: str | None = None
-    images: list[np.ndarray | None] | None = field(default=None, repr=False)
-    report: LoadReport | None = field(default=None, repr=False)
+    # Not serialised: pixels belong in image files, the load report in its own JSON.
+    images: list[np.ndarray | None] | None = field(
+        default=None, repr=False, metadata={"serial": False}
+    )
+    report: LoadReport | None = field(default=None, repr=False, metadata={"serial": False})
     meta: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -493,8 +497,8 @@ class Dataset:
 
     # ------------------------------------------------------------------ persistence
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary (without in-memory images or the load report).
+    def _to_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``to_dict`` (``Serial``): labels as plain ints; images and the report are left out.
 
         Examples:
             >>> import numpy as np
@@ -503,31 +507,7 @@ class Dataset:
             >>> Dataset.from_dict(ds.to_dict()) == ds
             True
         """
-        return {
-            "files": list(self.files),
-            "labels": [int(v) for v in self.labels],
-            "class_names": list(self.class_names),
-            "groups": None if self.groups is None else list(self.groups),
-            "origins": None if self.origins is None else list(self.origins),
-            "root": self.root,
-            "meta": {k: list(v) for k, v in self.meta.items()},
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Dataset:
-        """Inverse of :meth:`to_dict`."""
-        try:
-            return cls(
-                files=tuple(data["files"]),
-                labels=np.asarray(data["labels"], dtype=np.int64),
-                class_names=tuple(data["class_names"]),
-                groups=data.get("groups"),
-                origins=data.get("origins"),
-                root=data.get("root"),
-                meta=data.get("meta") or {},
-            )
-        except KeyError as exc:
-            raise ConfigError(f"Dataset.from_dict: missing key {exc.args[0]!r}") from None
+        return {**data, "labels": [int(v) for v in self.labels]}
 
     def to_csv(self, path: str | os.PathLike[str]) -> None:
         """Write a manifest ``file,label[,group][,origin][,<meta columns>]`` atomically.

@@ -7,13 +7,13 @@ class, the source alone predicts the class; :func:`describe` measures how far.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from xraycls._serial import Serial
 from xraycls.data._columns import SOURCE, UNKNOWN
 from xraycls.data._groups import kermany_patient
 from xraycls.errors import ConfigError
@@ -30,7 +30,7 @@ _KERMANY_NOTE = (
 
 
 @dataclass(frozen=True)
-class DatasetDescription:
+class DatasetDescription(Serial):
     """The class x ``column`` table of a dataset with its confounding warnings.
 
     Attributes:
@@ -71,30 +71,6 @@ class DatasetDescription:
     notes: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     ages: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        return {
-            "column": self.column,
-            "class_names": list(self.class_names),
-            "n": self.n,
-            "table": {k: dict(v) for k, v in self.table.items()},
-            "source_only_accuracy": self.source_only_accuracy,
-            "majority_accuracy": self.majority_accuracy,
-            "separable": dict(self.separable),
-            "notes": dict(self.notes),
-            "warnings": list(self.warnings),
-            "ages": {k: dict(v) for k, v in self.ages.items()},
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DatasetDescription:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
-    def to_json(self) -> str:
-        """:meth:`to_dict` as JSON text."""
-        return json.dumps(self.to_dict(), indent=2)
 
     def to_text(self) -> str:
         """The table and the warnings as plain text (what ``xraycls data inspect`` prints)."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+
+from xraycls._serial import Serial
 
 
 @dataclass
-class LoadReport:
+class LoadReport(Serial):
     """What happened while loading a dataset; nothing is dropped without an entry here.
 
     Attributes:
@@ -56,18 +57,6 @@ class LoadReport:
     def ok(self) -> bool:
         """``True`` when nothing was skipped and no class folder was empty."""
         return not self.skipped and not self.empty_classes
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LoadReport:
-        """Inverse of :meth:`to_dict`."""
-        data = dict(data)
-        data["skipped"] = [tuple(x) for x in data.get("skipped", [])]
-        data["empty_classes"] = [tuple(x) for x in data.get("empty_classes", [])]
-        return cls(**data)
 
     def __str__(self) -> str:
         total = sum(self.counts.values())

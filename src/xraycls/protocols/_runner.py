@@ -6,12 +6,13 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xraycls._atomic import write_text_atomic
+from xraycls._serial import Serial
 from xraycls.protocols._profile import Profile, get_profile
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class ModelResult:
 
 
 @dataclass
-class ReproductionResult:
+class ReproductionResult(Serial):
     """What `reproduce` measured, with its profile and split sizes.
 
     Examples:
@@ -98,21 +99,13 @@ class ReproductionResult:
     #: The confounding warnings of the merged data (`Dataset.describe`), most important first.
     data_warnings: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form for JSON."""
-        return {
-            "profile": self.profile.to_dict(),
-            "splits": self.splits,
-            "results": [asdict(row) for row in self.rows],
-            "external": self.external,
-            "by_source": self.by_source,
-            "data": self.data,
-            "data_warnings": self.data_warnings,
-        }
+    # results.json names the rows "results" (files written since the first release).
+    def _to_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {("results" if k == "rows" else k): v for k, v in data.items()}
 
-    def to_json(self) -> str:
-        """JSON text of `to_dict`."""
-        return json.dumps(self.to_dict(), indent=2)
+    @classmethod
+    def _migrate(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        return {("rows" if k == "results" else k): v for k, v in data.items()}
 
     def to_markdown(self, digits: int = 4) -> str:
         """Table 2 of the paper, extended with COVID sensitivity/specificity and macro AUC."""
