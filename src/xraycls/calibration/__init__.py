@@ -16,7 +16,7 @@ Examples:
 from __future__ import annotations
 
 from xraycls.calibration._calibrate import INFO_KEY, calibrate
-from xraycls.calibration._calibration import (
+from xraycls.decision import (
     MIN_IMAGES,
     MIN_PER_CLASS,
     REFER,
@@ -25,7 +25,7 @@ from xraycls.calibration._calibration import (
     positive_class_of,
     wilson_interval,
 )
-from xraycls.calibration._math import (
+from xraycls.decision._math import (
     apply_temperature,
     expected_calibration_error,
     fit_temperature,

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from xraycls.calibration._calibration import (
+from xraycls.decision._calibration import (
     MIN_IMAGES,
     MIN_PER_CLASS,
     Calibration,
