@@ -43,6 +43,8 @@ _LAZY: dict[str, str] = {
     "save_model": "xraycls.zoo",
     "load_model": "xraycls.zoo",
     "read_model_info": "xraycls.zoo",
+    "load_model_info": "xraycls.zoo",
+    "ModelInfo": "xraycls.zoo",
     # io + data
     "read_image": "xraycls.io",
     "Dataset": "xraycls.data",
@@ -65,8 +67,10 @@ _LAZY: dict[str, str] = {
     "evaluate": "xraycls.evaluation",
     "compute_metrics": "xraycls.evaluation",
     # inference
-    "Classifier": "xraycls.predict",
-    "ImagePrediction": "xraycls.predict",
+    "Classifier": "xraycls.classifier",
+    "ImagePrediction": "xraycls.classifier",
+    "PredictionBatch": "xraycls.classifier",
+    "as_classifier": "xraycls.classifier",
     # calibrated decisions, batch inference, export
     "Calibration": "xraycls.calibration",
     "calibrate": "xraycls.calibration",
@@ -112,7 +116,9 @@ __all__ = [
     "LabelMap",
     "LoadReport",
     "ModelFileError",
+    "ModelInfo",
     "PluginError",
+    "PredictionBatch",
     "Profile",
     "RobustnessReport",
     "TrainConfig",
@@ -122,6 +128,7 @@ __all__ = [
     "WeightsError",
     "XrayclsError",
     "__version__",
+    "as_classifier",
     "audit",
     "balance",
     "build_model",
@@ -137,6 +144,7 @@ __all__ = [
     "list_models",
     "load_dataset",
     "load_model",
+    "load_model_info",
     "load_sources",
     "merge",
     "overlay",
@@ -160,6 +168,7 @@ _SUBPACKAGES = frozenset(
     | {"imaging"}
     | {"robustness"}
     | {"batch", "calibration", "export", "serve"}
+    | {"classifier", "decision"}
     | {"auditing"}
 )
 
@@ -184,6 +193,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from xraycls.augment import Augmenter, balance
     from xraycls.batch import predict_files
     from xraycls.calibration import Calibration, calibrate
+    from xraycls.classifier import Classifier, ImagePrediction, PredictionBatch, as_classifier
     from xraycls.data import (
         Dataset,
         DatasetDescription,
@@ -200,7 +210,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from xraycls.export import export_model
     from xraycls.io import read_image
     from xraycls.lungs import segment_lungs
-    from xraycls.predict import Classifier, ImagePrediction
     from xraycls.protocols import Profile, reproduce
     from xraycls.reporting import report
     from xraycls.robustness import RobustnessReport, evaluate_robustness
@@ -211,7 +220,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         build_model,
         get_backbone,
         list_models,
+        ModelInfo,
         load_model,
+        load_model_info,
         read_model_info,
         register_backbone,
         save_model,

@@ -1,11 +1,12 @@
-"""``Classifier``: load a saved xraycls model and predict image files or arrays.
+"""``Classifier``: a Keras model with its :class:`xraycls.zoo.ModelInfo`, ready to predict.
 
 Decoding and letterbox resizing (:func:`xraycls.imaging.load_fitted`, the function the
-training pipeline uses, so predictions see exactly what training saw) and batching happen
-inside; the backbone's preprocessing is part of the model.
+training pipeline uses, so predictions see exactly what training saw), the stored input
+transform and calibration are applied here; the backbone's preprocessing is part of the
+model. Every prediction goes through :meth:`Classifier.predict_batches` (``_loop.py``).
 
 Examples:
-    >>> from xraycls.predict import Classifier
+    >>> from xraycls import Classifier
     >>> clf = Classifier.load("runs/x/best.keras")  # doctest: +SKIP
     >>> clf.predict_labels(["scan1.png", "scan2.png"])  # doctest: +SKIP
     ['COVID', 'NORMAL']
@@ -14,22 +15,26 @@ Examples:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import numpy as np
 
 from xraycls.errors import ConfigError, ImageReadError, ModelFileError
 from xraycls.imaging import input_size, load_fitted
+from xraycls.zoo import ModelInfo
 
 if TYPE_CHECKING:
-    from xraycls.calibration import Calibration
+    from xraycls.classifier._loop import PredictionBatch
+    from xraycls.decision import Calibration
 
-__all__ = ["Classifier", "ImagePrediction", "expand_paths"]
+__all__ = ["Classifier", "ImagePrediction", "Input", "expand_paths"]
 
 Input = str | os.PathLike[str] | np.ndarray
+T = TypeVar("T")
 
 
 def expand_paths(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -100,43 +105,49 @@ class ImagePrediction:
         }
 
 
-def _tta_views(batch: np.ndarray) -> list[np.ndarray]:
-    """The batch, its mirror image, and 10 % zoomed in and out (same size, zero padding)."""
-    import cv2
+def _source(item: Any) -> str | None:
+    """The file name of an item (``None`` for an array or an unnamed image)."""
+    return None if item is None or isinstance(item, np.ndarray) else str(item)
 
-    n, h, w, _ = batch.shape
-    views = [batch, batch[:, :, ::-1, :]]
-    for scale in (1.1, 1 / 1.1):
-        sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
-        out = np.zeros_like(batch)
-        for i in range(n):
-            img = cv2.resize(batch[i], (sw, sh), interpolation=cv2.INTER_AREA)
-            if scale > 1:  # zoom in: centre crop
-                y, x = (sh - h) // 2, (sw - w) // 2
-                out[i] = img[y : y + h, x : x + w]
-            else:  # zoom out: centre on black, like the letterbox padding
-                y, x = (h - sh) // 2, (w - sw) // 2
-                out[i, y : y + sh, x : x + sw] = img
-        views.append(out)
-    return views
+
+class _Locked:
+    """An input transform run one call at a time: a lung crop runs a Keras model, which the
+    loop's decoding threads must not call concurrently."""
+
+    def __init__(self, transform: Any) -> None:
+        self._transform = transform
+        self._lock = threading.Lock()
+        self.is_identity = bool(transform.is_identity)
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return np.asarray(self._transform.apply(image))
 
 
 class Classifier:
-    """A trained model together with its class names and input size, ready to predict.
+    """The model handle: a Keras model and its :class:`xraycls.zoo.ModelInfo`.
+
+    Every entry point (``evaluate``, ``calibrate``, ``export_model``, ``audit``,
+    ``evaluate_robustness``, ``predict_files``, ``create_app``...) turns what it is given into
+    one with :func:`xraycls.as_classifier` and predicts through :meth:`predict_batches`, so the
+    stored input transform and calibration apply the same way everywhere.
 
     Args:
         model: A Keras model taking raw ``[0, 255]`` RGB batches of a fixed size.
-        class_names: One name per output.
+        class_names: One name per output; default those of ``info``.
         resize: How images are fitted to the input size: ``"pad"`` (letterbox, as in
-            training), ``"stretch"`` or ``"crop"``.
+            training), ``"stretch"`` or ``"crop"``; default that of ``info``, else ``"pad"``.
         input_transform: The :class:`xraycls.transforms.InputTransform` (or its dict) applied
-            to every image before resizing; ``None``: the one stored with the model
-            (:meth:`load` reads it from the file), else none.
-        calibration: Temperature, operating threshold and abstain rule (read from the model
-            file by :meth:`load` after ``xraycls calibrate``); ``None``: raw probabilities and
-            no decision.
-        info: The model file's stored information (:meth:`load` passes it), kept as
-            :attr:`info`: ``info.get("training_data")`` says what the model was trained on.
+            to every image before resizing; ``None``: the one in ``info``, else the one
+            attached to ``model`` by training, else none.
+        calibration: Temperature, operating threshold and abstain rule; ``None``: the one in
+            ``info`` (written by ``xraycls calibrate``), else raw probabilities and no decision.
+        info: The model's :class:`xraycls.zoo.ModelInfo` (or its stored dict form);
+            :meth:`load` reads it from the file. The arguments above override its fields.
+
+    Attributes:
+        info: The :class:`ModelInfo` the classifier uses (overrides applied):
+            ``info.training_data`` says what the model was trained on.
 
     Examples:
         >>> import numpy as np, keras
@@ -151,32 +162,65 @@ class Classifier:
     def __init__(
         self,
         model: Any,
-        class_names: Sequence[str],
+        class_names: Sequence[str] | None = None,
         *,
-        resize: str = "pad",
+        resize: str | None = None,
         input_transform: Any = None,
         calibration: Calibration | None = None,
-        info: Mapping[str, Any] | None = None,
+        info: ModelInfo | Mapping[str, Any] | None = None,
     ) -> None:
         from xraycls.transforms import as_transform, transform_of
 
-        #: Everything stored with the model file (``xraycls.json``): class names, backbone,
-        #: ``training_data`` (what it was trained on), calibration...; empty for a bare model.
-        self.info: dict[str, Any] = dict(info or {})
+        base = info if isinstance(info, ModelInfo) or info is None else ModelInfo.from_dict(info)
+        if class_names is None and base is None:
+            raise ConfigError("Classifier: give class_names or info (a ModelInfo)")
+        names = tuple(str(c) for c in class_names) if class_names is not None else None
+        if base is None:
+            assert names is not None
+            base = ModelInfo(class_names=names, backbone=str(getattr(model, "name", "")))
+            if input_transform is None:  # a model the trainer built carries its transform
+                input_transform = transform_of(model)
+        changes: dict[str, Any] = {}
+        if names is not None:
+            changes["class_names"] = names
+        if resize is not None:
+            changes["resize"] = resize
+        if input_transform is not None:
+            changes["input_transform"] = as_transform(input_transform)
+        if calibration is not None:
+            changes["calibration"] = calibration
+        self.info: ModelInfo = replace(base, **changes) if changes else base
         self.model = model
-        self.calibration = calibration
-        self.class_names = [str(c) for c in class_names]
         self.image_size = input_size(model)
-        self.resize = resize
-        self.input_transform = (
-            transform_of(model) if input_transform is None else as_transform(input_transform)
-        )
         outputs = int(model.output_shape[-1])
         if outputs != len(self.class_names):
             raise ConfigError(
                 f"{len(self.class_names)} class names {self.class_names} for a model with "
                 f"{outputs} outputs"
             )
+        self._transform = _Locked(self.info.input_transform)
+
+    # ------------------------------------------------------------------ what the info says
+
+    @property
+    def class_names(self) -> list[str]:
+        """One name per model output."""
+        return list(self.info.class_names)
+
+    @property
+    def resize(self) -> str:
+        """How images are fitted to the input: ``"pad"``, ``"stretch"`` or ``"crop"``."""
+        return self.info.resize
+
+    @property
+    def input_transform(self) -> Any:
+        """The :class:`xraycls.transforms.InputTransform` applied before resizing."""
+        return self.info.input_transform
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The stored :class:`xraycls.Calibration`, or ``None``."""
+        return self.info.calibration
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, safe_mode: bool = True) -> Classifier:
@@ -190,36 +234,26 @@ class Classifier:
         Raises:
             ModelFileError: Missing, corrupt or refused file, or no class names in it.
         """
-        from xraycls.zoo import load_model, read_model_info
+        from xraycls.zoo import load_model, load_model_info
 
-        info = read_model_info(path)
+        info = load_model_info(path)  # named, checked errors before Keras reads anything
         model = load_model(path, safe_mode=safe_mode, compile=False)
-        names = info.get("class_names")
-        if not names:
-            raise ModelFileError(f"{os.fspath(path)}: the model file records no class names")
-        from xraycls.calibration import INFO_KEY, Calibration
-
-        calibration = None
-        if info.get(INFO_KEY):
-            try:
-                calibration = Calibration.from_dict(info[INFO_KEY])
-            except (ConfigError, TypeError) as exc:
-                raise ModelFileError(
-                    f"{os.fspath(path)}: the stored calibration is unreadable ({exc}); "
-                    "run `xraycls calibrate` again"
-                ) from exc
         try:
             input_size(model)  # an absurd stored size (200000x200000) is refused here, by file
         except ConfigError as exc:
             raise ModelFileError(f"{os.fspath(path)}: {exc}") from exc
-        return cls(model, names, calibration=calibration, info=info)
+        return cls(model, info=info)
 
     # ------------------------------------------------------------------ inputs
 
-    def _prepare(self, item: Input) -> np.ndarray:
-        fitted, _, _ = load_fitted(
-            item, *self.image_size, self.resize, transform=self.input_transform
-        )
+    def prepare(self, item: Input) -> np.ndarray:
+        """Decode (if a path), transform and fit one image to the model: ``float32 (H, W, 3)``.
+
+        Raises:
+            ImageReadError: The file cannot be read.
+            ConfigError: The array has an unsupported shape.
+        """
+        fitted, _, _ = load_fitted(item, *self.image_size, self.resize, transform=self._transform)
         return fitted.astype(np.float32)
 
     @staticmethod
@@ -238,34 +272,66 @@ class Classifier:
 
     # ------------------------------------------------------------------ prediction
 
-    def _predict_items(self, items: Sequence[Input], batch_size: int, progress: bool) -> np.ndarray:
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
-        if not items:
-            return np.zeros((0, len(self.class_names)), np.float32)
-        bar = None
-        if progress:
-            import keras
+    def predict_batches(
+        self,
+        items: Sequence[T] | None = None,
+        *,
+        batches: Iterable[Any] | None = None,
+        prepare: Callable[[T], np.ndarray] | None = None,
+        batch_size: int = 32,
+        tta: bool = False,
+        explain: bool = False,
+        calibrated: bool = True,
+        errors: Literal["raise", "keep"] = "raise",
+        workers: int | None = None,
+        progress: bool = False,
+    ) -> Iterator[PredictionBatch]:
+        """The one prediction loop: every xraycls prediction runs through it.
 
-            bar = keras.utils.Progbar(len(items), unit_name="image")
-        out = []
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
-            batch = np.stack([self._prepare(item) for item in chunk])
-            raw = np.asarray(self.model.predict_on_batch(batch), dtype=np.float32)
-            out.append(self._calibrated(raw).astype(np.float32))
-            if bar is not None:
-                bar.add(len(chunk))
-        return np.concatenate(out, axis=0)
+        Items are prepared (decoded, transformed, fitted) by a small thread pool up to two
+        batches ahead of the model; each model call sees one batch (padded to ``batch_size`` on
+        JAX, so one compiled program serves every batch); probabilities are calibrated with the
+        stored calibration unless ``calibrated=False``.
 
-    def prepare(self, item: Input) -> np.ndarray:
-        """Decode (if a path) and fit one image to the model input: ``float32 (H, W, 3)``.
+        Args:
+            items: What to predict, in order: paths or arrays by default, anything ``prepare``
+                takes otherwise.
+            batches: Instead of ``items``: ready ``(images, payload...)`` batches at the
+                model's input size (a ``tf.data.Dataset``...), predicted as they come; the
+                payload (labels) is passed through as :attr:`PredictionBatch.items`.
+            prepare: ``item -> float32 (H, W, 3)`` at the input size; default
+                :meth:`prepare` (read, stored transform, fit).
+            batch_size: Images per model call.
+            tta: Average over the image, its mirror and 10 % zooms; the spread is returned.
+            explain: Add the Grad-CAM of the predicted class.
+            calibrated: Apply the stored calibration (``False``: raw softmax, to fit one).
+            errors: ``"raise"``: an item that cannot be prepared stops the loop;
+                ``"keep"``: it is reported in :attr:`PredictionBatch.errors` and skipped.
+            workers: Preparing threads; default ``min(4, CPUs)``.
+            progress: Show a progress bar.
+
+        Yields:
+            One :class:`PredictionBatch` per model call, in input order.
 
         Raises:
-            ImageReadError: The file cannot be read.
-            ConfigError: The array has an unsupported shape.
+            ConfigError: Bad ``batch_size``, ``workers`` or ``errors``, or both or neither of
+                ``items`` and ``batches``.
         """
-        return self._prepare(item)
+        from xraycls.classifier._loop import run_loop
+
+        return run_loop(
+            self,
+            items,
+            batches=batches,
+            prepare=prepare or self.prepare,
+            batch_size=batch_size,
+            tta=tta,
+            explain=explain,
+            calibrated=calibrated,
+            errors=errors,
+            workers=workers,
+            progress=progress,
+        )
 
     def predict_prepared(
         self,
@@ -284,50 +350,42 @@ class Classifier:
             tta: Average over the image, its mirror and 10 % zooms; the spread is the
                 uncertainty (and an abstain reason with a calibration).
         """
-        n = len(batch)
-        if n == 0:
+        if len(batch) == 0:
             return []
-        spread = None
-        if tta:
-            views = _tta_views(batch)
-            raw = np.asarray(self.model.predict_on_batch(np.concatenate(views)), np.float64)
-            per_view = np.stack(
-                [self._calibrated(raw[i * n : (i + 1) * n]) for i in range(len(views))]
-            )
-            probs = per_view.mean(axis=0)
-            spread = per_view.std(axis=0).max(axis=1)
-        else:
-            raw = np.asarray(self.model.predict_on_batch(batch), np.float64)
-            probs = self._calibrated(raw)
-        decisions: list[str | None] = [None] * n
+        names = list(sources) if sources is not None else [None] * len(batch)
+        out: list[ImagePrediction] = []
+        for part in self.predict_batches(
+            batches=[(np.asarray(batch, np.float32), names)],
+            batch_size=max(1, len(batch)),
+            explain=explain,
+            tta=tta,
+        ):
+            out.extend(self._details(part))
+        return out
+
+    def _details(self, part: PredictionBatch) -> list[ImagePrediction]:
+        probs, spread = part.probabilities, part.spread
+        decisions: list[str | None] = [None] * len(probs)
         if self.calibration is not None:
             decisions = list(self.calibration.decide(probs, self.class_names, spread))
         top = probs.argmax(axis=1)
-        heat = None
-        if explain:
-            from xraycls.explain import cam
-
-            heat = np.asarray(cam(self.model, batch, class_index=top, method="gradcam"))
-        names = list(sources) if sources is not None else [None] * n
+        names = list(part.items)
         return [
             ImagePrediction(
-                source=names[i],
+                source=_source(names[i]),
                 label=self.class_names[int(top[i])],
                 probabilities={
                     c: float(v) for c, v in zip(self.class_names, probs[i], strict=True)
                 },
                 decision=decisions[i],
                 uncertainty=None if spread is None else float(spread[i]),
-                cam=None if heat is None else heat[i],
-                image=None if heat is None else np.clip(batch[i], 0, 255).astype(np.uint8),
+                cam=None if part.cam is None else part.cam[i],
+                image=None
+                if part.cam is None
+                else np.clip(part.images[i], 0, 255).astype(np.uint8),
             )
-            for i in range(n)
+            for i in range(len(probs))
         ]
-
-    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
-        if self.calibration is None:
-            return np.asarray(raw, np.float64)
-        return np.asarray(self.calibration.probabilities(raw), np.float64)
 
     @overload
     def predict(
@@ -389,21 +447,19 @@ class Classifier:
             'not COVID'
         """
         items = self._items(inputs)
-        if not details and not tta:
-            return self._predict_items(items, batch_size, progress)
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
-        results: list[ImagePrediction] = []
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
-            batch = np.stack([self._prepare(item) for item in chunk])
-            sources = [None if isinstance(i, np.ndarray) else str(i) for i in chunk]
-            results.extend(self.predict_prepared(batch, sources=sources, explain=explain, tta=tta))
+        parts = self.predict_batches(
+            items,
+            batch_size=batch_size,
+            progress=progress,
+            explain=explain and details,
+            tta=tta,
+        )
         if details:
-            return results
-        return np.array(
-            [[r.probabilities[c] for c in self.class_names] for r in results], np.float32
-        ).reshape(len(results), len(self.class_names))
+            return [p for part in parts for p in self._details(part)]
+        probs = [part.probabilities.astype(np.float32) for part in parts]
+        if not probs:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        return np.concatenate(probs, axis=0)
 
     def predict_labels(self, inputs: Input | Sequence[Input], *, batch_size: int = 32) -> list[str]:
         """The most probable class name per input."""
@@ -425,7 +481,7 @@ class Classifier:
             [{'file': 'scan1.png', 'label': 'COVID', 'probability': 0.93, 'COVID': 0.93, ...}]
         """
         items = self._items(inputs)
-        probs = self._predict_items(items, batch_size, progress)
+        probs = self.predict(items, batch_size=batch_size, progress=progress)
         rows = []
         for item, p in zip(items, probs, strict=True):
             k = int(p.argmax())

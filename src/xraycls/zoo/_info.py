@@ -222,8 +222,7 @@ def _transform(value: Any) -> InputTransform:
         return InputTransform.from_dict(value)
     except ConfigError as exc:
         raise ConfigError(
-            f"its input_transform is invalid ({exc}); it was written by a newer or damaged "
-            "xraycls"
+            f"its input_transform is invalid ({exc}); it was written by a newer or damaged xraycls"
         ) from exc
 
 
