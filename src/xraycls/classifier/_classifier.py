@@ -360,16 +360,19 @@ class Classifier:
             explain=explain,
             tta=tta,
         ):
-            out.extend(self._details(part))
+            out.extend(self.details(part))
         return out
 
-    def _details(self, part: PredictionBatch) -> list[ImagePrediction]:
+    def details(self, part: PredictionBatch) -> list[ImagePrediction]:
+        """One :class:`ImagePrediction` per predicted image of a loop batch (decisions made)."""
         probs, spread = part.probabilities, part.spread
         decisions: list[str | None] = [None] * len(probs)
         if self.calibration is not None:
             decisions = list(self.calibration.decide(probs, self.class_names, spread))
         top = probs.argmax(axis=1)
-        names = list(part.items)
+        # The items that were predicted: those without a preparation error.
+        errors = list(part.errors) or [None] * len(part.items)
+        names = [item for item, exc in zip(part.items, errors, strict=True) if exc is None]
         return [
             ImagePrediction(
                 source=_source(names[i]),
@@ -455,7 +458,7 @@ class Classifier:
             tta=tta,
         )
         if details:
-            return [p for part in parts for p in self._details(part)]
+            return [p for part in parts for p in self.details(part)]
         probs = [part.probabilities.astype(np.float32) for part in parts]
         if not probs:
             return np.zeros((0, len(self.class_names)), np.float32)
