@@ -69,11 +69,16 @@ def as_classifier(
         if info is None:
             width = int(model.output_shape[-1])
             names = list(class_names or [f"class_{k}" for k in range(width)])
+            if len(names) != width:
+                raise ConfigError(
+                    f"the model predicts {width} classes but {len(names)} class names were "
+                    f"given ({names})"
+                )
             return Classifier(model, names)
         clf = Classifier(model, info=info)
     if class_names is not None and list(class_names) != clf.class_names:
         raise ConfigError(
-            f"the model's classes {clf.class_names} differ from the data's "
+            f"the model's classes {clf.class_names} differ from the dataset's "
             f"{list(class_names)}; load the data with load_dataset(..., "
             f"classes={clf.class_names})"
         )
