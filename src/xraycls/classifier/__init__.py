@@ -19,7 +19,7 @@ Examples:
 from __future__ import annotations
 
 from xraycls.classifier._classifier import Classifier, ImagePrediction, expand_paths
-from xraycls.classifier._loop import PredictionBatch
+from xraycls.classifier._loop import PredictionBatch, dataset_items
 from xraycls.classifier._resolve import ModelLike, as_classifier
 
 __all__ = [
@@ -28,5 +28,6 @@ __all__ = [
     "ModelLike",
     "PredictionBatch",
     "as_classifier",
+    "dataset_items",
     "expand_paths",
 ]

@@ -19,7 +19,7 @@ import numpy as np
 
 from xraycls.errors import ConfigError
 
-__all__ = ["PredictionBatch", "run_loop", "tta_views"]
+__all__ = ["PredictionBatch", "dataset_items", "run_loop", "tta_views"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,16 @@ class PredictionBatch:
     def labels(self) -> np.ndarray:
         """The most probable class index per predicted image."""
         return np.asarray(self.probabilities.argmax(axis=1))
+
+
+def dataset_items(dataset: Any) -> list[Any]:
+    """The images of an xraycls ``Dataset`` as loop items: an in-memory array where it holds
+    one, else the file (read by :meth:`xraycls.Classifier.prepare` as training reads it)."""
+    images = dataset.images
+    files = list(dataset.files)
+    if images is None:
+        return files
+    return [f if a is None else a for a, f in zip(images, files, strict=True)]
 
 
 def tta_views(batch: np.ndarray) -> list[np.ndarray]:

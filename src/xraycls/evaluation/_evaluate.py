@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from xraycls.classifier import Classifier, ModelLike, as_classifier
+from xraycls.classifier import Classifier, ModelLike, as_classifier, dataset_items
 from xraycls.errors import ConfigError
 from xraycls.evaluation._metrics import compute_metrics
 from xraycls.evaluation._report import EvaluationReport
@@ -55,12 +55,7 @@ def _predict(
 
     if isinstance(dataset, Dataset):
         # Read, stored input transform and letterbox as in training (Classifier.prepare).
-        sources = dataset.images if dataset.images is not None else dataset.files
-        parts: Iterable[Any] = clf.predict_batches(
-            list(range(len(dataset.files))),
-            prepare=lambda i: clf.prepare(sources[i]),
-            batch_size=batch_size,
-        )
+        parts: Iterable[Any] = clf.predict_batches(dataset_items(dataset), batch_size=batch_size)
         probs = [p.probabilities for p in parts]
         labels = np.asarray(dataset.labels)
         files: list[str] | None = [str(f) for f in dataset.files]
