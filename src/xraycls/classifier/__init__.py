@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from xraycls.classifier._classifier import Classifier, ImagePrediction, expand_paths
 from xraycls.classifier._loop import PredictionBatch, dataset_items
-from xraycls.classifier._resolve import ModelLike, as_classifier
+from xraycls.classifier._resolve import ModelLike, as_classifier, knows_class_names
 
 __all__ = [
     "Classifier",
@@ -30,4 +30,5 @@ __all__ = [
     "as_classifier",
     "dataset_items",
     "expand_paths",
+    "knows_class_names",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 from xraycls.classifier._classifier import Classifier
 from xraycls.errors import ConfigError
 
-__all__ = ["ModelLike", "as_classifier"]
+__all__ = ["ModelLike", "as_classifier", "knows_class_names"]
 
 #: What an entry point's ``model`` argument may be: a model file, a handle, or a Keras model.
 ModelLike = Classifier | str | os.PathLike[str] | Any
@@ -83,3 +83,18 @@ def as_classifier(
             f"classes={clf.class_names})"
         )
     return clf
+
+
+def knows_class_names(model: ModelLike) -> bool:
+    """Whether ``model`` brings its class names: a file, a :class:`Classifier`, or a Keras
+    model loaded by :func:`xraycls.load_model` (a bare one gets the data's names).
+
+    Examples:
+        >>> knows_class_names("best.keras")
+        True
+    """
+    if isinstance(model, (str, os.PathLike, Classifier)):
+        return True
+    from xraycls.zoo import info_of
+
+    return info_of(model) is not None
