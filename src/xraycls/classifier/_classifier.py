@@ -281,6 +281,7 @@ class Classifier:
         batch_size: int = 32,
         tta: bool = False,
         explain: bool = False,
+        cam_method: str = "gradcam",
         calibrated: bool = True,
         errors: Literal["raise", "keep"] = "raise",
         workers: int | None = None,
@@ -303,7 +304,8 @@ class Classifier:
                 :meth:`prepare` (read, stored transform, fit).
             batch_size: Images per model call.
             tta: Average over the image, its mirror and 10 % zooms; the spread is returned.
-            explain: Add the Grad-CAM of the predicted class.
+            explain: Add the class activation map of the predicted class.
+            cam_method: Its method (any :func:`xraycls.cam` method).
             calibrated: Apply the stored calibration (``False``: raw softmax, to fit one).
             errors: ``"raise"``: an item that cannot be prepared stops the loop;
                 ``"keep"``: it is reported in :attr:`PredictionBatch.errors` and skipped.
@@ -326,7 +328,7 @@ class Classifier:
             prepare=prepare or self.prepare,
             batch_size=batch_size,
             tta=tta,
-            explain=explain,
+            explain=cam_method if explain else None,
             calibrated=calibrated,
             errors=errors,
             workers=workers,

@@ -198,7 +198,7 @@ def run_loop(
     prepare: Callable[[Any], np.ndarray],
     batch_size: int,
     tta: bool,
-    explain: bool,
+    explain: str | None,
     calibrated: bool,
     errors: str,
     workers: int | None,
@@ -220,7 +220,7 @@ def _run(
     source: Iterator[_Prepared],
     batch_size: int,
     tta: bool,
-    explain: bool,
+    explain: str | None,
     calibrated: bool,
     progress: bool,
     total: int | None,
@@ -250,7 +250,7 @@ def _predict(
     errs: list[BaseException | None],
     rows: int | None,
     tta: bool,
-    explain: bool,
+    explain: str | None,
     calibrated: bool,
 ) -> PredictionBatch:
     n = len(images)
@@ -274,9 +274,9 @@ def _predict(
     else:
         probs = scaled(_forward(clf.model, images, rows))
     heat = None
-    if explain:
+    if explain is not None:
         from xraycls.explain import cam
 
         top = probs.argmax(axis=1)
-        heat = np.asarray(cam(clf.model, images, class_index=top, method="gradcam"))
+        heat = np.asarray(cam(clf.model, images, class_index=top, method=explain))
     return PredictionBatch(start, chunk, images, probs, spread, heat, errs)
