@@ -44,10 +44,13 @@ def _class_by_name(model: Any, name: str) -> int:
     if name.lstrip("-").isdigit():
         return int(name)
     names: list[str] = []
-    if isinstance(model, (str, os.PathLike)):
-        from xraycls.zoo import read_model_info
-
-        names = [str(c) for c in read_model_info(model).get("class_names", [])]
+    try:
+        from xraycls.zoo import info_of
+    except ImportError:  # the zoo is optional for plain Keras files
+        info_of = None  # type: ignore[assignment]
+    info = None if info_of is None else info_of(model)  # stored when the zoo loaded the file
+    if info is not None:
+        names = list(info.class_names)
     if name not in names:
         known = f"the model's classes are {names}" if names else "the model has no class names"
         raise ConfigError(f"class_index={name!r} is not a class index or name; {known}.")
@@ -105,7 +108,7 @@ def write_overlays(
         raise ConfigError("no image files given.")
     keras_model = _load_model(model)
     if isinstance(class_index, str):
-        class_index = _class_by_name(model, class_index)
+        class_index = _class_by_name(keras_model, class_index)
     # Fail on a bad method or layer before reading any image.
     if method not in METHODS:
         raise ConfigError(f"method={method!r} is not one of {list(METHODS)}.")
