@@ -140,10 +140,10 @@ def test_calibrate_real_images_then_classifier_decides(cxr3_dir, tmp_path, capsy
 
 
 def test_corrupt_stored_calibration_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
     from xraycls.predict import Classifier
     from xraycls.zoo import update_model_info
-
-    import json
 
     path = saved_tiny_model(tmp_path / "m.keras")
     bad = {"calibration": {"temperature": 1.0, "nonsense": 3}}

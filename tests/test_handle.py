@@ -24,7 +24,6 @@ from xraycls.zoo import (
     update_model_info,
 )
 
-
 #: The classes of _helpers_train.make_image_folder, as load_dataset names them.
 CLASSES = ("COVID", "Normal", "Viral Pneumonia")
 
@@ -74,7 +73,7 @@ def test_as_classifier_gives_one_handle_for_all_three(world) -> None:  # type: i
     assert as_classifier(given) is given
     with pytest.raises(ConfigError, match="differ from the dataset's"):
         as_classifier(given, class_names=["a", "b", "c"])
-    with pytest.raises(ConfigError, match="expected a .keras path"):
+    with pytest.raises(ConfigError, match=r"expected a \.keras path"):
         as_classifier(42)
 
 
@@ -207,7 +206,7 @@ def test_a_newer_file_is_refused_with_the_file_named(world, tmp_path) -> None:  
             if member.filename == "xraycls.json":
                 data = json.dumps({**json.loads(data), "schema_version": 99}).encode()
             dst.writestr(member, data)
-    with pytest.raises(ModelFileError, match="newer.keras.*schema_version 99"):
+    with pytest.raises(ModelFileError, match=r"newer\.keras.*schema_version 99"):
         load_model_info(newer)
 
 

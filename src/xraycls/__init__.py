@@ -217,10 +217,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from xraycls.transforms import InputTransform
     from xraycls.zoo import (
         BackboneSpec,
+        ModelInfo,
         build_model,
         get_backbone,
         list_models,
-        ModelInfo,
         load_model,
         load_model_info,
         read_model_info,

@@ -128,11 +128,14 @@ def export_model(
     _check_dependencies(format)
     clf = as_classifier(model)
     keras_model = clf.model
-    shape = [None if d is None else int(d) for d in keras_model.inputs[0].shape[1:]]
-    info = {"input_shape": shape, **clf.info.to_dict()}
-    is_file = isinstance(model, (str, os.PathLike))
-    label = os.fspath(model) if is_file else keras_model.name
-    meta = _metadata(info, format, Path(label).name if is_file else label)
+    dims = [None if d is None else int(d) for d in keras_model.inputs[0].shape[1:]]
+    info = {"input_shape": dims, **clf.info.to_dict()}
+    if isinstance(model, (str, os.PathLike)):
+        label = os.fspath(model)
+        meta = _metadata(info, format, Path(label).name)
+    else:
+        label = str(keras_model.name)
+        meta = _metadata(info, format, label)
     try:
         # A freshly loaded model has never been called, which the ONNX exporter refuses.
         import numpy as np

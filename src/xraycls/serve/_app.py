@@ -149,7 +149,6 @@ def create_app(
     from starlette.routing import Route
 
     from xraycls._about import __version__
-
     from xraycls.classifier import as_classifier
 
     classifier = as_classifier(classifier)  # a path, a Classifier or a Keras model
