@@ -226,3 +226,17 @@ def test_loop_keeps_errors_pads_nothing_on_tensorflow_and_checks_arguments(world
     cal = next(iter(clf.predict_batches(items[:1]))).probabilities
     assert clf.calibration is not None
     np.testing.assert_allclose(clf.calibration.probabilities(raw), cal, rtol=1e-6)
+
+
+def test_write_overlays_takes_any_of_the_three(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from xraycls.explain import write_overlays
+
+    path, data, _ = world
+    files = [str(f) for f in data.files[:2]]
+    pixels = []
+    for kind, model in _three(path).items():
+        out = write_overlays(model, files, tmp_path / kind, class_index="Normal")
+        pixels.append([xraycls.read_image(p) for p in out])
+    for other in pixels[1:]:
+        for a, b in zip(pixels[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)

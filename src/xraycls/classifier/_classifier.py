@@ -25,7 +25,7 @@ import numpy as np
 
 from xraycls.errors import ConfigError, ImageReadError, ModelFileError
 from xraycls.imaging import input_size, load_fitted
-from xraycls.zoo import ModelInfo
+from xraycls.zoo import ModelHandle, ModelInfo
 
 if TYPE_CHECKING:
     from xraycls.classifier._loop import PredictionBatch
@@ -124,7 +124,7 @@ class _Locked:
             return np.asarray(self._transform.apply(image))
 
 
-class Classifier:
+class Classifier(ModelHandle):
     """The model handle: a Keras model and its :class:`xraycls.zoo.ModelInfo`.
 
     Every entry point (``evaluate``, ``calibrate``, ``export_model``, ``audit``,

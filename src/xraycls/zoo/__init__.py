@@ -11,7 +11,7 @@ Examples:
 
 from xraycls.zoo import families as _families  # noqa: F401  (registers the built-ins)
 from xraycls.zoo._factory import build_model
-from xraycls.zoo._info import SCHEMA_VERSION, ModelInfo, info_of
+from xraycls.zoo._info import SCHEMA_VERSION, ModelHandle, ModelInfo, info_of
 from xraycls.zoo._preprocess import Preprocess
 from xraycls.zoo._registry import (
     BackboneSpec,
@@ -31,6 +31,7 @@ from xraycls.zoo._saving import (
 __all__ = [
     "SCHEMA_VERSION",
     "BackboneSpec",
+    "ModelHandle",
     "ModelInfo",
     "PluginWarning",
     "Preprocess",

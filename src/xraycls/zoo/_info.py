@@ -23,6 +23,7 @@ Examples:
 
 from __future__ import annotations
 
+import abc
 import unicodedata
 import weakref
 from collections.abc import Mapping, Sequence
@@ -33,7 +34,7 @@ from xraycls.decision import Calibration
 from xraycls.errors import ConfigError
 from xraycls.transforms import InputTransform
 
-__all__ = ["SCHEMA_VERSION", "ModelInfo", "attach_info", "info_of"]
+__all__ = ["SCHEMA_VERSION", "ModelHandle", "ModelInfo", "attach_info", "info_of"]
 
 #: Version of the ``xraycls.json`` layout written by this xraycls. 1: the first versioned
 #: layout (adds ``schema_version`` and ``resize``); files without the key are version 0 and
@@ -243,6 +244,18 @@ def _mapping(key: str, value: Any) -> dict[str, Any] | None:
     if not isinstance(value, Mapping):
         raise ConfigError(f"{key} must be a JSON object, got {type(value).__name__}")
     return dict(value)
+
+
+class ModelHandle(abc.ABC):
+    """A Keras model with its :class:`ModelInfo`; :class:`xraycls.Classifier` is the one.
+
+    Declared here, below the handle, so the layers the handle itself uses (``explain``, whose
+    ``write_overlays`` takes a model file, a Keras model or a ``Classifier``) can recognise one
+    by type, without importing it and without guessing from attribute names.
+    """
+
+    model: Any
+    info: ModelInfo
 
 
 # A Keras model loaded by xraycls remembers its ModelInfo here, so a bare model handed to an
