@@ -295,7 +295,7 @@ def audit(
         thresholds.ci_level, feather, swap_pairs, batch_size, srcs
     )
     populations: dict[str, str] = {}
-    if srcs is not None and sources is None and hasattr(dataset, "describe"):
+    if srcs is not None and sources is None:
         populations = dict(dataset.describe().notes)  # e.g. Kermany file names: paediatric
     flags = find_flags(
         data,
