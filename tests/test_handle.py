@@ -98,6 +98,34 @@ def test_each_entry_point_takes_path_classifier_or_keras_model_alike(world) -> N
     np.testing.assert_allclose(np.asarray(results["path"][0]), direct, rtol=1e-5, atol=1e-6)
 
 
+def _ellipse_lungs(images: list[np.ndarray]) -> list[np.ndarray]:
+    """A fixed lung field per image (the segmenter is not what this test is about)."""
+    out = []
+    for image in images:
+        h, w = image.shape[:2]
+        yy, xx = np.mgrid[:h, :w]
+        out.append(((yy - h / 2) / (h / 3)) ** 2 + ((xx - w / 2) / (w / 3)) ** 2 <= 1)
+    return out
+
+
+def test_audit_and_export_take_any_of_the_three(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from xraycls.export import read_export_info
+
+    path, data, _ = world
+    audits, exports = [], []
+    for kind, model in _three(path).items():
+        rep = xraycls.audit(
+            model, data, lung_masks=_ellipse_lungs, text_remover=lambda im: im, swap_pairs=4
+        )
+        audits.append([rep.full, rep.border_only, rep.cam_lung_share, rep.lung_swap])
+        out = xraycls.export_model(model, tmp_path / kind, format="savedmodel")
+        meta = read_export_info(out)
+        exports.append([meta["class_names"], meta["calibration"], meta["input"]])
+    assert audits[0] == audits[1] == audits[2]
+    assert exports[0] == exports[1] == exports[2]
+    assert exports[0][1]["temperature"] == 2.5
+
+
 def test_create_app_takes_any_of_the_three(world) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("starlette")
     from starlette.testclient import TestClient
