@@ -268,3 +268,22 @@ def test_write_overlays_takes_any_of_the_three(world, tmp_path) -> None:  # type
     for other in pixels[1:]:
         for a, b in zip(pixels[0], other, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_one_map_of_what_a_model_carries(world) -> None:  # type: ignore[no-untyped-def]
+    """A loaded model carries its ModelInfo; attaching a transform keeps the rest of it."""
+    from xraycls.transforms import attach_transform, transform_of
+    from xraycls.zoo import info_of
+
+    path, _, _ = world
+    model = load_model(path, compile=False)
+    info = info_of(model)
+    assert info is not None and transform_of(model) is info.input_transform
+    attach_transform(model, {"contrast": "equalize"})
+    after = info_of(model)
+    assert after is not None and after.input_transform.contrast == "equalize"
+    assert after.class_names == info.class_names and after.calibration == info.calibration
+    assert as_classifier(model).input_transform.contrast == "equalize"
+    bare = tiny_model(size=24)
+    attach_transform(bare, {"contrast": "clahe"})
+    assert info_of(bare) is None and transform_of(bare).contrast == "clahe"

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import abc
 import unicodedata
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 from xraycls.decision import Calibration
 from xraycls.errors import ConfigError
 from xraycls.transforms import InputTransform
+from xraycls.transforms._attach import attach_record, attached
 
 __all__ = ["SCHEMA_VERSION", "ModelHandle", "ModelInfo", "attach_info", "info_of"]
 
@@ -258,21 +258,17 @@ class ModelHandle(abc.ABC):
     info: ModelInfo
 
 
-# A Keras model loaded by xraycls remembers its ModelInfo here, so a bare model handed to an
-# entry point still brings its class names, transform and calibration. A weak map rather than
-# an attribute: Keras tracks attributes set on a model, and they would leak into its config.
-_BY_MODEL: weakref.WeakKeyDictionary[Any, ModelInfo] = weakref.WeakKeyDictionary()
-
-
 def attach_info(model: Any, info: ModelInfo) -> Any:
-    """Remember ``info`` for ``model`` (a loaded Keras model); returns ``model``."""
-    _BY_MODEL[model] = info
-    return model
+    """Remember ``info`` for ``model`` (a loaded Keras model); returns ``model``.
+
+    It goes into the one map of what a model object carries
+    (:mod:`xraycls.transforms._attach`), so :func:`xraycls.transforms.transform_of` sees its
+    transform too.
+    """
+    return attach_record(model, info)
 
 
 def info_of(model: Any) -> ModelInfo | None:
     """The :class:`ModelInfo` attached to ``model`` by :func:`load_model`, else ``None``."""
-    try:
-        return _BY_MODEL.get(model)
-    except TypeError:  # not weak-referenceable: nothing attached
-        return None
+    record = attached(model)
+    return record if isinstance(record, ModelInfo) else None

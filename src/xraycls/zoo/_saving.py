@@ -435,12 +435,9 @@ def load_model(
 
 
 def _attach_stored_info(model: keras.Model, path: Path) -> keras.Model:
-    """Remember the file's :class:`ModelInfo` (and its transform) for the loaded model."""
-    from xraycls.transforms import attach_transform
-
+    """Remember the file's :class:`ModelInfo` (class names, transform, calibration) for the
+    loaded model."""
     with zipfile.ZipFile(path) as archive:
         if INFO_MEMBER not in archive.namelist():
             return model  # a plain Keras file: no class names, no transform
-    info = load_model_info(path)
-    attach_info(model, info)
-    return attach_transform(model, info.input_transform)
+    return attach_info(model, load_model_info(path))
