@@ -54,8 +54,16 @@ _FIELDS = (
     "xraycls_version",
     "schema_version",
 )
-#: Keys only :func:`save_model` sets (the model's identity); ``update_model_info`` refuses them.
-RESERVED = ("class_names", "backbone", "input_shape", "xraycls_version", "input_transform")
+#: Keys only :func:`save_model` sets (the model's identity and the layout version);
+#: ``extra=`` and ``update_model_info`` refuse them.
+RESERVED = (
+    "class_names",
+    "backbone",
+    "input_shape",
+    "xraycls_version",
+    "input_transform",
+    "schema_version",
+)
 
 
 def same_names(names: Sequence[str]) -> str | None:

@@ -104,7 +104,9 @@ def save_model(
         class_names: One name per output unit, in output order.
         extra: More JSON-serialisable metadata (must not reuse the reserved keys
             ``class_names``, ``backbone``, ``input_shape``, ``xraycls_version``,
-            ``input_transform``).
+            ``input_transform``, ``schema_version``). Keys of other
+            :class:`ModelInfo` fields (``calibration``, ``training_data``, ``resize``) are
+            checked and stored in them; any other key goes to ``ModelInfo.extra``.
         input_transform: The :class:`xraycls.transforms.InputTransform` (or its dict) the
             model's inputs need; stored as ``input_transform`` so every loader applies it.
             ``None``: the transform attached to ``model`` (by training or loading), if any.
@@ -338,7 +340,9 @@ def update_model_info(path: str | os.PathLike[str], extra: Mapping[str, Any]) ->
     Args:
         path: A ``.keras`` file written by :func:`save_model`.
         extra: JSON-serialisable keys to set (not the reserved ``class_names``, ``backbone``,
-            ``input_shape``, ``xraycls_version``).
+            ``input_shape``, ``xraycls_version``, ``input_transform``, ``schema_version``);
+            ``calibration``, ``training_data`` and ``resize`` are checked as their
+            :class:`ModelInfo` fields.
 
     Returns:
         The new metadata.
