@@ -140,11 +140,24 @@ def test_calibrate_real_images_then_classifier_decides(cxr3_dir, tmp_path, capsy
 
 
 def test_corrupt_stored_calibration_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
     from xraycls.predict import Classifier
     from xraycls.zoo import update_model_info
 
     path = saved_tiny_model(tmp_path / "m.keras")
-    update_model_info(path, {"calibration": {"temperature": 1.0, "nonsense": 3}})
+    bad = {"calibration": {"temperature": 1.0, "nonsense": 3}}
+    # ModelInfo is checked when written, too: update_model_info refuses it ...
+    with pytest.raises(XrayclsError, match="calibrate"):
+        update_model_info(path, bad)
+    # ... so a damaged file is made by hand, and loading it names the fix.
+    with zipfile.ZipFile(path) as archive:
+        members = {m: archive.read(m) for m in archive.namelist()}
+    info = json.loads(members["xraycls.json"])
+    members["xraycls.json"] = json.dumps({**info, **bad}).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
     with pytest.raises(ModelFileError, match="calibrate"):
         Classifier.load(path)
 

@@ -38,6 +38,8 @@ def test_read_model_info(tiny_cnn, tmp_path):
         "class_names": CLASSES,
         "backbone": "simple_cnn",
         "input_shape": [16, 16, 3],
+        "resize": "pad",
+        "schema_version": xraycls.zoo.SCHEMA_VERSION,
         "xraycls_version": xraycls.__version__,
         "epoch": 3,
     }

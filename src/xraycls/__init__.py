@@ -43,6 +43,8 @@ _LAZY: dict[str, str] = {
     "save_model": "xraycls.zoo",
     "load_model": "xraycls.zoo",
     "read_model_info": "xraycls.zoo",
+    "load_model_info": "xraycls.zoo",
+    "ModelInfo": "xraycls.zoo",
     # io + data
     "read_image": "xraycls.io",
     "decode_image": "xraycls.io",
@@ -66,8 +68,10 @@ _LAZY: dict[str, str] = {
     "evaluate": "xraycls.evaluation",
     "compute_metrics": "xraycls.evaluation",
     # inference
-    "Classifier": "xraycls.predict",
-    "ImagePrediction": "xraycls.predict",
+    "Classifier": "xraycls.classifier",
+    "ImagePrediction": "xraycls.classifier",
+    "PredictionBatch": "xraycls.classifier",
+    "as_classifier": "xraycls.classifier",
     # calibrated decisions, batch inference, export
     "Calibration": "xraycls.calibration",
     "calibrate": "xraycls.calibration",
@@ -113,7 +117,9 @@ __all__ = [
     "LabelMap",
     "LoadReport",
     "ModelFileError",
+    "ModelInfo",
     "PluginError",
+    "PredictionBatch",
     "Profile",
     "RobustnessReport",
     "TrainConfig",
@@ -123,6 +129,7 @@ __all__ = [
     "WeightsError",
     "XrayclsError",
     "__version__",
+    "as_classifier",
     "audit",
     "balance",
     "build_model",
@@ -139,6 +146,7 @@ __all__ = [
     "list_models",
     "load_dataset",
     "load_model",
+    "load_model_info",
     "load_sources",
     "merge",
     "overlay",
@@ -162,6 +170,7 @@ _SUBPACKAGES = frozenset(
     | {"imaging"}
     | {"robustness"}
     | {"batch", "calibration", "export", "serve"}
+    | {"classifier", "decision"}
     | {"auditing"}
 )
 
@@ -186,6 +195,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from xraycls.augment import Augmenter, balance
     from xraycls.batch import predict_files
     from xraycls.calibration import Calibration, calibrate
+    from xraycls.classifier import Classifier, ImagePrediction, PredictionBatch, as_classifier
     from xraycls.data import (
         Dataset,
         DatasetDescription,
@@ -202,7 +212,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from xraycls.export import export_model
     from xraycls.io import decode_image, read_image
     from xraycls.lungs import segment_lungs
-    from xraycls.predict import Classifier, ImagePrediction
     from xraycls.protocols import Profile, reproduce
     from xraycls.reporting import report
     from xraycls.robustness import RobustnessReport, evaluate_robustness
@@ -210,10 +219,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from xraycls.transforms import InputTransform
     from xraycls.zoo import (
         BackboneSpec,
+        ModelInfo,
         build_model,
         get_backbone,
         list_models,
         load_model,
+        load_model_info,
         read_model_info,
         register_backbone,
         save_model,

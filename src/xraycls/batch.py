@@ -2,8 +2,9 @@
 
 Inputs are files, folders (searched recursively), glob patterns and CSV manifests (column
 ``file``, ``path`` or ``image``, else the first column; paths relative to the CSV), DICOM
-included. Images are decoded by a small thread pool a few batches ahead of the model, so memory
-holds only those batches whatever the number of files. Every input gives exactly one output
+included. Images are decoded a few batches ahead of the model by the one prediction loop
+(:meth:`xraycls.Classifier.predict_batches`), so memory holds only those batches whatever the
+number of files. Every input gives exactly one output
 row: a file that cannot be read gets its reason in the ``error`` column, never a crash or a silent
 skip. Rows are appended and flushed batch by batch; running again on the same output skips the
 inputs it already has, however their paths are spelled (a half-written last row from a crash is
@@ -27,9 +28,7 @@ import json
 import os
 import re
 import time
-from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ import numpy as np
 
 from xraycls._atomic import with_filename
 from xraycls._outputs import csv_cell, csv_uncell
+from xraycls.classifier import Classifier, ModelLike, as_classifier
 from xraycls.errors import ConfigError, XrayclsError
 
 __all__ = ["BatchSummary", "expand_inputs", "predict_files"]
@@ -298,70 +298,62 @@ def _no_contents(reason: str) -> str:
     return _QUOTED_CONTENT.sub("", reason)
 
 
-def _decode(classifier: Any, entry: str | _Missing) -> np.ndarray | str:
-    """The prepared image, or the reason it could not be read (never raises)."""
-    if isinstance(entry, _Missing):
-        return entry.reason
-    try:
-        return np.asarray(classifier.prepare(entry))
-    except XrayclsError as exc:
+class _Unreadable(Exception):
+    """An input that names nothing readable (a :class:`_Missing`): its reason, as an error."""
+
+
+def _reason(exc: BaseException) -> str:
+    """What the ``error`` column says for an input that could not be prepared."""
+    if isinstance(exc, _Unreadable):
+        return str(exc)
+    if isinstance(exc, XrayclsError):
         return _no_contents(getattr(exc, "reason", None) or str(exc))
-    except Exception as exc:  # a decoder bug must not stop a long batch: report it per row
-        return _no_contents(f"{type(exc).__name__}: {exc}")
+    # A decoder bug must not stop a long batch: it is reported per row.
+    return _no_contents(f"{type(exc).__name__}: {exc}")
 
 
 def _rows(
-    classifier: Any,
+    classifier: Classifier,
     entries: list[str | _Missing],
     batch_size: int,
     workers: int,
     tta: bool,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Rows batch by batch; decoding runs ``workers`` threads up to two batches ahead."""
+    """Rows batch by batch, from the one prediction loop (it decodes ahead in threads)."""
     names = list(classifier.class_names)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        pending: deque[tuple[str | _Missing, Future[Any]]] = deque()
-        it = iter(entries)
-        ahead = 2 * batch_size
 
-        def fill() -> None:
-            while len(pending) < ahead:
-                entry = next(it, None)
-                if entry is None:
-                    return
-                pending.append((entry, pool.submit(_decode, classifier, entry)))
+    def prepare(entry: str | _Missing) -> np.ndarray:
+        if isinstance(entry, _Missing):
+            raise _Unreadable(entry.reason)
+        return classifier.prepare(entry)
 
-        fill()
-        while pending:
-            chunk = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
-            fill()  # keep the pool busy while the model runs on this chunk
-            decoded = [(entry, fut.result()) for entry, fut in chunk]
-            good = [(e, x) for e, x in decoded if isinstance(x, np.ndarray)]
-            preds = iter(
-                classifier.predict_prepared(
-                    np.stack([x for _, x in good]), sources=[_key(e) for e, _ in good], tta=tta
-                )
-                if good
-                else []
-            )
-            rows = []
-            for entry, x in decoded:
-                row: dict[str, Any] = {"file": _key(entry), "label": None, "probability": None}
-                row.update(dict.fromkeys(names))
-                row.update(decision=None, uncertainty=None, error=None)
-                if isinstance(x, np.ndarray):
-                    pred = next(preds)
-                    row.update(pred.probabilities)
-                    row.update(label=pred.label, probability=pred.probabilities[pred.label])
-                    row.update(decision=pred.decision, uncertainty=pred.uncertainty)
-                else:
-                    row["error"] = x
-                rows.append(row)
-            yield rows
+    for part in classifier.predict_batches(
+        entries,
+        prepare=prepare,
+        batch_size=batch_size,
+        workers=max(1, workers),
+        tta=tta,
+        errors="keep",
+    ):
+        preds = iter(classifier.details(part))
+        rows = []
+        for entry, exc in zip(part.items, part.errors, strict=True):
+            row: dict[str, Any] = {"file": _key(entry), "label": None, "probability": None}
+            row.update(dict.fromkeys(names))
+            row.update(decision=None, uncertainty=None, error=None)
+            if exc is None:
+                pred = next(preds)
+                row.update(pred.probabilities)
+                row.update(label=pred.label, probability=pred.probabilities[pred.label])
+                row.update(decision=pred.decision, uncertainty=pred.uncertainty)
+            else:
+                row["error"] = _reason(exc)
+            rows.append(row)
+        yield rows
 
 
 def predict_files(
-    model: Any,
+    model: ModelLike,
     paths: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
     *,
@@ -380,7 +372,8 @@ def predict_files(
     and ``error`` (the reason a file could not be read; empty for a predicted row).
 
     Args:
-        model: A model file path or a :class:`xraycls.predict.Classifier`.
+        model: A model file path, a :class:`xraycls.Classifier` or a Keras model
+            (:func:`xraycls.as_classifier`).
         paths: Files, folders, glob patterns and CSV manifests.
         out: Output file; ``.csv`` or ``.jsonl``. If it exists, inputs already in it are
             skipped (resume) unless ``overwrite``.
@@ -410,12 +403,7 @@ def predict_files(
         raise ConfigError(f"out {os.fspath(out)!r}: the file name must end with .csv or .jsonl")
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
-    if isinstance(model, (str, os.PathLike)):
-        from xraycls.predict import Classifier
-
-        classifier = Classifier.load(model)
-    else:
-        classifier = model
+    classifier = as_classifier(model)
     names = list(classifier.class_names)
     columns = ["file", "label", "probability", *names, "decision", "uncertainty", "error"]
     start = time.perf_counter()

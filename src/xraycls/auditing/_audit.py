@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from xraycls.auditing._masks import (
 from xraycls.auditing._page import save_audit
 from xraycls.auditing._probe import source_probe
 from xraycls.auditing._report import AuditReport
+from xraycls.classifier import Classifier, ModelLike, as_classifier, dataset_items
 from xraycls.errors import ConfigError, DependencyError
 
 __all__ = ["audit"]
@@ -58,19 +60,6 @@ def _default_text_remover() -> TextRemover:
             f"({exc}); pass text_remover= a function image -> image"
         ) from None
     return remove
-
-
-def _unwrap(model: Any) -> tuple[Any, list[str] | None, Any]:
-    """The Keras model, its class names (when known) and its stored input transform."""
-    from xraycls.transforms import transform_of
-
-    if isinstance(model, (str, os.PathLike)):
-        from xraycls.predict import Classifier
-
-        model = Classifier.load(model)
-    if hasattr(model, "class_names") and hasattr(model, "model"):
-        return model.model, list(model.class_names), transform_of(model)
-    return model, None, transform_of(model)
 
 
 def _rgb(image: np.ndarray, where: str) -> np.ndarray:
@@ -121,14 +110,14 @@ def _metrics(y: np.ndarray, prob: np.ndarray, names: Sequence[str], level: float
 
 
 def _feature_model(model: Any) -> Any:
-    """The model with a second output: the input of its last (``predictions``) layer."""
+    """The model cut before its last (``predictions``) layer: the penultimate features."""
     import keras
 
     try:
         last = model.get_layer("predictions")
     except ValueError:
         last = model.layers[-1]
-    return keras.Model(model.inputs, [model.outputs[0], last.input])
+    return keras.Model(model.inputs, last.input)
 
 
 def _swap_pairs(labels: np.ndarray, seed: int, limit: int) -> list[tuple[int, int]]:
@@ -151,7 +140,7 @@ def _swap_pairs(labels: np.ndarray, seed: int, limit: int) -> list[tuple[int, in
 
 
 def _lung_swap(
-    model: Any,
+    clf: Classifier,
     pairs: list[tuple[int, int]],
     kept: dict[int, tuple[np.ndarray, np.ndarray]],
     labels: np.ndarray,
@@ -167,7 +156,8 @@ def _lung_swap(
         batch = np.stack(
             [swap_lungs(kept[a][0], kept[a][1], kept[b][0], kept[b][1], feather) for a, b in chunk]
         )
-        predicted = np.asarray(model.predict_on_batch(batch.astype(np.float32))).argmax(1)
+        (part,) = clf.predict_batches(batches=[(batch, chunk)], calibrated=False)
+        predicted = part.labels
         for j, ((a, b), p) in enumerate(zip(chunk, predicted, strict=True)):
             border += int(p == labels[a])
             lungs += int(p == labels[b])
@@ -203,7 +193,7 @@ def _pick_examples(labels: np.ndarray, per_class: int) -> set[int]:
 
 
 def audit(
-    model: Any,
+    model: ModelLike,
     dataset: Any,
     *,
     lung_masks: LungMasks | None = None,
@@ -241,7 +231,8 @@ def audit(
 
     Args:
         model: A Keras model taking raw ``[0, 255]`` RGB batches, a
-            `xraycls.predict.Classifier`, or the path of a ``.keras`` file written by xraycls.
+            `xraycls.Classifier`, or the path of a ``.keras`` file written by xraycls
+            (`xraycls.as_classifier`).
         dataset: An `xraycls.Dataset` (files, or in-memory ``images``) with the model's classes.
         lung_masks: ``images -> masks``: called with a list of uint8 ``(H, W, 3)`` images,
             returns one boolean ``(H, W)`` lung-field mask per image. Default:
@@ -281,194 +272,42 @@ def audit(
         >>> [flag.code for flag in rep.flags]  # doctest: +SKIP
         ['border_only_above_chance', 'cam_outside_lungs', 'features_encode_source']
     """
-    from xraycls.explain import cam
-    from xraycls.imaging import fit_image, input_size
-    from xraycls.io import read_image
-
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
-    if not 0 <= margin < 0.5:
-        raise ConfigError(f"margin={margin} must be a fraction of the image side in [0, 0.5)")
-    if not 0 <= feather < 0.5:
-        raise ConfigError(f"feather={feather} must be a fraction of the image side in [0, 0.5)")
-    if swap_pairs < 0:
-        raise ConfigError(f"swap_pairs must be >= 0; got {swap_pairs}")
+    _check_options(batch_size, margin, feather, swap_pairs)
     thresholds = thresholds or Thresholds()
-    keras_model, model_names, transform = _unwrap(model)
-    if not hasattr(dataset, "files") or not hasattr(dataset, "labels"):
-        raise ConfigError(
-            f"dataset must be an xraycls.Dataset; got {type(dataset).__name__} "
-            "(load one with xraycls.load_dataset)"
-        )
-    n = len(dataset.files)
-    if n == 0:
-        raise ConfigError("the dataset to audit is empty")
-    names = list(dataset.class_names)
-    if model_names is not None and model_names != names:
-        raise ConfigError(
-            f"the model's classes {model_names} differ from the dataset's {names}; load the "
-            "data with load_dataset(path, classes=<the model's class names>)"
-        )
-    if int(keras_model.output_shape[-1]) != len(names):
-        raise ConfigError(
-            f"the model predicts {keras_model.output_shape[-1]} classes but the dataset has "
-            f"{len(names)} ({names})"
-        )
-    srcs = sources if sources is not None else getattr(dataset, "sources", None)
-    if srcs is not None and len(srcs) != n:
-        raise ConfigError(f"sources has {len(srcs)} entries for {n} images; give one per image")
+    clf, names, srcs = _resolve(model, dataset, sources)
     segment = lung_masks or _default_lung_masks()
     remove = text_remover or _default_text_remover()
-    h, w = input_size(keras_model)
-    pixels = margin_pixels(margin, (h, w))
-    twin = _feature_model(keras_model)
-    labels = np.asarray(dataset.labels, dtype=np.int64)
-    keep = _pick_examples(labels, examples_per_class)
-    pairs = _swap_pairs(labels, seed, swap_pairs)
-    in_pairs = {i for pair in pairs for i in pair}
-    kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # fitted image and lung mask, for swaps
-    in_memory = getattr(dataset, "images", None)
-
-    probs: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}
-    features: list[np.ndarray] = []
-    shares: list[np.ndarray] = []
-    areas: list[np.ndarray] = []
-    changed = 0
-    examples: list[dict[str, Any]] = []
+    run = _Pass(clf, dataset, margin, examples_per_class, seed, swap_pairs)
+    items = dataset_items(dataset)
     bar = None
     if progress:
         import keras
 
-        bar = keras.utils.Progbar(n, unit_name="image")
-    for start in range(0, n, batch_size):
-        idx = list(range(start, min(n, start + batch_size)))
-        files = [dataset.files[i] for i in idx]
-        # What the model sees before resizing: the file through its stored input transform
-        # (lung crop, contrast, text removal), so the audit tests the model as it is used.
-        decoded = [
-            in_memory[i]
-            if in_memory is not None and in_memory[i] is not None
-            else read_image(dataset.files[i])
-            for i in idx
-        ]
-        originals = [
-            _rgb(img, file) for img, file in zip(transform.apply_many(decoded), files, strict=True)
-        ]
-        masks = _masks_for(segment, originals, files)
-        cleaned = [
-            _rgb(remove(img), f"text_remover({f})") for img, f in zip(originals, files, strict=True)
-        ]
-        changed += sum(
-            int(c.shape != o.shape or bool(np.any(c != o)))
-            for c, o in zip(cleaned, originals, strict=True)
+        bar = keras.utils.Progbar(run.n, unit_name="image")
+    for start in range(0, run.n, batch_size):
+        idx = list(range(start, min(run.n, start + batch_size)))
+        run.add(
+            idx, _variants(clf, items, dataset.files, idx, segment, remove, run.pixels), cam_method
         )
-        full = np.stack([fit_image(img, h, w, "pad")[0] for img in originals])
-        fitted = np.stack(
-            [
-                fit_image(np.repeat(m[:, :, None] * np.uint8(255), 3, 2), h, w, "pad")[0]
-                for m in masks
-            ]
-        )
-        lungs = fitted[..., 0] >= 128
-        batch = {
-            "full": full,
-            "border_only": black_out_lungs(full, lungs),
-            "lung_only": keep_lungs(full, lungs, pixels),
-            "text_inpainted": np.stack([fit_image(img, h, w, "pad")[0] for img in cleaned]),
-        }
-        p_full, feats = twin.predict_on_batch(full.astype(np.float32))
-        probs["full"].append(np.asarray(p_full, np.float64))
-        features.append(np.asarray(feats, np.float64).reshape(len(idx), -1))
-        for variant in VARIANTS[1:]:
-            p = keras_model.predict_on_batch(batch[variant].astype(np.float32))
-            probs[variant].append(np.asarray(p, np.float64))
-        cams = cam(keras_model, full, method=cam_method)
-        shares.append(lung_share(cams, lungs))
-        areas.append(lungs.mean(axis=(1, 2)))
-        for j, i in enumerate(idx):
-            if i in in_pairs:
-                kept[i] = (full[j].copy(), lungs[j].copy())
-            if i in keep:
-                examples.append(
-                    {
-                        "file": str(dataset.files[i]),
-                        "true": names[labels[i]],
-                        "images": {v: batch[v][j] for v in VARIANTS},
-                        "predicted": {v: names[int(np.argmax(probs[v][-1][j]))] for v in VARIANTS},
-                        "mask": lungs[j],
-                        "margin_mask": keep_lungs(
-                            np.full((1, h, w, 3), 255, np.uint8), lungs[j : j + 1], pixels
-                        )[0, ..., 0]
-                        > 0,
-                        "cam": cams[j],
-                        "cam_lung_share": float(shares[-1][j]),
-                    }
-                )
         if bar is not None:
             bar.add(len(idx))
-
-    level = thresholds.ci_level
-    stacked = {v: np.concatenate(p) for v, p in probs.items()}
-    metrics = {v: _metrics(labels, stacked[v], names, level) for v in VARIANTS}
-    flipped = int(np.sum(stacked["text_inpainted"].argmax(1) != stacked["full"].argmax(1)))
-    metrics["text_inpainted"].update(
-        flip_share=flipped / n, flipped=flipped, changed_images=changed
+    data, metrics, notes, swap, swap_examples = run.results(
+        thresholds.ci_level, feather, swap_pairs, batch_size, srcs
     )
-    share_all = np.concatenate(shares)
-    valid = np.isfinite(share_all)
-    notes: list[str] = []
-    feather_px = margin_pixels(feather, (h, w))
-    swap: dict[str, Any] | None = None
-    swap_examples: list[dict[str, Any]] = []
-    if pairs:
-        swap, swap_examples = _lung_swap(keras_model, pairs, kept, labels, feather_px, batch_size)
-    elif swap_pairs > 0:
-        notes.append("the data has a single class: the lung swap was not run")
-    if not valid.all():
-        notes.append(
-            f"{int((~valid).sum())} of {n} images had an all-zero Grad-CAM map and are left out "
-            "of cam_lung_share"
-        )
-    probe: dict[str, dict[str, Any]] = {}
-    if srcs is None:
-        notes.append("no sources given: the source probe was not run")
-    else:
-        probe = source_probe(
-            np.concatenate(features),
-            labels,
-            [str(s) for s in srcs],
-            names,
-            groups=getattr(dataset, "groups", None),
-            seed=seed,
-        )
-        if not probe:
-            notes.append(
-                "no class has images from two or more sources (at least 5 images each): the "
-                "source probe was not run"
-            )
-    counts = np.bincount(labels, minlength=len(names))
-    data: dict[str, Any] = {
-        "class_names": names,
-        "chance": float(counts.max() / n),
-        **metrics,
-        "cam_lung_share": float(share_all[valid].mean()) if valid.any() else None,
-        "source_probe_auc": max((p["auc"] for p in probe.values()), default=None),
-        "source_probe": probe,
-        "lung_swap": swap,
-    }
     populations: dict[str, str] = {}
-    if srcs is not None and sources is None and hasattr(dataset, "describe"):
+    if srcs is not None and sources is None:
         populations = dict(dataset.describe().notes)  # e.g. Kermany file names: paediatric
     flags = find_flags(
         data,
         thresholds,
-        labels=labels,
+        labels=run.labels,
         sources=None if srcs is None else list(srcs),
         populations=populations,
     )
+    h, w = clf.image_size
     report = AuditReport(
         class_names=names,
-        n=n,
+        n=run.n,
         chance=data["chance"],
         full=metrics["full"],
         border_only=metrics["border_only"],
@@ -476,20 +315,20 @@ def audit(
         cam_lung_share=data["cam_lung_share"],
         text_inpainted=metrics["text_inpainted"],
         source_probe_auc=data["source_probe_auc"],
-        source_probe=probe,
-        lung_area_share=float(np.concatenate(areas).mean()),
+        source_probe=data["source_probe"],
+        lung_area_share=float(np.concatenate(run.areas).mean()),
         lung_swap=swap,
         flags=flags,
         notes=notes,
         settings={
             "image_size": [h, w],
             "resize": "pad",
-            "input_transform": transform.to_dict(),
+            "input_transform": clf.input_transform.to_dict(),
             "margin": margin,
-            "margin_pixels": pixels,
+            "margin_pixels": run.pixels,
             "lung_swap": f"up to {swap_pairs} pairs, donor from another class (seeded), "
-            f"lung box aligned, union of both lung fields pasted with a {feather_px}-pixel "
-            "feathered edge",
+            f"lung box aligned, union of both lung fields pasted with a "
+            f"{margin_pixels(feather, (h, w))}-pixel feathered edge",
             "cam_method": cam_method,
             "seed": seed,
             "thresholds": thresholds.to_dict(),
@@ -498,7 +337,7 @@ def audit(
             "probe": "StandardScaler + LogisticRegression(C=1), stratified 5-fold (grouped by "
             "patient when known), sources with >= 5 images per class",
         },
-        examples=examples,
+        examples=run.examples,
         swap_examples=[
             {
                 **ex,
@@ -512,3 +351,228 @@ def audit(
     if out is not None:
         save_audit(report, out)
     return report
+
+
+def _check_options(batch_size: int, margin: float, feather: float, swap_pairs: int) -> None:
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
+    if not 0 <= margin < 0.5:
+        raise ConfigError(f"margin={margin} must be a fraction of the image side in [0, 0.5)")
+    if not 0 <= feather < 0.5:
+        raise ConfigError(f"feather={feather} must be a fraction of the image side in [0, 0.5)")
+    if swap_pairs < 0:
+        raise ConfigError(f"swap_pairs must be >= 0; got {swap_pairs}")
+
+
+def _resolve(
+    model: ModelLike, dataset: Any, sources: Sequence[str] | None
+) -> tuple[Classifier, list[str], Sequence[str] | None]:
+    """The handle (its classes checked against the data's), the class names and the sources."""
+    from xraycls.data import Dataset
+
+    if not isinstance(dataset, Dataset):
+        raise ConfigError(
+            f"dataset must be an xraycls.Dataset; got {type(dataset).__name__} "
+            "(load one with xraycls.load_dataset)"
+        )
+    n = len(dataset.files)
+    if n == 0:
+        raise ConfigError("the dataset to audit is empty")
+    names = list(dataset.class_names)
+    clf = as_classifier(model, class_names=names)
+    srcs = sources if sources is not None else getattr(dataset, "sources", None)
+    if srcs is not None and len(srcs) != n:
+        raise ConfigError(f"sources has {len(srcs)} entries for {n} images; give one per image")
+    return clf, names, srcs
+
+
+@dataclass
+class _Batch:
+    """One batch of the audit: the four versions of each image, and what made them."""
+
+    files: list[str]
+    images: dict[str, np.ndarray]  # variant -> uint8 (n, H, W, 3) at the input size
+    lungs: np.ndarray  # bool (n, H, W) lung field at the input size
+    changed: int  # images the text remover changed
+
+
+def _variants(
+    clf: Classifier,
+    items: Sequence[Any],
+    names: Sequence[Any],
+    idx: list[int],
+    segment: LungMasks,
+    remove: TextRemover,
+    pixels: int,
+) -> _Batch:
+    """Decode, transform, segment, inpaint and fit one batch (what the model sees)."""
+    from xraycls.imaging import fit_image
+    from xraycls.io import read_image
+
+    h, w = clf.image_size
+    files = [str(names[i]) for i in idx]
+    # What the model sees before resizing: the file through its stored input transform
+    # (lung crop, contrast, text removal), so the audit tests the model as it is used.
+    decoded = [
+        item if isinstance(item, np.ndarray) else read_image(item)
+        for item in (items[i] for i in idx)
+    ]
+    transformed = clf.input_transform.apply_many(decoded)
+    originals = [_rgb(img, file) for img, file in zip(transformed, files, strict=True)]
+    masks = _masks_for(segment, originals, files)
+    cleaned = [
+        _rgb(remove(img), f"text_remover({f})") for img, f in zip(originals, files, strict=True)
+    ]
+    changed = sum(
+        int(c.shape != o.shape or bool(np.any(c != o)))
+        for c, o in zip(cleaned, originals, strict=True)
+    )
+    full = np.stack([fit_image(img, h, w, "pad")[0] for img in originals])
+    white = [np.repeat(m[:, :, None] * np.uint8(255), 3, 2) for m in masks]
+    lungs = np.stack([fit_image(m, h, w, "pad")[0] for m in white])[..., 0] >= 128
+    images = {
+        "full": full,
+        "border_only": black_out_lungs(full, lungs),
+        "lung_only": keep_lungs(full, lungs, pixels),
+        "text_inpainted": np.stack([fit_image(img, h, w, "pad")[0] for img in cleaned]),
+    }
+    return _Batch(files, images, lungs, changed)
+
+
+class _Pass:
+    """The audit's one pass over the data: predictions, features, CAM shares and examples."""
+
+    def __init__(
+        self,
+        clf: Classifier,
+        dataset: Any,
+        margin: float,
+        examples_per_class: int,
+        seed: int,
+        swap_pairs: int,
+    ) -> None:
+        self.clf = clf
+        self.dataset = dataset
+        self.names = clf.class_names
+        self.n = len(dataset.files)
+        self.pixels = margin_pixels(margin, clf.image_size)
+        self.features_of = _feature_model(clf.model)
+        self.labels = np.asarray(dataset.labels, dtype=np.int64)
+        self.keep = _pick_examples(self.labels, examples_per_class)
+        self.pairs = _swap_pairs(self.labels, seed, swap_pairs)
+        self.in_pairs = {i for pair in self.pairs for i in pair}
+        self.seed = seed
+        self.kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # fitted image and lungs
+        self.probs: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}
+        self.features: list[np.ndarray] = []
+        self.shares: list[np.ndarray] = []
+        self.areas: list[np.ndarray] = []
+        self.changed = 0
+        self.examples: list[dict[str, Any]] = []
+
+    def add(self, idx: list[int], batch: _Batch, cam_method: str) -> None:
+        """Predict the four versions of one batch (raw probabilities: the audit measures the
+        model's decisions, which a calibration does not change) and keep what the report needs."""
+        full = batch.images["full"].astype(np.float32)
+        (first,) = self.clf.predict_batches(
+            batches=[(full, idx)], calibrated=False, explain=True, cam_method=cam_method
+        )
+        assert first.cam is not None
+        self.probs["full"].append(first.probabilities)
+        feats = np.asarray(self.features_of.predict_on_batch(full), np.float64)
+        self.features.append(feats.reshape(len(idx), -1))
+        others = [(batch.images[v].astype(np.float32), [v] * len(idx)) for v in VARIANTS[1:]]
+        for part in self.clf.predict_batches(batches=others, calibrated=False):
+            self.probs[str(part.items[0])].append(part.probabilities)
+        self.shares.append(lung_share(first.cam, batch.lungs))
+        self.areas.append(batch.lungs.mean(axis=(1, 2)))
+        self.changed += batch.changed
+        for j, i in enumerate(idx):
+            if i in self.in_pairs:
+                self.kept[i] = (batch.images["full"][j].copy(), batch.lungs[j].copy())
+            if i in self.keep:
+                self.examples.append(self._example(batch, j, i, first.cam[j]))
+
+    def _example(self, batch: _Batch, j: int, i: int, heat: np.ndarray) -> dict[str, Any]:
+        h, w = self.clf.image_size
+        lungs = batch.lungs
+        return {
+            "file": batch.files[j],
+            "true": self.names[self.labels[i]],
+            "images": {v: batch.images[v][j] for v in VARIANTS},
+            "predicted": {v: self.names[int(np.argmax(self.probs[v][-1][j]))] for v in VARIANTS},
+            "mask": lungs[j],
+            "margin_mask": keep_lungs(
+                np.full((1, h, w, 3), 255, np.uint8), lungs[j : j + 1], self.pixels
+            )[0, ..., 0]
+            > 0,
+            "cam": heat,
+            "cam_lung_share": float(self.shares[-1][j]),
+        }
+
+    def results(
+        self,
+        level: float,
+        feather: float,
+        swap_pairs: int,
+        batch_size: int,
+        srcs: Sequence[str] | None,
+    ) -> tuple[
+        dict[str, Any], dict[str, Any], list[str], dict[str, Any] | None, list[dict[str, Any]]
+    ]:
+        """``(data for the flags, metrics per variant, notes, lung swap, swap examples)``."""
+        n, names, labels = self.n, self.names, self.labels
+        stacked = {v: np.concatenate(p) for v, p in self.probs.items()}
+        metrics = {v: _metrics(labels, stacked[v], names, level) for v in VARIANTS}
+        flipped = int(np.sum(stacked["text_inpainted"].argmax(1) != stacked["full"].argmax(1)))
+        metrics["text_inpainted"].update(
+            flip_share=flipped / n, flipped=flipped, changed_images=self.changed
+        )
+        share_all = np.concatenate(self.shares)
+        valid = np.isfinite(share_all)
+        notes: list[str] = []
+        swap: dict[str, Any] | None = None
+        swap_examples: list[dict[str, Any]] = []
+        if self.pairs:
+            feather_px = margin_pixels(feather, self.clf.image_size)
+            swap, swap_examples = _lung_swap(
+                self.clf, self.pairs, self.kept, labels, feather_px, batch_size
+            )
+        elif swap_pairs > 0:
+            notes.append("the data has a single class: the lung swap was not run")
+        if not valid.all():
+            notes.append(
+                f"{int((~valid).sum())} of {n} images had an all-zero Grad-CAM map and are left "
+                "out of cam_lung_share"
+            )
+        probe = self._probe(srcs, notes)
+        counts = np.bincount(labels, minlength=len(names))
+        data: dict[str, Any] = {
+            "class_names": names,
+            "chance": float(counts.max() / n),
+            **metrics,
+            "cam_lung_share": float(share_all[valid].mean()) if valid.any() else None,
+            "source_probe_auc": max((p["auc"] for p in probe.values()), default=None),
+            "source_probe": probe,
+            "lung_swap": swap,
+        }
+        return data, metrics, notes, swap, swap_examples
+
+    def _probe(self, srcs: Sequence[str] | None, notes: list[str]) -> dict[str, dict[str, Any]]:
+        if srcs is None:
+            notes.append("no sources given: the source probe was not run")
+            return {}
+        probe = source_probe(
+            np.concatenate(self.features),
+            self.labels,
+            [str(s) for s in srcs],
+            self.names,
+            groups=getattr(self.dataset, "groups", None),
+            seed=self.seed,
+        )
+        if not probe:
+            notes.append(
+                "no class has images from two or more sources (at least 5 images each): the "
+                "source probe was not run"
+            )
+        return probe

@@ -15,35 +15,11 @@ Examples:
 
 from __future__ import annotations
 
+from xraycls import decision as _decision
 from xraycls.calibration._calibrate import INFO_KEY, calibrate
-from xraycls.calibration._calibration import (
-    MIN_IMAGES,
-    MIN_PER_CLASS,
-    REFER,
-    Calibration,
-    fit_calibration,
-    positive_class_of,
-    wilson_interval,
-)
-from xraycls.calibration._math import (
-    apply_temperature,
-    expected_calibration_error,
-    fit_temperature,
-    operating_point,
-)
 
-__all__ = [
-    "INFO_KEY",
-    "MIN_IMAGES",
-    "MIN_PER_CLASS",
-    "REFER",
-    "Calibration",
-    "apply_temperature",
-    "calibrate",
-    "expected_calibration_error",
-    "fit_calibration",
-    "fit_temperature",
-    "operating_point",
-    "positive_class_of",
-    "wilson_interval",
-]
+# What a calibration is (the dataclass and its math) lives one layer lower, in
+# xraycls.decision, so the model handle can hold one; every name of it is re-exported here.
+from xraycls.decision import *  # noqa: F403
+
+__all__ = ["INFO_KEY", "calibrate", *_decision.__all__]

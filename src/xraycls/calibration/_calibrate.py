@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from xraycls.calibration._calibration import (
+from xraycls.classifier import Classifier, ModelLike, as_classifier, dataset_items
+from xraycls.decision._calibration import (
     MIN_IMAGES,
     MIN_PER_CLASS,
     Calibration,
@@ -25,24 +26,15 @@ INFO_KEY = "calibration"
 
 
 def _validation_predictions(
-    model: Any, dataset: Any, batch_size: int
+    clf: Classifier, dataset: Any, batch_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    from xraycls.imaging import input_size
-    from xraycls.transforms import transform_of
-
-    batches = dataset.batches(  # tf.data on TensorFlow, a PyDataset on JAX/PyTorch
-        batch_size=batch_size,
-        image_size=input_size(model),
-        shuffle=False,
-        input_transform=transform_of(model),  # what the model was trained with, as evaluate does
-    )
-    probs, labels = [], []
-    for x, y in batches:
-        probs.append(np.asarray(model.predict_on_batch(x), dtype=np.float64))
-        labels.append(np.asarray(y).argmax(axis=1))
+    """Raw (uncalibrated) probabilities and label indices, from the one prediction loop."""
+    parts = clf.predict_batches(dataset_items(dataset), batch_size=batch_size, calibrated=False)
+    probs = [p.probabilities for p in parts]
     if not probs:
         raise ConfigError("the calibration data holds no image")
-    return np.concatenate(probs), np.concatenate(labels)
+    labels = np.asarray(dataset.labels)
+    return np.concatenate(probs), labels.argmax(axis=1) if labels.ndim == 2 else labels
 
 
 def _check_writable(model: str | os.PathLike[str]) -> None:
@@ -73,8 +65,22 @@ def _check_writable(model: str | os.PathLike[str]) -> None:
         )
 
 
+def _dataset(data: Any, names: list[str]) -> Any:
+    """The calibration data as a ``Dataset`` with exactly the model's classes, in order."""
+    from xraycls.data import Dataset, load_dataset
+
+    dataset = data if isinstance(data, Dataset) else load_dataset(data, classes=names)
+    missing = [c for c in names if c not in list(dataset.class_names)]
+    if missing or list(dataset.class_names) != names:
+        raise ConfigError(
+            f"calibration data classes {list(dataset.class_names)} do not match the model's "
+            f"{names} (missing: {missing})"
+        )
+    return dataset
+
+
 def calibrate(
-    model: str | os.PathLike[str],
+    model: ModelLike,
     data: Any,
     *,
     positive_class: str | None = None,
@@ -82,7 +88,7 @@ def calibrate(
     refer_below: float = 0.5,
     max_spread: float = 0.15,
     batch_size: int = 32,
-    save: bool = True,
+    save: bool | None = None,
     min_images: int = MIN_IMAGES,
     min_per_class: int = MIN_PER_CLASS,
 ) -> Calibration:
@@ -92,7 +98,9 @@ def calibrate(
     temperature and the threshold are only as good as the data they are fitted on.
 
     Args:
-        model: A model file written by xraycls (``best.keras``).
+        model: A model file written by xraycls (``best.keras``), a
+            :class:`xraycls.Classifier` or a Keras model (:func:`xraycls.as_classifier`).
+            Predictions are the raw softmax: a stored calibration is refitted, not stacked.
         data: A validation dataset folder or CSV manifest (anything
             :func:`xraycls.load_dataset` reads), or an :class:`xraycls.Dataset`. Its classes
             are matched to the model's by name.
@@ -102,7 +110,9 @@ def calibrate(
         max_spread: Refer when the test-time-augmentation spread is above this.
         batch_size: Images per forward pass.
         save: Write the result into the model file's ``xraycls.json`` (key ``calibration``);
-            checked to be possible before any work.
+            checked to be possible before any work. Default: when ``model`` is a file (a
+            ``Classifier`` or Keras model has no file to write; ``save=True`` with one is an
+            error).
         min_images: Fewest calibration images accepted (default 20).
         min_per_class: Fewest images of each class accepted (default 5).
 
@@ -121,7 +131,7 @@ def calibrate(
         >>> cal.ece_before, cal.ece_after, cal.threshold  # doctest: +SKIP
         (0.081, 0.024, 0.21)
     """
-    from xraycls.zoo import load_model, read_model_info, update_model_info
+    from xraycls.zoo import update_model_info
 
     check_options(
         target_sensitivity=target_sensitivity,
@@ -131,24 +141,19 @@ def calibrate(
         min_per_class=min_per_class,
         batch_size=batch_size,
     )
-    info = read_model_info(model)
-    if save:
-        _check_writable(model)
-    names = [str(c) for c in info["class_names"]]
-    if hasattr(data, "to_tf_dataset"):
-        dataset = data
-    else:
-        from xraycls.data import load_dataset
-
-        dataset = load_dataset(data, classes=names)
-    missing = [c for c in names if c not in list(dataset.class_names)]
-    if missing or list(dataset.class_names) != names:
+    path = model if isinstance(model, (str, os.PathLike)) else None
+    if save and path is None:
         raise ConfigError(
-            f"calibration data classes {list(dataset.class_names)} do not match the model's "
-            f"{names} (missing: {missing})"
+            f"calibrate(save=True) writes into the model file, but model is a "
+            f"{type(model).__name__}; pass the .keras path, or save=False"
         )
-    keras_model = load_model(model, compile=False)
-    probs, labels = _validation_predictions(keras_model, dataset, batch_size)
+    target = path if save or save is None else None
+    if target is not None:
+        _check_writable(target)
+    clf = as_classifier(model)
+    names = clf.class_names
+    dataset = _dataset(data, names)
+    probs, labels = _validation_predictions(clf, dataset, batch_size)
     cal = fit_calibration(
         probs,
         labels,
@@ -160,6 +165,6 @@ def calibrate(
         min_images=min_images,
         min_per_class=min_per_class,
     )
-    if save:
-        update_model_info(model, {INFO_KEY: cal.to_dict()})
+    if target is not None:
+        update_model_info(target, {INFO_KEY: cal.to_dict()})
     return cal

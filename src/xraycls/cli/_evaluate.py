@@ -49,7 +49,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     from xraycls.train._summary import label_map_notes
 
-    for note in label_map_notes(clf.info.get("training_data")):
+    for note in label_map_notes(clf.info.training_data):
         print(f"note: {note}")
     if target is not None:
         write_or_print(target, report.to_json() + "\n")

@@ -17,48 +17,81 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import keras
 import numpy as np
 
+from xraycls.classifier import Classifier, ModelLike, as_classifier, dataset_items
 from xraycls.errors import ConfigError
 from xraycls.evaluation._metrics import compute_metrics
 from xraycls.evaluation._report import EvaluationReport
-from xraycls.imaging import input_size
-from xraycls.transforms import transform_of
 
 __all__ = ["evaluate"]
 
 
-def _predict_batches(
-    model: Any, batches: Iterable[Any], rows: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    probs: list[np.ndarray] = []
-    labels: list[np.ndarray] = []
-    # JAX compiles one prediction program per batch shape: pad a smaller batch to ``rows``
-    # (default: the first batch's size) with zero images whose outputs are dropped, so every
-    # batch of every evaluation at one batch size (and the trainer's validation) uses one.
-    pad = keras.backend.backend() == "jax"
+def _columns(dataset: Any, by: str | Sequence[str] | None) -> list[str]:
+    """The ``by`` columns, checked against the dataset before any prediction."""
+    from xraycls.data import Dataset
+
+    columns = [by] if isinstance(by, str) else list(by or [])
+    if columns and not isinstance(dataset, Dataset):
+        raise ConfigError(
+            f"evaluate(by={by!r}) needs an xraycls Dataset (its per-image columns); got "
+            f"{type(dataset).__name__}"
+        )
+    # 'source' always exists ('unknown' where nothing says); another name is likely a typo.
+    missing = [c for c in columns if c != "source" and c not in dataset.meta]
+    if missing:
+        raise ConfigError(
+            f"evaluate(by=...): the dataset has no column {missing}; it has "
+            f"{sorted(dataset.meta) or 'none'} (from its CSV or MANIFEST.csv)"
+        )
+    return columns
+
+
+def _predict(
+    clf: Classifier, dataset: Any, batch_size: int
+) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """``(labels, probabilities, files)`` of the data, through the one prediction loop."""
+    from xraycls.data import Dataset
+
+    if isinstance(dataset, Dataset):
+        # Read, stored input transform and letterbox as in training (Classifier.prepare).
+        parts: Iterable[Any] = clf.predict_batches(dataset_items(dataset), batch_size=batch_size)
+        probs = [p.probabilities for p in parts]
+        labels = np.asarray(dataset.labels)
+        files: list[str] | None = [str(f) for f in dataset.files]
+    elif isinstance(dataset, tuple) and len(dataset) == 2 and hasattr(dataset[0], "shape"):
+        x, y = np.asarray(dataset[0], dtype=np.float32), np.asarray(dataset[1])
+        if len(x) != len(y):
+            raise ConfigError(f"{len(x)} images but {len(y)} labels")
+        # Arrays are model inputs already (fitted, transformed): fed as given.
+        parts = clf.predict_batches(
+            list(range(len(x))), prepare=x.__getitem__, batch_size=batch_size
+        )
+        probs, labels, files = [p.probabilities for p in parts], y, None
+    else:  # ready (images, labels) batches: a tf.data.Dataset, a generator...
+        probs, ys = [], []
+        for part in clf.predict_batches(batches=_checked(dataset)):
+            probs.append(part.probabilities)
+            ys.append(np.asarray(part.items))
+        labels = np.concatenate(ys, axis=0) if ys else np.zeros(0)
+        files = None
+    if not probs or not sum(len(p) for p in probs):
+        raise ConfigError("the evaluation data is empty")
+    return labels, np.concatenate(probs, axis=0), files
+
+
+def _checked(batches: Iterable[Any]) -> Iterable[Any]:
     for item in batches:
         if not isinstance(item, (tuple, list)) or len(item) < 2:
             raise ConfigError(
                 "the evaluation data must yield (images, labels) batches; got "
                 f"{type(item).__name__}"
             )
-        x, y = item[0], item[1]
-        n = len(y)
-        rows = n if rows is None else rows
-        if pad and n < rows:
-            x = np.asarray(x)
-            x = np.concatenate([x, np.zeros((rows - n, *x.shape[1:]), x.dtype)])
-        probs.append(np.asarray(model.predict_on_batch(x), dtype=np.float64)[:n])
-        labels.append(np.asarray(y))
-    if not probs:
-        raise ConfigError("the evaluation data is empty")
-    return np.concatenate(labels, axis=0), np.concatenate(probs, axis=0)
+        yield item[0], item[1]
 
 
 def evaluate(
-    model: Any,
+    model: ModelLike,
     dataset: Any,
     *,
     batch_size: int = 32,
@@ -69,16 +102,20 @@ def evaluate(
 ) -> EvaluationReport:
     """Predict a test set with ``model`` and compute every metric on the result.
 
+    Predictions come from :meth:`xraycls.Classifier.predict_batches`, so the model's stored
+    input transform and calibration apply as in ``xraycls predict``.
+
     Args:
-        model: A Keras model taking raw ``[0, 255]`` RGB batches, or a
-            :class:`xraycls.predict.Classifier` (its ``model`` and class names are used).
+        model: A ``.keras`` path, a :class:`xraycls.Classifier` or a Keras model taking raw
+            ``[0, 255]`` RGB batches (:func:`xraycls.as_classifier`).
         dataset: An :class:`xraycls.data.Dataset` (decoded, passed through the model's stored
             :class:`xraycls.transforms.InputTransform`, and letterboxed to the model's
             input size, in file order; file paths go into the per-image predictions), a
             ``tf.data.Dataset`` / iterable of ``(images, labels)`` batches, or an
-            ``(images, labels)`` pair of arrays. Labels may be indices or one-hot.
+            ``(images, labels)`` pair of arrays (both at the model's input size). Labels may
+            be indices or one-hot.
         batch_size: Batch size for a ``Dataset`` or array input.
-        class_names: Class names; default: the dataset's, then the classifier's, then
+        class_names: Class names; default: the dataset's, then the model's, then
             ``class_0 ...``.
         n_bootstrap: Bootstrap resamples for the F1 / AUC intervals.
         seed: Bootstrap seed.
@@ -98,55 +135,20 @@ def evaluate(
         >>> test = xraycls.load_dataset("data/cxr3").split(seed=0)["test"]  # doctest: +SKIP
         >>> print(xraycls.evaluate(model, test).to_markdown())  # doctest: +SKIP
     """
+    from xraycls.data import Dataset
+
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
-    columns = [by] if isinstance(by, str) else list(by or [])
-    if columns and not hasattr(dataset, "column"):
+    columns = _columns(dataset, by)
+    data_names = list(dataset.class_names) if isinstance(dataset, Dataset) else None
+    clf = as_classifier(model, class_names=data_names)  # stored names must match the data's
+    names = list(class_names) if class_names is not None else clf.class_names
+    if len(names) != len(clf.class_names):
         raise ConfigError(
-            f"evaluate(by={by!r}) needs an xraycls Dataset (its per-image columns); got "
-            f"{type(dataset).__name__}"
+            f"the model predicts {len(clf.class_names)} classes but {len(names)} class names "
+            f"were given ({names})"
         )
-    # 'source' always exists ('unknown' where nothing says); another name is likely a typo.
-    missing = [c for c in columns if c != "source" and c not in dataset.meta]
-    if missing:
-        raise ConfigError(
-            f"evaluate(by=...): the dataset has no column {missing}; it has "
-            f"{sorted(dataset.meta) or 'none'} (from its CSV or MANIFEST.csv)"
-        )
-    files: Sequence[str] | None = None
-    names = list(class_names) if class_names is not None else None
-    transform = transform_of(model)  # the one the model was trained with (saved in its file)
-    if hasattr(model, "class_names") and hasattr(model, "model"):  # a Classifier
-        names = names or list(model.class_names)
-        model = model.model
-    if hasattr(dataset, "batches") and hasattr(dataset, "files"):  # an xraycls.data.Dataset
-        names = names or list(dataset.class_names)
-        files = [str(f) for f in dataset.files]
-        # tf.data under TensorFlow, a PyDataset under JAX/PyTorch (no TensorFlow needed).
-        batches: Iterable[Any] = dataset.batches(
-            batch_size=batch_size,
-            image_size=input_size(model),
-            shuffle=False,
-            input_transform=transform,
-        )
-    elif isinstance(dataset, tuple) and len(dataset) == 2 and hasattr(dataset[0], "shape"):
-        x, y = np.asarray(dataset[0], dtype=np.float32), np.asarray(dataset[1])
-        if len(x) != len(y):
-            raise ConfigError(f"{len(x)} images but {len(y)} labels")
-        batches = (
-            (x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)
-        )
-    else:
-        batches = dataset
-    known = batches is not dataset  # a Dataset or arrays: batched here, by batch_size
-    y_true, y_prob = _predict_batches(model, batches, batch_size if known else None)
-    if names is None:
-        names = [f"class_{k}" for k in range(y_prob.shape[1])]
-    if len(names) != y_prob.shape[1]:
-        raise ConfigError(
-            f"the model predicts {y_prob.shape[1]} classes but {len(names)} class names were "
-            f"given ({names})"
-        )
+    y_true, y_prob, files = _predict(clf, dataset, batch_size)
     report = compute_metrics(y_true, y_prob, names, files=files, n_bootstrap=n_bootstrap, seed=seed)
     if not columns:
         return report

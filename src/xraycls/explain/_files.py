@@ -40,14 +40,21 @@ def _load_model(model: Any) -> Any:
     return load_model(model)
 
 
-def _class_by_name(model: Any, name: str) -> int:
+def _resolve(model: Any) -> tuple[Any, Any]:
+    """``(keras model, its ModelInfo or None)`` for a model file, a Keras model or a
+    :class:`xraycls.Classifier` (a :class:`xraycls.zoo.ModelHandle`, recognised by type)."""
+    from xraycls.zoo import ModelHandle, info_of
+
+    if isinstance(model, ModelHandle):
+        return model.model, model.info
+    keras_model = _load_model(model)
+    return keras_model, info_of(keras_model)  # stored when the zoo loaded the file
+
+
+def _class_by_name(info: Any, name: str) -> int:
     if name.lstrip("-").isdigit():
         return int(name)
-    names: list[str] = []
-    if isinstance(model, (str, os.PathLike)):
-        from xraycls.zoo import read_model_info
-
-        names = [str(c) for c in read_model_info(model).get("class_names", [])]
+    names: list[str] = [] if info is None else list(info.class_names)
     if name not in names:
         known = f"the model's classes are {names}" if names else "the model has no class names"
         raise ConfigError(f"class_index={name!r} is not a class index or name; {known}.")
@@ -65,7 +72,7 @@ def write_overlays(
     alpha: float = 0.4,
     colormap: str = "jet",
     batch_size: int = 16,
-    resize: str = "pad",
+    resize: str | None = None,
 ) -> list[Path]:
     """Compute class activation maps for image files and save one overlay PNG per image.
 
@@ -73,7 +80,8 @@ def write_overlays(
     is mapped back and drawn on the image at its original size.
 
     Args:
-        model: A ``keras.Model`` or the path of a saved ``.keras`` model.
+        model: A ``keras.Model``, the path of a saved ``.keras`` model, or a
+            :class:`xraycls.Classifier` (its input transform and resize mode are used).
         paths: Image files.
         out_dir: Folder for the PNGs (created if missing); ``<stem>_<method>.png`` per image.
         method: ``"gradcam"``, ``"gradcam++"``, ``"cam"`` or ``"scorecam"`` (see
@@ -85,7 +93,7 @@ def write_overlays(
         colormap: OpenCV colour map name.
         batch_size: Images per forward/backward pass.
         resize: How images were fitted to the model in training: ``"pad"``, ``"stretch"``
-            or ``"crop"``.
+            or ``"crop"``; default the model's stored mode, else ``"pad"``.
 
     Returns:
         The written files, in the order of ``paths``.
@@ -103,9 +111,11 @@ def write_overlays(
         raise ConfigError(f"batch_size={batch_size} must be at least 1.")
     if not paths:
         raise ConfigError("no image files given.")
-    keras_model = _load_model(model)
+    keras_model, info = _resolve(model)
     if isinstance(class_index, str):
-        class_index = _class_by_name(model, class_index)
+        class_index = _class_by_name(info, class_index)
+    if resize is None:
+        resize = "pad" if info is None else info.resize
     # Fail on a bad method or layer before reading any image.
     if method not in METHODS:
         raise ConfigError(f"method={method!r} is not one of {list(METHODS)}.")
@@ -117,7 +127,8 @@ def write_overlays(
     used: set[str] = set()
     for start in range(0, len(paths), batch_size):
         chunk = list(paths[start : start + batch_size])
-        batch, originals, boxes = read_fitted(chunk, keras_model, resize)
+        transform = None if info is None else info.input_transform
+        batch, originals, boxes = read_fitted(chunk, keras_model, resize, transform)
         heat = cam(keras_model, batch, class_index=class_index, method=method, layer=layer)
         for src, img, h, box in zip(chunk, originals, heat, boxes, strict=True):
             name = f"{Path(src).stem}_{tag}"

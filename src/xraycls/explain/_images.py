@@ -52,17 +52,21 @@ def check_size(batch: np.ndarray, model: Any) -> None:
 
 
 def read_fitted(
-    paths: Sequence[str | os.PathLike[str]], model: Any, resize: str = "pad"
+    paths: Sequence[str | os.PathLike[str]],
+    model: Any,
+    resize: str = "pad",
+    transform: Any = None,
 ) -> tuple[np.ndarray, list[np.ndarray], list[Box]]:
     """Read files, fit them to the model's input size; also return originals and boxes.
 
     The "originals" have been through the model's stored input transform (lung crop, contrast,
-    text removal), so a CAM is drawn over the picture the model actually saw.
+    text removal), so a CAM is drawn over the picture the model actually saw; ``transform``
+    overrides the one attached to ``model``.
     """
     from xraycls.transforms import transform_of
 
     h, w = input_size(model, any_size=True)
-    transform = transform_of(model)
+    transform = transform_of(model) if transform is None else transform
     loaded = [load_fitted(p, h, w, resize, transform=transform) for p in paths]
     if len({fitted.shape for fitted, _, _ in loaded}) > 1:
         raise ConfigError(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from xraycls._atomic import atomic_target, write_text_atomic
+from xraycls.classifier import ModelLike, as_classifier
 from xraycls.errors import ConfigError, DependencyError, ModelFileError
 
 __all__ = ["FORMATS", "export_model", "read_export_info", "sidecar_path"]
@@ -36,13 +37,13 @@ def sidecar_path(artifact: str | os.PathLike[str]) -> Path:
     return p / "xraycls.json"
 
 
-def _metadata(info: dict[str, Any], fmt: str, source: Path) -> dict[str, Any]:
+def _metadata(info: dict[str, Any], fmt: str, source: str) -> dict[str, Any]:
     shape = info.get("input_shape") or [None, None, 3]
     meta = {k: v for k, v in info.items() if k != "input_shape"}
     meta.update(
         {
             "format": fmt,
-            "source_model": source.name,
+            "source_model": source,
             "input": {
                 "shape": [None, *shape],
                 "dtype": "float32",
@@ -78,7 +79,7 @@ def _check_dependencies(fmt: str) -> None:
 
 
 def export_model(
-    model: str | os.PathLike[str],
+    model: ModelLike,
     out: str | os.PathLike[str],
     *,
     format: str = "savedmodel",
@@ -92,7 +93,9 @@ def export_model(
     ONNX files carry the same JSON in their ``metadata_props`` (key ``xraycls``).
 
     Args:
-        model: A ``.keras`` file written by xraycls.
+        model: A ``.keras`` file written by xraycls, a :class:`xraycls.Classifier` or a
+            Keras model (:func:`xraycls.as_classifier`); its :class:`xraycls.zoo.ModelInfo`
+            becomes the side-car.
         out: Target: a folder for ``savedmodel``, a ``.onnx`` / ``.tflite`` file otherwise.
         format: ``"savedmodel"``, ``"onnx"`` (needs ``onnx`` and ``tf2onnx``:
             ``pip install "xraycls[export]"``) or ``"tflite"``.
@@ -113,8 +116,6 @@ def export_model(
         >>> export_model("runs/x/best.keras", "exports/model.onnx", format="onnx")  # doctest: +SKIP
         PosixPath('exports/model.onnx')
     """
-    from xraycls.zoo import load_model, read_model_info
-
     if format not in FORMATS:
         raise ConfigError(f"format {format!r} is not one of {sorted(FORMATS)}")
     target = Path(out)
@@ -125,9 +126,16 @@ def export_model(
         raise ConfigError(f"out {os.fspath(out)!r}: a SavedModel is a folder; drop the suffix")
     _check_target(target, format)  # before the (slow) conversion, and before touching anything
     _check_dependencies(format)
-    info = read_model_info(model)
-    keras_model = load_model(model, compile=False)
-    meta = _metadata(info, format, Path(model))
+    clf = as_classifier(model)
+    keras_model = clf.model
+    dims = [None if d is None else int(d) for d in keras_model.inputs[0].shape[1:]]
+    info = {"input_shape": dims, **clf.info.to_dict()}
+    if isinstance(model, (str, os.PathLike)):
+        label = os.fspath(model)
+        meta = _metadata(info, format, Path(label).name)
+    else:
+        label = str(keras_model.name)
+        meta = _metadata(info, format, label)
     try:
         # A freshly loaded model has never been called, which the ONNX exporter refuses.
         import numpy as np
@@ -146,7 +154,7 @@ def export_model(
         raise
     except Exception as exc:
         raise ModelFileError(
-            f"exporting {os.fspath(model)!r} to {format} failed: {type(exc).__name__}: {exc}"
+            f"exporting {label!r} to {format} failed: {type(exc).__name__}: {exc}"
         ) from exc
     return target
 

@@ -1,25 +1,24 @@
 """`evaluate_robustness`: one model on every shifted copy of a dataset, batched.
 
 Each file is decoded once and kept in memory (gray radiographs as one channel). Every
-prediction is then one item of a single stream ``(condition, image)``, cut into full batches:
-worker threads shift and letterbox the next batches (OpenCV releases the GIL) while the main
-thread runs ``predict_on_batch`` on the current one, so the suite costs about what its
-predictions cost (``benchmarks/robustness.py``).
+prediction is then one item of a single stream ``(condition, image)`` through the one
+prediction loop (:meth:`xraycls.Classifier.predict_batches`): its threads shift and letterbox
+the next batches (OpenCV releases the GIL) while the model runs on the current one, so the suite
+costs about what its predictions cost (``benchmarks/robustness.py``).
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from xraycls.classifier import ModelLike, as_classifier, knows_class_names
 from xraycls.errors import ConfigError
 from xraycls.robustness._report import RobustnessReport, ShiftResult, shift_metrics
 from xraycls.robustness._shifts import MAX_SEVERITY, apply_shift, check_kinds, check_severity
@@ -44,27 +43,20 @@ def _check_severities(severities: Any) -> list[int]:
     return sorted(set(values))
 
 
-def _resolve_model(model: Any) -> tuple[Any, list[str] | None, str, str]:
-    """``(keras model, class names or None, resize mode, label)`` for any accepted model."""
-    from xraycls.predict import Classifier
+def _dataset(dataset: Any, names: list[str] | None) -> Any:
+    """An xraycls ``Dataset`` (a folder or CSV is loaded with the model's classes); not empty."""
+    from xraycls.data import Dataset, load_dataset
 
-    if isinstance(model, (str, os.PathLike)):
-        path = os.fspath(model)
-        clf = Classifier.load(path)
-        return clf.model, clf.class_names, clf.resize, path
-    if hasattr(model, "class_names") and hasattr(model, "model"):  # a Classifier
-        return (
-            model.model,
-            list(model.class_names),
-            getattr(model, "resize", "pad"),
-            str(getattr(model.model, "name", "model")),
+    if isinstance(dataset, (str, os.PathLike)):
+        dataset = load_dataset(Path(dataset), classes=names)
+    if not isinstance(dataset, Dataset):
+        raise ConfigError(
+            f"dataset: expected an xraycls Dataset or a dataset folder, got "
+            f"{type(dataset).__name__}"
         )
-    if hasattr(model, "predict_on_batch") and hasattr(model, "input_shape"):
-        return model, None, "pad", str(getattr(model, "name", "model"))
-    raise ConfigError(
-        f"model: expected a keras.Model, an xraycls Classifier or a .keras file path, got "
-        f"{type(model).__name__}"
-    )
+    if len(dataset.files) == 0:
+        raise ConfigError("dataset: it is empty; nothing to evaluate")
+    return dataset
 
 
 def _load_one(dataset: Any, i: int) -> np.ndarray:
@@ -102,7 +94,7 @@ def first_image_seed(seed: int) -> int:
 
 
 def evaluate_robustness(
-    model: Any,
+    model: ModelLike,
     dataset: Any,
     *,
     kinds: Sequence[str] | str | None = None,
@@ -122,8 +114,8 @@ def evaluate_robustness(
 
     Args:
         model: A ``keras.Model`` taking raw ``[0, 255]`` RGB batches, an
-            :class:`xraycls.predict.Classifier`, or the path of a ``.keras`` file written by
-            xraycls.
+            :class:`xraycls.Classifier`, or the path of a ``.keras`` file written by
+            xraycls (:func:`xraycls.as_classifier`).
         dataset: An :class:`xraycls.data.Dataset` (files are decoded once; in-memory
             ``images`` are used as they are), or a dataset folder / CSV (loaded with the
             model's class names).
@@ -150,113 +142,45 @@ def evaluate_robustness(
         >>> rep = evaluate_robustness("runs/quick/simple_cnn/best.keras", test)  # doctest: +SKIP
         >>> print(rep.to_markdown())  # doctest: +SKIP
     """
-    from xraycls.imaging import fit_image, input_size
-    from xraycls.transforms import transform_of
-
     started = time.perf_counter()
     kind_list = check_kinds(kinds)
     severity_list = _check_severities(severities)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed: expected an int >= 0, got {seed!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise ConfigError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-    if batch_size < 1:
-        raise ConfigError(f"batch_size: expected an int >= 1, got {batch_size}")
-    # The input transform the model was trained with (lung crop, CLAHE...), read before a
-    # Classifier is unwrapped: it runs after the shift, as it would on a new hospital's image.
-    label = None
-    if isinstance(model, (str, os.PathLike)):
-        from xraycls.predict import Classifier
-
-        label = os.fspath(model)
-        model = Classifier.load(model)
-    transform = transform_of(model)
-    keras_model, model_names, resize, name = _resolve_model(model)
-    label = label or name
-    if isinstance(dataset, (str, os.PathLike)):
-        from xraycls.data import load_dataset
-
-        dataset = load_dataset(Path(dataset), classes=model_names)
-    if not hasattr(dataset, "files") or not hasattr(dataset, "labels"):
-        raise ConfigError(
-            f"dataset: expected an xraycls Dataset or a dataset folder, got "
-            f"{type(dataset).__name__}"
-        )
-    n = len(dataset.files)
-    if n == 0:
-        raise ConfigError("dataset: it is empty; nothing to evaluate")
-    class_names = list(dataset.class_names)
-    outputs = int(keras_model.output_shape[-1])
-    if model_names is not None and list(model_names) != class_names:
-        raise ConfigError(
-            f"the model's classes {model_names} differ from the dataset's {class_names}; load "
-            f"the data with load_dataset(..., classes={model_names})"
-        )
-    if outputs != len(class_names):
-        raise ConfigError(
-            f"the model predicts {outputs} classes but the dataset has {len(class_names)} "
-            f"({class_names})"
-        )
-    height, width = input_size(keras_model)
     pool_size = workers if workers is not None else min(4, os.cpu_count() or 1)
     if pool_size < 1:
         raise ConfigError(f"workers: expected an int >= 1, got {workers}")
-
+    clf = as_classifier(model)
+    label = os.fspath(model) if isinstance(model, (str, os.PathLike)) else clf.model.name
+    dataset = _dataset(dataset, clf.class_names if knows_class_names(model) else None)
+    clf = as_classifier(clf if knows_class_names(model) else model, class_names=dataset.class_names)
+    n = len(dataset.files)
+    class_names = clf.class_names
     conditions: list[tuple[str | None, int]] = [(None, 0)] + [
         (k, s) for k in kind_list for s in severity_list
     ]
-    total = n * len(conditions)
     seeds = _image_seeds(int(seed), n)
-    labels = np.asarray(dataset.labels, dtype=np.int64)
-    predicted = np.empty(total, np.int64)
-    transform_lock = threading.Lock()
-
     with ThreadPoolExecutor(max_workers=pool_size) as pool:
         originals = list(pool.map(lambda i: _load_one(dataset, i), range(n)))
 
-        def prepare(start: int) -> np.ndarray:
-            stop = min(start + batch_size, total)
-            batch = np.empty((stop - start, height, width, 3), np.float32)
-            for j, t in enumerate(range(start, stop)):
-                kind, severity = conditions[t // n]
-                i = t % n
-                image = originals[i]
-                if kind is not None:
-                    image = apply_shift(image, kind, severity, seed=int(seeds[i]))
-                if not transform.is_identity:
-                    with transform_lock:  # a lung crop runs a Keras model: one call at a time
-                        image = transform.apply(image)
-                if image.ndim == 2:
-                    image = image[:, :, None]
-                # A gray (h, w, 1) result broadcasts to the three channels.
-                batch[j] = fit_image(image, height, width, resize)[0]
-            return batch
+    def prepare(t: int) -> np.ndarray:
+        # The shift first, then the stored input transform and the letterbox (prepare), as
+        # a new hospital's image would meet them.
+        kind, severity = conditions[t // n]
+        image = originals[t % n]
+        if kind is not None:
+            image = apply_shift(image, kind, severity, seed=int(seeds[t % n]))
+        return clf.prepare(image)
 
-        bar = None
-        if progress:
-            import keras
-
-            bar = keras.utils.Progbar(total, unit_name="image")
-        starts = iter(range(0, total, batch_size))
-        ahead: deque[tuple[int, Future[np.ndarray]]] = deque()
-
-        def refill() -> None:
-            while len(ahead) < 2 * pool_size:
-                start = next(starts, None)
-                if start is None:
-                    return
-                ahead.append((start, pool.submit(prepare, start)))
-
-        refill()
-        while ahead:
-            start, future = ahead.popleft()
-            batch = future.result()
-            refill()
-            probs = np.asarray(keras_model.predict_on_batch(batch))
-            predicted[start : start + len(batch)] = probs.argmax(axis=1)
-            if bar is not None:
-                bar.add(len(batch))
-
+    parts = clf.predict_batches(
+        list(range(n * len(conditions))),
+        prepare=prepare,
+        batch_size=batch_size,
+        workers=pool_size,
+        progress=progress,
+    )
+    predicted = np.concatenate([part.labels for part in parts])
+    labels = np.asarray(dataset.labels, dtype=np.int64)
     per_condition = predicted.reshape(len(conditions), n)
     clean = shift_metrics(labels, per_condition[0], class_names)
     corruptions: dict[str, ShiftResult] = {}

@@ -111,7 +111,8 @@ def create_app(
     ``audit_flags`` (``null`` when it records none).
 
     Args:
-        classifier: A :class:`xraycls.Classifier` (its calibration gives the decisions).
+        classifier: A :class:`xraycls.Classifier` (its calibration gives the decisions), a
+            model file or a Keras model (:func:`xraycls.as_classifier`).
         max_upload: Largest request body in bytes (> 0).
         max_pixels: Largest image in pixels.
         max_batch: Most images per model call.
@@ -148,7 +149,9 @@ def create_app(
     from starlette.routing import Route
 
     from xraycls._about import __version__
+    from xraycls.classifier import as_classifier
 
+    classifier = as_classifier(classifier)  # a path, a Classifier or a Keras model
     batcher = MicroBatcher(classifier, max_batch=max_batch, max_wait=max_wait)
     cal = classifier.calibration
     model_info = {
@@ -159,7 +162,7 @@ def create_app(
         "calibration": None if cal is None else cal.to_dict(),
         "xraycls_version": __version__,
         "limits": {"max_upload_bytes": max_upload, "max_pixels": max_pixels},
-        **_training_summary(info if info is not None else getattr(classifier, "info", None) or {}),
+        **_training_summary(info if info is not None else classifier.info.to_dict()),
     }
 
     def error(status: int, message: str) -> JSONResponse:
@@ -331,7 +334,7 @@ def run_server(
         raise DependencyError(
             'the HTTP service needs uvicorn: pip install "xraycls[serve]"'
         ) from None
-    from xraycls.predict import Classifier
+    from xraycls.classifier import as_classifier
 
     if not 0 <= port <= 65535:
         raise ConfigError(f"port {port}: a TCP port is a number from 1 to 65535")
@@ -343,7 +346,7 @@ def run_server(
             file=sys.stderr,
         )
     _check_port(host, port)  # before minutes of loading the model
-    classifier = Classifier.load(model, safe_mode=safe_mode)
+    classifier = as_classifier(model, safe_mode=safe_mode)
     app = create_app(
         classifier,
         max_upload=max_upload,

@@ -11,6 +11,7 @@ Examples:
 
 from xraycls.zoo import families as _families  # noqa: F401  (registers the built-ins)
 from xraycls.zoo._factory import build_model
+from xraycls.zoo._info import SCHEMA_VERSION, ModelHandle, ModelInfo, info_of
 from xraycls.zoo._preprocess import Preprocess
 from xraycls.zoo._registry import (
     BackboneSpec,
@@ -19,16 +20,27 @@ from xraycls.zoo._registry import (
     list_models,
     register_backbone,
 )
-from xraycls.zoo._saving import load_model, read_model_info, save_model, update_model_info
+from xraycls.zoo._saving import (
+    load_model,
+    load_model_info,
+    read_model_info,
+    save_model,
+    update_model_info,
+)
 
 __all__ = [
+    "SCHEMA_VERSION",
     "BackboneSpec",
+    "ModelHandle",
+    "ModelInfo",
     "PluginWarning",
     "Preprocess",
     "build_model",
     "get_backbone",
+    "info_of",
     "list_models",
     "load_model",
+    "load_model_info",
     "read_model_info",
     "register_backbone",
     "save_model",

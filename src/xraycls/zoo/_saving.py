@@ -1,7 +1,7 @@
 """The xraycls model file: a Keras ``.keras`` archive plus an ``xraycls.json`` member.
 
-``xraycls.json`` holds ``class_names``, ``backbone``, ``input_shape`` and ``xraycls_version``
-(plus ``input_transform`` when the model was trained with one, and any ``extra`` keys), so a
+``xraycls.json`` holds a :class:`xraycls.zoo.ModelInfo` (class names, backbone, input shape,
+resize mode, input transform, calibration, training data, versions, and any ``extra`` keys), so a
 model file is self-describing: a ``Classifier`` knows the labels
 and the image size without a side file. Files are written atomically (temporary file in the same
 folder, then ``os.replace``), so a crash never leaves a half-written model.
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import unicodedata
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ import keras
 
 from xraycls._atomic import atomic_target
 from xraycls.errors import ConfigError, ModelFileError
+from xraycls.zoo._info import RESERVED, ModelInfo, attach_info, same_names
 from xraycls.zoo._text import short_error
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "MAX_INFO_BYTES",
     "MAX_MEMBER_BYTES",
     "load_model",
+    "load_model_info",
     "read_model_info",
     "save_model",
     "update_model_info",
@@ -58,7 +59,6 @@ MAX_COMPRESSION_RATIO = 100
 #: Most members in a model file (a Keras file has a handful).
 MAX_MEMBERS = 10_000
 _RATIO_FLOOR = 1 << 20
-_RESERVED = ("class_names", "backbone", "input_shape", "xraycls_version", "input_transform")
 
 
 def _version() -> str:
@@ -67,26 +67,13 @@ def _version() -> str:
     return __version__
 
 
-def _same_names(names: Sequence[str]) -> str | None:
-    """Describe the first two names equal after NFKC normalisation (``'COVID' and 'ＣＯＶＩＤ'``),
-    or ``None``. Compatibility forms (fullwidth letters, ligatures) look alike to a reader, so
-    two such classes would be merged or confused downstream (one CSV column would be lost)."""
-    seen: dict[str, str] = {}
-    for name in names:
-        key = unicodedata.normalize("NFKC", name)
-        if key in seen:
-            return f"{seen[key]!r} and {name!r}"
-        seen[key] = name
-    return None
-
-
 def _check_class_names(model: keras.Model, class_names: Sequence[str]) -> list[str]:
     if isinstance(class_names, str) or not all(isinstance(c, str) for c in class_names):
         raise ConfigError(f"class_names must be a sequence of strings, got {class_names!r}")
     names = list(class_names)
     if not names:
         raise ConfigError("class_names must be non-empty and unique, got []")
-    same = _same_names(names)
+    same = same_names(names)
     if same:
         raise ConfigError(
             f"class_names must be non-empty and unique, got {names!r}: {same} are the same "
@@ -117,7 +104,9 @@ def save_model(
         class_names: One name per output unit, in output order.
         extra: More JSON-serialisable metadata (must not reuse the reserved keys
             ``class_names``, ``backbone``, ``input_shape``, ``xraycls_version``,
-            ``input_transform``).
+            ``input_transform``, ``schema_version``). Keys of other
+            :class:`ModelInfo` fields (``calibration``, ``training_data``, ``resize``) are
+            checked and stored in them; any other key goes to ``ModelInfo.extra``.
         input_transform: The :class:`xraycls.transforms.InputTransform` (or its dict) the
             model's inputs need; stored as ``input_transform`` so every loader applies it.
             ``None``: the transform attached to ``model`` (by training or loading), if any.
@@ -139,27 +128,23 @@ def save_model(
     if target.suffix != ".keras":
         raise ConfigError(f"model file {os.fspath(path)!r} must end with '.keras'")
     names = _check_class_names(model, class_names)
-    info: dict[str, Any] = {
-        "class_names": names,
-        "backbone": model.name,
-        "input_shape": [None if d is None else int(d) for d in model.inputs[0].shape[1:]],
-        "xraycls_version": _version(),
-    }
     from xraycls.transforms import as_transform, transform_of
 
     transform = (
         as_transform(input_transform) if input_transform is not None else transform_of(model)
     )
-    if not transform.is_identity:
-        info["input_transform"] = transform.to_dict()
-    for key, value in dict(extra or {}).items():
-        if key in _RESERVED:
+    for key in dict(extra or {}):
+        if key in RESERVED:
             raise ConfigError(f"extra must not set the reserved key {key!r}")
-        info[key] = value
-    try:
-        payload = json.dumps(info, indent=2, sort_keys=True)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"extra must be JSON-serialisable: {exc}") from exc
+    base = ModelInfo(
+        class_names=tuple(names),
+        backbone=model.name,
+        input_shape=tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:]),
+        input_transform=transform,
+        xraycls_version=_version(),
+    )
+    info = base.updated(dict(extra or {})) if extra else base
+    payload = _payload(info)
 
     try:
         # Keras picks the format from the suffix, so the temporary name ends in ".keras" too.
@@ -226,8 +211,60 @@ def _check_members(path: str, members: list[zipfile.ZipInfo]) -> None:
             )
 
 
+def load_model_info(path: str | os.PathLike[str]) -> ModelInfo:
+    """Read the :class:`ModelInfo` of a model file without loading the model.
+
+    The one reader of ``xraycls.json``: files written before the record had a
+    ``schema_version`` load too (see :mod:`xraycls.zoo._info`).
+
+    Args:
+        path: A ``.keras`` file written by :func:`save_model`.
+
+    Returns:
+        The typed record (unknown keys in its ``extra``).
+
+    Raises:
+        ModelFileError: Missing, corrupt, not written by :func:`save_model`, or a field is
+            malformed (the file and the key are named).
+
+    Examples:
+        >>> load_model_info("run/best.keras").backbone  # doctest: +SKIP
+        'xception'
+    """
+    raw = _read_raw(path)
+    try:
+        return ModelInfo.from_dict(raw)
+    except ConfigError as exc:
+        raise ModelFileError(f"{os.fspath(path)}: {INFO_MEMBER}: {exc}") from exc
+
+
 def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read the ``xraycls.json`` metadata of a model file without loading the model.
+    """The ``xraycls.json`` of a model file as a plain dict (:meth:`ModelInfo.to_dict`).
+
+    Prefer :func:`load_model_info`, which returns the typed :class:`ModelInfo`; this stays for
+    code that reads keys by name.
+
+    Args:
+        path: A ``.keras`` file written by :func:`save_model`.
+
+    Returns:
+        The metadata: ``class_names``, ``backbone``, ``input_shape``, ``resize``,
+        ``xraycls_version``, ``schema_version``, ``input_transform`` (absent when the model
+        needs no input transform), ``calibration`` and ``training_data`` when stored, and any
+        extra keys.
+
+    Raises:
+        ModelFileError: Missing, corrupt, or not written by :func:`save_model`.
+
+    Examples:
+        >>> read_model_info("run/best.keras")["backbone"]  # doctest: +SKIP
+        'xception'
+    """
+    return load_model_info(path).to_dict()
+
+
+def _read_raw(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``xraycls.json`` dict, bounded in size, with usable class names.
 
     Args:
         path: A ``.keras`` file written by :func:`save_model`.
@@ -282,7 +319,7 @@ def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"model file {os.fspath(path)!r}: {INFO_MEMBER} class_names must be a non-empty "
             f"list of strings, got {names!r}; the file is damaged"
         )
-    same = _same_names(names)
+    same = same_names(names)
     if same:
         raise ModelFileError(
             f"model file {os.fspath(path)!r}: {INFO_MEMBER} class_names has {same}, the same "
@@ -303,7 +340,9 @@ def update_model_info(path: str | os.PathLike[str], extra: Mapping[str, Any]) ->
     Args:
         path: A ``.keras`` file written by :func:`save_model`.
         extra: JSON-serialisable keys to set (not the reserved ``class_names``, ``backbone``,
-            ``input_shape``, ``xraycls_version``).
+            ``input_shape``, ``xraycls_version``, ``input_transform``, ``schema_version``);
+            ``calibration``, ``training_data`` and ``resize`` are checked as their
+            :class:`ModelInfo` fields.
 
     Returns:
         The new metadata.
@@ -321,18 +360,8 @@ def update_model_info(path: str | os.PathLike[str], extra: Mapping[str, Any]) ->
         >>> update_model_info(path, {"note": "checked"})["note"]
         'checked'
     """
-    info = read_model_info(path)
-    for key, value in dict(extra).items():
-        if key in _RESERVED:
-            raise ConfigError(f"extra must not set the reserved key {key!r}")
-        if value is None:
-            info.pop(key, None)
-        else:
-            info[key] = value
-    try:
-        payload = json.dumps(info, indent=2, sort_keys=True)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"extra must be JSON-serialisable: {exc}") from exc
+    info = load_model_info(path).updated(extra)
+    payload = _payload(info)
     target = Path(path)
     try:
         with (
@@ -348,7 +377,15 @@ def update_model_info(path: str | os.PathLike[str], extra: Mapping[str, Any]) ->
         raise ModelFileError(
             f"could not update model file {os.fspath(target)!r}: {short_error(exc)}"
         ) from exc
-    return info
+    return info.to_dict()
+
+
+def _payload(info: ModelInfo) -> str:
+    """The ``xraycls.json`` text of ``info``; its one writer."""
+    try:
+        return json.dumps(info.to_dict(), indent=2, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"extra must be JSON-serialisable: {exc}") from exc
 
 
 def load_model(
@@ -398,20 +435,13 @@ def load_model(
         raise ModelFileError(
             f"model file {os.fspath(path)!r} could not be loaded: {short_error(exc)}{hint}"
         ) from exc
-    return _attach_stored_transform(model, p)
+    return _attach_stored_info(model, p)
 
 
-def _attach_stored_transform(model: keras.Model, path: Path) -> keras.Model:
-    from xraycls.transforms import InputTransform, attach_transform
-
+def _attach_stored_info(model: keras.Model, path: Path) -> keras.Model:
+    """Remember the file's :class:`ModelInfo` (class names, transform, calibration) for the
+    loaded model."""
     with zipfile.ZipFile(path) as archive:
         if INFO_MEMBER not in archive.namelist():
-            return model  # a plain Keras file: no transform
-    stored = read_model_info(path).get("input_transform")
-    try:
-        return attach_transform(model, InputTransform.from_dict(stored))
-    except ConfigError as exc:
-        raise ModelFileError(
-            f"model file {os.fspath(path)!r}: its input_transform is invalid ({exc}); it was "
-            "written by a newer or damaged xraycls"
-        ) from exc
+            return model  # a plain Keras file: no class names, no transform
+    return attach_info(model, load_model_info(path))

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from xraycls.calibration._math import (
+from xraycls.decision._math import (
     apply_temperature,
     expected_calibration_error,
     fit_temperature,
