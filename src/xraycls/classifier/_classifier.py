@@ -17,12 +17,13 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import numpy as np
 
+from xraycls._serial import Serial
 from xraycls.errors import ConfigError, ImageReadError, ModelFileError
 from xraycls.imaging import input_size, load_fitted
 from xraycls.zoo import ModelHandle, ModelInfo
@@ -68,7 +69,7 @@ def expand_paths(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
 
 
 @dataclass
-class ImagePrediction:
+class ImagePrediction(Serial):
     """What :meth:`Classifier.predict` says about one image with ``details=True``.
 
     Attributes:
@@ -91,18 +92,17 @@ class ImagePrediction:
     probabilities: dict[str, float]
     decision: str | None = None
     uncertainty: float | None = None
-    cam: np.ndarray | None = None
-    image: np.ndarray | None = None
+    cam: np.ndarray | None = field(default=None, compare=False, metadata={"serial": False})
+    image: np.ndarray | None = field(default=None, compare=False, metadata={"serial": False})
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable fields (without the ``cam`` and ``image`` arrays)."""
-        return {
-            "source": self.source,
-            "class": self.label,
-            "probabilities": dict(self.probabilities),
-            "decision": self.decision,
-            "uncertainty": self.uncertainty,
-        }
+    # JSON (serve's responses, predict's JSON Lines) names the label "class"; the arrays are
+    # left out (``metadata={"serial": False}``).
+    def _to_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {("class" if k == "label" else k): v for k, v in data.items()}
+
+    @classmethod
+    def _migrate(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        return {("label" if k == "class" else k): v for k, v in data.items()}
 
 
 def _source(item: Any) -> str | None:

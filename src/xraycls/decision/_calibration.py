@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from xraycls._serial import Serial
 from xraycls.decision._math import (
     apply_temperature,
     expected_calibration_error,
@@ -110,7 +109,7 @@ def positive_class_of(class_names: Sequence[str], positive_class: str | None = N
 
 
 @dataclass(frozen=True)
-class Calibration:
+class Calibration(Serial):
     """How raw model probabilities become calibrated probabilities and a decision.
 
     The decision for one image, in this order: ``"refer"`` when the calibrated probability
@@ -193,30 +192,6 @@ class Calibration:
             else:
                 out.append(f"not {self.positive_class}")
         return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict (the form stored in the model file)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown calibration keys {unknown}; expected some of {sorted(known)}"
-            )
-        return cls(**dict(data))
-
-    def to_json(self) -> str:
-        """JSON text of :meth:`to_dict`."""
-        return json.dumps(self.to_dict(), indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> Calibration:
-        """Inverse of :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
 
 
 def _downsample_roc(scores: np.ndarray, positive: np.ndarray) -> dict[str, list[float]]:
