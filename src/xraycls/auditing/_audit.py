@@ -28,6 +28,7 @@ from xraycls.auditing._probe import source_probe
 from xraycls.auditing._report import AuditReport
 from xraycls.classifier import Classifier, ModelLike, as_classifier, dataset_items
 from xraycls.errors import ConfigError, DependencyError
+from xraycls.imaging import as_image
 
 __all__ = ["audit"]
 
@@ -63,14 +64,7 @@ def _default_text_remover() -> TextRemover:
 
 
 def _rgb(image: np.ndarray, where: str) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8:
-        raise ConfigError(f"{where}: expected a uint8 image, got dtype {arr.dtype}")
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3):
-        raise ConfigError(f"{where}: expected (H, W) or (H, W, 3), got shape {arr.shape}")
-    return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
+    return as_image(np.asarray(image), where, rgb=True)
 
 
 def _masks_for(segment: LungMasks, images: list[np.ndarray], files: Sequence[str]) -> list[Any]:

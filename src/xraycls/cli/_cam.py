@@ -11,8 +11,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from xraycls.cli._common import SKIPPED_NAME, out_dir, report_skipped, warn_unsafe
-from xraycls.cli._parents import batch_size_parent, model_parent, on_error_parent
+from xraycls.cli._common import SKIPPED_NAME, out_dir, report_skipped
+from xraycls.cli._parents import (
+    batch_size_parent,
+    load_classifier,
+    model_parent,
+    on_error_parent,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,8 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--resize",
         choices=["pad", "stretch", "crop"],
-        default="pad",
-        help="how images were fitted to the model in training (default: pad = letterbox)",
+        default=None,
+        help="how images were fitted to the model in training (default: the mode stored in "
+        "the model file, else pad = letterbox)",
     )
     parser.set_defaults(func=_run)
 
@@ -64,15 +70,14 @@ def _run(args: Any) -> int:
     out = out_dir(args.out)  # before loading the model and computing maps
     images, skipped = check_images(args.images, on_error=args.on_error)
     report_skipped(skipped, out / SKIPPED_NAME, "cam")
-    model, class_index = _unsafe_model(args) if args.unsafe else (args.model, args.class_index)
     if not images:
         return 0
     written = write_overlays(
-        model,
+        load_classifier(args),
         images,
         out,
         method=args.method,
-        class_index=class_index,
+        class_index=args.class_index,
         layer=args.layer,
         alpha=args.alpha,
         colormap=args.colormap,
@@ -82,26 +87,3 @@ def _run(args: Any) -> int:
     for path in written:
         print(path)
     return 0
-
-
-def _unsafe_model(args: Any) -> tuple[Any, int | str | None]:
-    """The Keras model loaded with safe mode off, and ``--class-index`` as an index.
-
-    ``write_overlays`` loads a path safely; with ``--unsafe`` it gets the loaded model instead,
-    which carries no class names, so a class name is looked up in the file here.
-    """
-    from xraycls.zoo import load_model, read_model_info
-
-    warn_unsafe(args.model)
-    model = load_model(args.model, safe_mode=False, compile=False)
-    class_index: int | str | None = args.class_index
-    if isinstance(class_index, str) and not class_index.lstrip("-").isdigit():
-        names = read_model_info(args.model)["class_names"]
-        if class_index not in names:
-            from xraycls.errors import ConfigError
-
-            raise ConfigError(f"--class-index {class_index!r} is not one of {names}")
-        class_index = names.index(class_index)
-    elif isinstance(class_index, str):
-        class_index = int(class_index)
-    return model, class_index

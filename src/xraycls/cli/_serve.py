@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from xraycls.cli._common import warn_unsafe
 from xraycls.cli._parents import model_parent
 
 
@@ -55,6 +56,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.max_wait_ms >= 0:
         raise ConfigError(f"--max-wait-ms {args.max_wait_ms}: must be >= 0")
 
+    if args.unsafe:
+        warn_unsafe(args.model)  # as every model command does; the server loads it later,
+        # after checking that the port is free
     run_server(
         args.model,
         host=args.host,

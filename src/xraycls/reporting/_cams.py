@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 
 from xraycls.explain import cam, overlay
-from xraycls.explain._files import _load_model
 from xraycls.imaging import RESIZE_MODES, fit_image, input_size, unfit
 from xraycls.reporting._run import Evaluation
+from xraycls.zoo import load_model
 
 # Originals are shrunk to this longest side before drawing; tiles are small anyway.
 _TILE_SIDE = 256
@@ -88,7 +88,9 @@ def cam_tiles(
     found = _find_files(ev, wanted, run_dir, data, notes)
     if not found:
         return [], notes
-    model = _load_model(model_path)
+    # A bare Keras file (no class names stored) is fine here: the classes come from
+    # evaluation.json.
+    model = load_model(model_path)
     outputs = int(model.outputs[0].shape[-1])
     if outputs != len(ev.class_names):
         return [], [

@@ -20,6 +20,7 @@ import numpy as np
 
 from xraycls.classifier import ModelLike, as_classifier, knows_class_names
 from xraycls.errors import ConfigError
+from xraycls.imaging import as_image
 from xraycls.robustness._report import RobustnessReport, ShiftResult, shift_metrics
 from xraycls.robustness._shifts import MAX_SEVERITY, apply_shift, check_kinds, check_severity
 
@@ -64,12 +65,9 @@ def _load_one(dataset: Any, i: int) -> np.ndarray:
 
     memory = dataset.images[i] if dataset.images is not None else None
     if memory is not None:
-        image = np.asarray(memory)
-        if image.dtype != np.uint8 or image.ndim not in (2, 3):
-            raise ConfigError(
-                f"dataset.images[{i}] ({dataset.files[i]}): expected a uint8 (H, W) or (H, W, C) "
-                f"image, got {image.dtype} {image.shape}"
-            )
+        image = as_image(
+            np.asarray(memory), f"dataset.images[{i}] ({dataset.files[i]})", channels=(1, 3, 4)
+        )
     else:
         image = read_image(dataset.files[i])
     if image.ndim == 3 and image.shape[2] == 1:
