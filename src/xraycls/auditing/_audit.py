@@ -39,28 +39,28 @@ TextRemover = Callable[[np.ndarray], np.ndarray]
 VARIANTS = ("full", "border_only", "lung_only", "text_inpainted")
 
 
-def _default_lung_masks() -> LungMasks:
-    # Imported here (and by name) so the audit works, with injected masks, in an install
-    # that lacks the segmenter, and so `import xraycls.auditing` stays light.
+def _default(module: str, name: str, argument: str, kind: str) -> Any:
+    """``module.name``, imported here (and by name) so that the audit works, with injected
+    functions, in an install that lacks it, and so ``import xraycls.auditing`` stays light."""
     try:
-        segment: LungMasks = importlib.import_module("xraycls.lungs").segment
+        return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         raise DependencyError(
-            "the default lung segmenter xraycls.lungs.segment is not available "
-            f"({exc}); pass lung_masks= a function images -> boolean masks"
+            f"the default {module}.{name} is not available ({exc}); pass {argument}= "
+            f"a function {kind}"
         ) from None
-    return segment
+
+
+def _default_lung_masks() -> LungMasks:
+    found: LungMasks = _default("xraycls.lungs", "segment", "lung_masks", "images -> boolean masks")
+    return found
 
 
 def _default_text_remover() -> TextRemover:
-    try:
-        remove: TextRemover = importlib.import_module("xraycls.transforms").remove_text
-    except (ImportError, AttributeError) as exc:
-        raise DependencyError(
-            "the default text remover xraycls.transforms.remove_text is not available "
-            f"({exc}); pass text_remover= a function image -> image"
-        ) from None
-    return remove
+    found: TextRemover = _default(
+        "xraycls.transforms", "remove_text", "text_remover", "image -> image"
+    )
+    return found
 
 
 def _rgb(image: np.ndarray, where: str) -> np.ndarray:

@@ -133,14 +133,15 @@ def calibrate(
     """
     from xraycls.zoo import update_model_info
 
-    check_options(
-        target_sensitivity=target_sensitivity,
-        refer_below=refer_below,
-        max_spread=max_spread,
-        min_images=min_images,
-        min_per_class=min_per_class,
-        batch_size=batch_size,
-    )
+    # Checked before anything is read or predicted; fit_calibration checks them again.
+    options: dict[str, Any] = {
+        "target_sensitivity": target_sensitivity,
+        "refer_below": refer_below,
+        "max_spread": max_spread,
+        "min_images": min_images,
+        "min_per_class": min_per_class,
+    }
+    check_options(**options, batch_size=batch_size)
     path = model if isinstance(model, (str, os.PathLike)) else None
     if save and path is None:
         raise ConfigError(
@@ -154,17 +155,7 @@ def calibrate(
     names = clf.class_names
     dataset = _dataset(data, names)
     probs, labels = _validation_predictions(clf, dataset, batch_size)
-    cal = fit_calibration(
-        probs,
-        labels,
-        names,
-        positive_class=positive_class,
-        target_sensitivity=target_sensitivity,
-        refer_below=refer_below,
-        max_spread=max_spread,
-        min_images=min_images,
-        min_per_class=min_per_class,
-    )
+    cal = fit_calibration(probs, labels, names, positive_class=positive_class, **options)
     if target is not None:
         update_model_info(target, {INFO_KEY: cal.to_dict()})
     return cal
