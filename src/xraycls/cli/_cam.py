@@ -17,6 +17,7 @@ from xraycls.cli._parents import (
     load_classifier,
     model_parent,
     on_error_parent,
+    same_named,
 )
 
 
@@ -72,18 +73,10 @@ def _run(args: Any) -> int:
     report_skipped(skipped, out / SKIPPED_NAME, "cam")
     if not images:
         return 0
-    written = write_overlays(
-        load_classifier(args),
-        images,
-        out,
-        method=args.method,
-        class_index=args.class_index,
-        layer=args.layer,
-        alpha=args.alpha,
-        colormap=args.colormap,
-        batch_size=args.batch_size,
-        resize=args.resize,
+    options = same_named(
+        args, "method", "class_index", "layer", "alpha", "colormap", "batch_size", "resize"
     )
+    written = write_overlays(load_classifier(args), images, out, **options)
     for path in written:
         print(path)
     return 0
