@@ -145,7 +145,7 @@ def test_serve_decodes_at_most_a_few_uploads_at_once(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(_upload, "decode_image", slow_decode)
     png = png_bytes(4, 4)
     threads = [
-        threading.Thread(target=_upload.read_upload, args=(png, f"u{i}.png", lambda im: im))
+        threading.Thread(target=_upload.decode_upload, args=(png, f"u{i}.png", lambda im: im))
         for i in range(8)
     ]
     for t in threads:
@@ -168,14 +168,14 @@ def test_serve_decodes_uploads_in_memory_and_never_quotes_them(
     monkeypatch.setattr(tempfile, "mkstemp", no_temp_files)
     monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_temp_files)
     good = png_bytes(4, 4)
-    assert _upload.read_upload(good, "a.png", lambda im: im).shape == (4, 4, 3)
+    assert _upload.decode_upload(good, "a.png", lambda im: im).shape == (4, 4, 3)
     for data, reason in (
         (b"user=admin password=hunter2", "looks like text"),
         (b"\x00\x01secret\xfe" * 8, "no PNG, JPEG, DICOM"),
         (b"BM" + b"password" * 10, "looks like text"),  # a BMP signature: not served
     ):
         with pytest.raises(ImageReadError, match=reason) as info:
-            _upload.read_upload(data, "upload x.png", lambda im: im)
+            _upload.decode_upload(data, "upload x.png", lambda im: im)
         assert info.value.path == "upload x.png"
         assert "not a PNG, JPEG or DICOM image" in info.value.reason
         assert not [w for w in ("password", "hunter2", "secret", "admin") if w in str(info.value)]

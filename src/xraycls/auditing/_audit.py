@@ -407,14 +407,14 @@ def _variants(
 ) -> _Batch:
     """Decode, transform, segment, inpaint and fit one batch (what the model sees)."""
     from xraycls.imaging import fit_image
-    from xraycls.io import read_image
+    from xraycls.io import load_image
 
     h, w = clf.image_size
     files = [str(names[i]) for i in idx]
     # What the model sees before resizing: the file through its stored input transform
     # (lung crop, contrast, text removal), so the audit tests the model as it is used.
     decoded = [
-        item if isinstance(item, np.ndarray) else read_image(item)
+        item if isinstance(item, np.ndarray) else load_image(item)
         for item in (items[i] for i in idx)
     ]
     transformed = clf.input_transform.apply_many(decoded)

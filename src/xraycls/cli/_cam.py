@@ -90,13 +90,13 @@ def _unsafe_model(args: Any) -> tuple[Any, int | str | None]:
     ``write_overlays`` loads a path safely; with ``--unsafe`` it gets the loaded model instead,
     which carries no class names, so a class name is looked up in the file here.
     """
-    from xraycls.zoo import load_model, read_model_info
+    from xraycls.zoo import load_model, load_model_info
 
     warn_unsafe(args.model)
     model = load_model(args.model, safe_mode=False, compile=False)
     class_index: int | str | None = args.class_index
     if isinstance(class_index, str) and not class_index.lstrip("-").isdigit():
-        names = read_model_info(args.model)["class_names"]
+        names = list(load_model_info(args.model).class_names)
         if class_index not in names:
             from xraycls.errors import ConfigError
 

@@ -60,7 +60,7 @@ def _dataset(dataset: Any, names: list[str] | None) -> Any:
 
 
 def _load_one(dataset: Any, i: int) -> np.ndarray:
-    from xraycls.io import read_image
+    from xraycls.io import load_image
 
     memory = dataset.images[i] if dataset.images is not None else None
     if memory is not None:
@@ -71,7 +71,7 @@ def _load_one(dataset: Any, i: int) -> np.ndarray:
                 f"image, got {image.dtype} {image.shape}"
             )
     else:
-        image = read_image(dataset.files[i])
+        image = load_image(dataset.files[i])
     if image.ndim == 3 and image.shape[2] == 1:
         return image[:, :, 0]
     gray = image.ndim == 3 and bool((image[:, :, 0] == image[:, :, 1]).all())
