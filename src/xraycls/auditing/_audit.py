@@ -254,7 +254,8 @@ def audit(
         feather: Width of the lung swap's blended edge, as a fraction of the longer input side.
         out: When given, `save_audit` writes ``audit.json``, ``audit.html`` and the
             figures there.
-        progress: Show a progress bar.
+        progress: Show a progress bar (default off, as everywhere in the library; the CLI
+            shows one unless ``--quiet``).
 
     Returns:
         The `AuditReport`.

@@ -101,7 +101,7 @@ def evaluate_robustness(
     severities: Sequence[int] = (1, 2, 3, 4, 5),
     seed: int = 0,
     batch_size: int = 32,
-    progress: bool = True,
+    progress: bool = False,
     workers: int | None = None,
 ) -> RobustnessReport:
     """Run a model on a dataset and on every shifted copy of it, and measure each.
@@ -123,7 +123,8 @@ def evaluate_robustness(
         severities: Severities to measure, each 1..5.
         seed: Seed of the shifts; image ``i`` gets its own seed drawn from ``(seed, i)``.
         batch_size: Images per forward pass.
-        progress: Show a progress bar (``keras.utils.Progbar``) over all predictions.
+        progress: Show a progress bar (``keras.utils.Progbar``) over all predictions (default
+            off, as everywhere in the library; the CLI shows one unless ``--quiet``).
         workers: Threads that shift and resize ahead of the model (default: CPU count, at
             most 4).
 
