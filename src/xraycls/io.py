@@ -967,26 +967,19 @@ def load_image(
     return _decode(spath, data, channels, limit, decode_byte_limit(max_decode_bytes))
 
 
-def read_image(
-    path: str | os.PathLike[str],
-    channels: int = 3,
-    *,
-    max_pixels: int | None = None,
-    max_decode_bytes: int | None = None,
-) -> np.ndarray:
+def read_image(path: str | os.PathLike[str], channels: int = 3, **limits: int | None) -> np.ndarray:
     """Deprecated: use :func:`load_image` (the same function under the library's file verb).
 
     Args:
         path: As for :func:`load_image`.
         channels: As for :func:`load_image`.
-        max_pixels: As for :func:`load_image`.
-        max_decode_bytes: As for :func:`load_image`.
+        **limits: ``max_pixels`` and ``max_decode_bytes``, as for :func:`load_image`.
 
     Returns:
         What :func:`load_image` returns.
     """
     warnings.warn("read_image is deprecated; use load_image", DeprecationWarning, stacklevel=2)
-    return load_image(path, channels, max_pixels=max_pixels, max_decode_bytes=max_decode_bytes)
+    return load_image(path, channels, **limits)
 
 
 def decode_image(
