@@ -19,7 +19,7 @@ import numpy as np
 from xraycls.data import make_py_dataset
 from xraycls.imaging import input_size
 from xraycls.train._callbacks import RecomputeBatchNorm
-from xraycls.zoo import load_model, read_model_info
+from xraycls.zoo import load_model, load_model_info
 
 
 class _Files:
@@ -30,7 +30,7 @@ class _Files:
 
 
 def main(run: str, checkpoint: str) -> None:
-    info = read_model_info(checkpoint)
+    info = load_model_info(checkpoint).to_dict()
     names = list(info["class_names"])
     model = load_model(checkpoint, compile=False)
     model.compile(loss="categorical_crossentropy", metrics=["accuracy"])

@@ -12,7 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
-from xraycls.io import read_image
+from xraycls.io import load_image
 from xraycls.lungs import load_segmenter, segment
 from xraycls.transforms import InputTransform, clahe, detect_text, equalize, remove_text
 
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=48)
     args = parser.parse_args()
     files = sorted(Path(args.data).rglob("*.png"))[:: max(1, 700 // args.n)][: args.n]
-    images = [read_image(f) for f in files]
+    images = [load_image(f) for f in files]
     load_segmenter()
     segment(images[:1]), segment(images[:2]), segment(images[:32])  # trace each batch bucket
     rows = [("segment, one image per call", _ms(segment, images))]

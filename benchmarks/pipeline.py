@@ -11,7 +11,7 @@ the repository) at 128x128, batch 32:
   read the way ``model.fit`` reads it (Keras's ``PyDataset`` adapter with its worker threads),
   cold and cached, side by side with the ``tf.data`` path in the same run.
 * ``tf-decode``: a reference pipeline decoding with ``tf.io.decode_image`` + ``tf.image`` ops
-  (no augmentation), the alternative to decoding through ``read_image`` that was measured.
+  (no augmentation), the alternative to decoding through ``load_image`` that was measured.
 
 Variants are interleaved and repeated; the table shows the median (and min-max) of the repeats
 and the ratio to the loop with the same augmentation setting.

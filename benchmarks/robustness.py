@@ -141,9 +141,9 @@ def main() -> None:
         f"{ratio:.2f}x, {'met' if ratio <= 1.3 else 'NOT met'}"
     )
 
-    from xraycls.io import read_image
+    from xraycls.io import load_image
 
-    originals = [read_image(f)[:, :, 0] for f in ds.files[:16]]
+    originals = [load_image(f)[:, :, 0] for f in ds.files[:16]]
     print("\n| shift | ms per image (mean of severities 1-5, 16 gray images) |")
     print("|---|---:|")
     for kind in list_shifts():

@@ -14,7 +14,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from _helpers_augment import make_dataset, noise_files
 from xraycls.augment import Augmenter, balance, class_weights
 from xraycls.errors import ConfigError
-from xraycls.io import read_image
+from xraycls.io import load_image
 
 CLASSES = ("COVID", "Normal", "Viral")
 
@@ -43,7 +43,7 @@ def test_in_memory_counts_origins_groups(train) -> None:  # type: ignore[no-unty
         assert out.files[j].startswith(train.files[0] if j < 14 else train.files[1])
     assert len(set(out.files)) == len(out.files)
     # the copies really are augmented and differ from each other
-    original = read_image(train.files[0])
+    original = load_image(train.files[0])
     assert not np.array_equal(out.images[10], original)
     assert not np.array_equal(out.images[10], out.images[11])
 
@@ -67,7 +67,7 @@ def test_to_folder_writes_pngs_atomically(train, tmp_path: Path) -> None:  # typ
     mem = balance(train, factor=3, seed=0)
     for j in range(10, 14):
         assert os.path.isfile(out.files[j])
-        assert np.array_equal(read_image(out.files[j]), mem.images[j])  # lossless PNG
+        assert np.array_equal(load_image(out.files[j]), mem.images[j])  # lossless PNG
     with open(out_dir / "origins.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["origin"] for r in rows] == [train.files[0]] * 2 + [train.files[1]] * 2
@@ -91,9 +91,9 @@ def test_classes_by_name_or_index_and_factor_one(train) -> None:  # type: ignore
 
 def test_custom_augmenter(train) -> None:  # type: ignore[no-untyped-def]
     out = balance(train, factor=2, augmenter=iaa.Fliplr(1.0))
-    assert np.array_equal(out.images[10], read_image(train.files[0])[:, ::-1])
+    assert np.array_equal(out.images[10], load_image(train.files[0])[:, ::-1])
     out2 = balance(train, factor=2, augmenter=Augmenter(iaa.Flipud(1.0)))
-    assert np.array_equal(out2.images[10], read_image(train.files[0])[::-1])
+    assert np.array_equal(out2.images[10], load_image(train.files[0])[::-1])
 
 
 def test_balance_twice_keeps_root_origin(train) -> None:  # type: ignore[no-untyped-def]

@@ -88,19 +88,19 @@ def test_fit_calibration_and_roundtrip() -> None:
 
 
 def test_update_model_info_keeps_weights_and_other_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from xraycls.zoo import load_model, read_model_info, update_model_info
+    from xraycls.zoo import load_model, load_model_info, update_model_info
 
     path = saved_tiny_model(tmp_path / "m.keras")
     before = load_model(path, compile=False).get_weights()
     update_model_info(path, {"site": {"name": "ward 3"}})
     update_model_info(path, {"calibration": {"temperature": 2.0}})
-    info = read_model_info(path)
+    info = load_model_info(path).to_dict()
     assert info["site"] == {"name": "ward 3"} and info["calibration"]["temperature"] == 2
     assert info["class_names"] == NAMES
     after = load_model(path, compile=False).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
     update_model_info(path, {"calibration": None})
-    assert "calibration" not in read_model_info(path)
+    assert "calibration" not in load_model_info(path).to_dict()
     with pytest.raises(ConfigError, match="reserved"):
         update_model_info(path, {"class_names": ["x"]})
     with pytest.raises(ConfigError, match="reserved"):  # the lungs helper's key, set by training

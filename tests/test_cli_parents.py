@@ -23,7 +23,7 @@ SHARED = {
 COMMANDS = {
     "evaluate": ([], ("data", "batch_size", "seed", "unsafe", "on_error")),
     "robustness": (["--out", "o"], ("data", "batch_size", "seed", "unsafe", "quiet", "on_error")),
-    "audit": (["--out", "o"], ("data", "batch_size", "seed", "unsafe")),
+    "audit": (["--out", "o"], ("data", "batch_size", "seed", "unsafe", "quiet")),
     "calibrate": ([], ("data", "batch_size")),
     "predict": (["a.png"], ("batch_size", "unsafe", "quiet", "on_error")),
     "cam": (["a.png", "--out", "o"], ("batch_size", "unsafe", "on_error")),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import xraycls
-from xraycls.data._manifest import GROUP_COLUMNS, group_column, header_columns, read_manifest
+from xraycls.data._manifest import GROUP_COLUMNS, group_column, header_columns, load_manifest
 
 # Each file's `group` differs from its `patient_id`: whichever a reader took shows in ds.groups.
 _HEADER = "file,label,patient_id,group,view\n"
@@ -51,7 +51,7 @@ def test_csv_layout_and_manifest_read_groups_alike(tree: tuple[Path, list[Path]]
     assert from_manifest.report is not None and from_manifest.report.layout != "csv"
     assert "MANIFEST.csv" in (from_manifest.report.groups_source or "")
     # 3. The manifest reader itself.
-    manifest = read_manifest(root / "MANIFEST.csv")
+    manifest = load_manifest(root / "MANIFEST.csv")
 
     for ds in (from_csv, from_manifest):
         assert ds.groups == _expected(ds, files)
@@ -80,6 +80,6 @@ def test_row_longer_than_the_header(tiny_tree: Path) -> None:
     )
     ds = xraycls.load_dataset(tiny_tree / "m.csv")
     assert ds.meta == {"view": ("AP",)}
-    assert read_manifest(tiny_tree / "m.csv").columns == {
+    assert load_manifest(tiny_tree / "m.csv").columns == {
         "view": {str(tiny_tree / "COVID" / "COVID (1).png"): "AP"}
     }

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import xraycls
-from xraycls.io import read_image
+from xraycls.io import load_image
 
 pytestmark = pytest.mark.data
 
@@ -54,8 +54,8 @@ def test_cxr3_fullsize_all_formats(cxr3_fullsize_dir: Path) -> None:
     suffixes = {Path(f).suffix for f in ds.files}
     assert suffixes == {".png", ".jpg", ".jpeg"}
     for f in ds.files:
-        img = read_image(f)
+        img = load_image(f)
         assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
         assert min(img.shape[:2]) >= 300
-    rgba = read_image(cxr3_fullsize_dir / "COVID" / "866.png")
+    rgba = load_image(cxr3_fullsize_dir / "COVID" / "866.png")
     assert rgba.shape == (701, 865, 3)

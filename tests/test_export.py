@@ -9,7 +9,7 @@ import pytest
 
 from _helpers_serve import NAMES, real_images, saved_tiny_model
 from xraycls.errors import ConfigError, ModelFileError
-from xraycls.export import export_model, read_export_info, sidecar_path
+from xraycls.export import export_model, load_export_info, sidecar_path
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_onnx_matches_keras_in_onnxruntime(model_and_images) -> None:  # type: i
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: batch})[0]
     np.testing.assert_allclose(got, expected, atol=1e-4)
-    _check_metadata(read_export_info(out), "onnx")
+    _check_metadata(load_export_info(out), "onnx")
     props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert json.loads(props["xraycls"])["class_names"] == NAMES
 
@@ -62,7 +62,7 @@ def test_savedmodel_matches_keras(model_and_images) -> None:  # type: ignore[no-
     loaded = tf.saved_model.load(str(out))
     got = np.asarray(loaded.serve(tf.constant(batch)))
     np.testing.assert_allclose(got, expected, atol=1e-4)
-    _check_metadata(read_export_info(out), "savedmodel")
+    _check_metadata(load_export_info(out), "savedmodel")
     export_model(path, root / "sm", format="savedmodel")  # replacing an export works
     assert not [p for p in root.iterdir() if p.name.startswith(".")]
 
@@ -81,7 +81,7 @@ def test_tflite_matches_keras(model_and_images) -> None:  # type: ignore[no-unty
     interp.invoke()
     got = interp.get_tensor(outp["index"])
     np.testing.assert_allclose(got, expected, atol=1e-4)
-    _check_metadata(read_export_info(out), "tflite")
+    _check_metadata(load_export_info(out), "tflite")
 
 
 def test_bad_requests_are_clear(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -95,7 +95,20 @@ def test_bad_requests_are_clear(tmp_path) -> None:  # type: ignore[no-untyped-de
     with pytest.raises(ModelFileError, match="does not exist"):
         export_model(tmp_path / "none.keras", tmp_path / "m.tflite", format="tflite")
     with pytest.raises(ModelFileError, match="missing"):
-        read_export_info(tmp_path / "m.tflite")
+        load_export_info(tmp_path / "m.tflite")
+
+
+def test_read_export_info_is_deprecated_and_still_works(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from xraycls.export import read_export_info
+
+    side = sidecar_path(tmp_path / "m.tflite")
+    side.write_text('{"format": "tflite", "class_names": ["a", "b"]}', encoding="utf-8")
+    with pytest.warns(
+        DeprecationWarning, match="read_export_info is deprecated; use load_export_info"
+    ):
+        old = read_export_info(tmp_path / "m.tflite")
+    assert old == {"format": "tflite", "class_names": ["a", "b"]}
+    assert old == load_export_info(tmp_path / "m.tflite")
 
 
 def _tree(folder):  # type: ignore[no-untyped-def]
@@ -136,7 +149,7 @@ def test_export_refuses_a_folder_or_file_it_did_not_write(tmp_path, capsys) -> N
     empty = tmp_path / "empty"
     empty.mkdir()
     assert export_model(path, empty, format="savedmodel") == empty
-    assert read_export_info(empty)["format"] == "savedmodel"
+    assert load_export_info(empty)["format"] == "savedmodel"
     export_model(path, empty, format="savedmodel")
 
 

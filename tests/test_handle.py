@@ -109,7 +109,7 @@ def _ellipse_lungs(images: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def test_audit_and_export_take_any_of_the_three(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from xraycls.export import read_export_info
+    from xraycls.export import load_export_info
 
     path, data, _ = world
     audits, exports = [], []
@@ -119,7 +119,7 @@ def test_audit_and_export_take_any_of_the_three(world, tmp_path) -> None:  # typ
         )
         audits.append([rep.full, rep.border_only, rep.cam_lung_share, rep.lung_swap])
         out = xraycls.export_model(model, tmp_path / kind, format="savedmodel")
-        meta = read_export_info(out)
+        meta = load_export_info(out)
         exports.append([meta["class_names"], meta["calibration"], meta["input"]])
     assert audits[0] == audits[1] == audits[2]
     assert exports[0] == exports[1] == exports[2]
@@ -264,7 +264,7 @@ def test_write_overlays_takes_any_of_the_three(world, tmp_path) -> None:  # type
     pixels = []
     for kind, model in _three(path).items():
         out = write_overlays(model, files, tmp_path / kind, class_index="Normal")
-        pixels.append([xraycls.read_image(p) for p in out])
+        pixels.append([xraycls.load_image(p) for p in out])
     for other in pixels[1:]:
         for a, b in zip(pixels[0], other, strict=True):
             np.testing.assert_array_equal(a, b)

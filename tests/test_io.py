@@ -1,4 +1,4 @@
-"""xraycls.io.read_image / check_image: formats, conversions and every kind of bad file."""
+"""xraycls.io.load_image / check_image: formats, conversions and every kind of bad file."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from _helpers_data import fake_xray, truncate, write_dicom, write_image
 from xraycls.errors import DependencyError, ImageReadError
-from xraycls.io import check_image, read_image
+from xraycls.io import check_image, load_image
 
 
 def _rgb(seed: int = 0, h: int = 20, w: int = 30) -> np.ndarray:
@@ -26,18 +26,18 @@ def _rgb(seed: int = 0, h: int = 20, w: int = 30) -> np.ndarray:
 def test_gray_png_is_replicated_to_rgb(tmp_path: Path) -> None:
     gray = fake_xray(1)
     p = write_image(tmp_path / "g.png", gray)
-    img = read_image(p)
+    img = load_image(p)
     assert img.dtype == np.uint8 and img.shape == (*gray.shape, 3)
     for c in range(3):
         np.testing.assert_array_equal(img[..., c], gray)
-    np.testing.assert_array_equal(read_image(p, channels=1)[..., 0], gray)
+    np.testing.assert_array_equal(load_image(p, channels=1)[..., 0], gray)
 
 
 def test_rgb_png_comes_back_in_rgb_order(tmp_path: Path) -> None:
     rgb = _rgb()
     p = write_image(tmp_path / "c.png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    np.testing.assert_array_equal(read_image(p), rgb)
-    gray = read_image(p, channels=1)
+    np.testing.assert_array_equal(load_image(p), rgb)
+    gray = load_image(p, channels=1)
     assert gray.shape == (20, 30, 1)
     np.testing.assert_array_equal(gray[..., 0], cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
 
@@ -48,7 +48,7 @@ def test_rgba_is_composited_on_black(tmp_path: Path) -> None:
     alpha[:, 10:20] = 128
     alpha[:, 20:] = 255
     bgra = np.dstack([cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), alpha])
-    img = read_image(write_image(tmp_path / "a.png", bgra))
+    img = load_image(write_image(tmp_path / "a.png", bgra))
     assert img.shape == (20, 30, 3)
     assert (img[:, :10] == 0).all()
     np.testing.assert_array_equal(img[:, 20:], rgb[:, 20:])
@@ -60,7 +60,7 @@ def test_gray_alpha_png(tmp_path: Path) -> None:
     # OpenCV writes 2-channel as gray+alpha only through 4 channels, so build LA via BGRA.
     gray = fake_xray(3, (10, 12))
     bgra = np.dstack([gray, gray, gray, np.full_like(gray, 255)])
-    img = read_image(write_image(tmp_path / "la.png", bgra))
+    img = load_image(write_image(tmp_path / "la.png", bgra))
     np.testing.assert_array_equal(img[..., 0], gray)
 
 
@@ -68,16 +68,16 @@ def test_16bit_png_is_min_max_scaled(tmp_path: Path) -> None:
     # A 12-bit radiograph in a 16-bit PNG: >>8 would make it nearly black; min-max does not.
     data = np.array([[100, 1100, 2100, 4195]], np.uint16)
     p = write_image(tmp_path / "deep.png", data)
-    out = read_image(p, channels=1)[0, :, 0]
+    out = load_image(p, channels=1)[0, :, 0]
     assert out.tolist() == [0, 62, 125, 255]
     const = write_image(tmp_path / "const.png", np.full((3, 3), 777, np.uint16))
-    assert (read_image(const) == 0).all()
+    assert (load_image(const) == 0).all()
 
 
 def test_16bit_rgb_png(tmp_path: Path) -> None:
     data = np.zeros((2, 2, 3), np.uint16)
     data[0, 0] = (0, 0, 65535)  # BGR: red
-    img = read_image(write_image(tmp_path / "c16.png", data))
+    img = load_image(write_image(tmp_path / "c16.png", data))
     assert img[0, 0].tolist() == [255, 0, 0]
     assert img[1, 1].tolist() == [0, 0, 0]
 
@@ -85,12 +85,12 @@ def test_16bit_rgb_png(tmp_path: Path) -> None:
 def test_jpeg_gray_and_color(tmp_path: Path) -> None:
     gray = fake_xray(4, (64, 64))
     p = write_image(tmp_path / "g.jpg", gray, IMWRITE_JPEG_QUALITY=95)
-    img = read_image(p)
+    img = load_image(p)
     assert img.shape == (64, 64, 3)
     assert np.abs(img[..., 0].astype(int) - gray).mean() < 3
     rgb = cv2.resize(_rgb(5, 8, 8), (64, 64), interpolation=cv2.INTER_NEAREST)
     p2 = write_image(tmp_path / "c.jpeg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    assert np.abs(read_image(p2).astype(int) - rgb).mean() < 12
+    assert np.abs(load_image(p2).astype(int) - rgb).mean() < 12
 
 
 def test_jpeg_exif_orientation_is_applied(tmp_path: Path) -> None:
@@ -110,28 +110,28 @@ def test_jpeg_exif_orientation_is_applied(tmp_path: Path) -> None:
     data = buf.tobytes()
     p = tmp_path / "rot.jpg"
     p.write_bytes(data[:2] + app1 + data[2:])
-    out = read_image(p)
+    out = load_image(p)
     assert out.shape == (40, 20, 3)  # rotated
     assert out[:15, :, 0].mean() > 200 and out[25:, :, 0].mean() < 50
 
 
 def test_unicode_path_with_spaces(tmp_path: Path) -> None:
     p = write_image(tmp_path / "Viral Pneumonia" / "Bild Nr 1 – ünïcødé.png", fake_xray(6))
-    assert read_image(p).shape == (48, 40, 3)
+    assert load_image(p).shape == (48, 40, 3)
     check_image(str(p))
 
 
 def test_channels_argument_is_checked(tmp_path: Path) -> None:
     p = write_image(tmp_path / "g.png", fake_xray(7))
     with pytest.raises(ValueError, match="channels"):
-        read_image(p, channels=2)
+        load_image(p, channels=2)
 
 
 def test_bmp_and_tiff_through_opencv(tmp_path: Path) -> None:
     gray = fake_xray(8)
     for ext in (".bmp", ".tif"):
         p = write_image(tmp_path / f"g{ext}", gray)
-        np.testing.assert_array_equal(read_image(p)[..., 1], gray)
+        np.testing.assert_array_equal(load_image(p)[..., 1], gray)
         check_image(p)
 
 
@@ -140,7 +140,7 @@ def test_bmp_and_tiff_through_opencv(tmp_path: Path) -> None:
 
 def _reason(path: Path | str) -> str:
     with pytest.raises(ImageReadError) as info:
-        read_image(path)
+        load_image(path)
     assert info.value.path == os.fspath(path)
     assert os.fspath(path) in str(info.value)
     with pytest.raises(ImageReadError):
@@ -224,17 +224,17 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_dicom_monochrome2_and_monochrome1(tmp_path: Path) -> None:
     px = np.array([[0, 1000], [2000, 4000]], np.uint16)
-    m2 = read_image(write_dicom(tmp_path / "m2.dcm", px), channels=1)[..., 0]
+    m2 = load_image(write_dicom(tmp_path / "m2.dcm", px), channels=1)[..., 0]
     assert m2.tolist() == [[0, 64], [128, 255]]
-    m1 = read_image(write_dicom(tmp_path / "m1.dcm", px, "MONOCHROME1"), channels=1)[..., 0]
+    m1 = load_image(write_dicom(tmp_path / "m1.dcm", px, "MONOCHROME1"), channels=1)[..., 0]
     assert m1.tolist() == [[255, 191], [127, 0]]
-    assert read_image(tmp_path / "m2.dcm").shape == (2, 2, 3)
+    assert load_image(tmp_path / "m2.dcm").shape == (2, 2, 3)
 
 
 def test_dicom_window_is_applied(tmp_path: Path) -> None:
     px = np.array([[0, 1000, 2000, 3000]], np.uint16)
     p = write_dicom(tmp_path / "w.dcm", px, WindowCenter=1500, WindowWidth=1000)
-    out = read_image(p, channels=1)[0, :, 0]
+    out = load_image(p, channels=1)[0, :, 0]
     # Outside the window clips: 0 and 1000 are both at the bottom, 2000 and 3000 at the top.
     assert out[0] == out[1] == 0 and out[2] == out[3] == 255
 
@@ -246,7 +246,7 @@ def test_dicom_without_pydicom_names_the_extra(
     p.write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 64)
     monkeypatch.setitem(sys.modules, "pydicom", None)  # makes `import pydicom` fail
     with pytest.raises(DependencyError, match=r'pip install "xraycls\[dicom\]"'):
-        read_image(p)
+        load_image(p)
 
 
 def test_corrupt_dicom(tmp_path: Path) -> None:
@@ -254,7 +254,7 @@ def test_corrupt_dicom(tmp_path: Path) -> None:
     p = tmp_path / "bad.dcm"
     p.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00")
     with pytest.raises(ImageReadError, match="DICOM"):
-        read_image(p)
+        load_image(p)
 
 
 def test_bad_crc_in_ancillary_chunk_is_tolerated(tmp_path: Path) -> None:
@@ -264,7 +264,7 @@ def test_bad_crc_in_ancillary_chunk_is_tolerated(tmp_path: Path) -> None:
     text = b"tEXt" + b"Comment\x00hello"
     chunk = len(text[4:]).to_bytes(4, "big") + text + b"\x00\x00\x00\x00"  # wrong CRC
     p.write_bytes(data[:33] + chunk + data[33:])  # after IHDR
-    np.testing.assert_array_equal(read_image(p)[..., 0], fake_xray(13))
+    np.testing.assert_array_equal(load_image(p)[..., 0], fake_xray(13))
     check_image(p)
 
 
@@ -279,7 +279,7 @@ def test_check_image_decodes_dicom(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ bytes in memory
 
 
-def test_decode_image_equals_read_image_for_every_format(tmp_path: Path) -> None:
+def test_decode_image_equals_load_image_for_every_format(tmp_path: Path) -> None:
     from xraycls.io import decode_image
 
     files = [
@@ -293,12 +293,12 @@ def test_decode_image_equals_read_image_for_every_format(tmp_path: Path) -> None
     for path in files:
         data = Path(path).read_bytes()
         for channels in (1, 3):
-            want = read_image(path, channels)
+            want = load_image(path, channels)
             got = decode_image(bytearray(data), channels, name=Path(path).name)
             np.testing.assert_array_equal(got, want)
 
 
-def test_decode_image_has_the_checks_of_read_image(tmp_path: Path) -> None:
+def test_decode_image_has_the_checks_of_load_image(tmp_path: Path) -> None:
     from xraycls.io import decode_image
 
     good = write_image(tmp_path / "g.png", fake_xray(7)).read_bytes()
@@ -330,8 +330,19 @@ def test_errors_never_quote_the_file(tmp_path: Path) -> None:
     for data in hostile:
         p = tmp_path / "h.png"
         p.write_bytes(data)
-        for call, arg in ((decode_image, data), (read_image, p)):
+        for call, arg in ((decode_image, data), (load_image, p)):
             with pytest.raises(ImageReadError) as info:
                 call(arg)
             assert "secret" not in str(info.value) and "r:x" not in str(info.value)
             assert "\\x" not in str(info.value), info.value
+
+
+def test_read_image_is_deprecated_and_still_works(tmp_path: Path) -> None:
+    import xraycls
+    from xraycls.io import read_image
+
+    p = write_image(tmp_path / "g.png", fake_xray(2))
+    with pytest.warns(DeprecationWarning, match="read_image is deprecated; use load_image"):
+        old = read_image(p, channels=1, max_pixels=0)
+    np.testing.assert_array_equal(old, load_image(p, channels=1))
+    assert xraycls.read_image is read_image

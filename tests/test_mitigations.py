@@ -109,7 +109,7 @@ def test_reproduce_with_every_mitigation(tmp_path: Path, monkeypatch) -> None:
     )  # fmt: skip
     shifted = result.splits["train (balanced)"]
     assert sum(shifted.values()) >= 2 * sum(plain.splits["train (balanced)"].values())
-    info = xraycls.read_model_info(tmp_path / "out" / "simple_cnn" / "best.keras")
+    info = xraycls.load_model_info(tmp_path / "out" / "simple_cnn" / "best.keras").to_dict()
     assert info["input_transform"]["contrast"] == "clahe"
     saved = json.loads((tmp_path / "out" / "profile.json").read_text())
     assert saved["shift_augment"] == {"max_severity": 2} and saved["balance_sources"] is True

@@ -10,7 +10,7 @@ import pytest
 from _helpers_train import make_image_folder
 from xraycls.cli import main
 from xraycls.protocols import get_profile, reproduce
-from xraycls.zoo import read_model_info
+from xraycls.zoo import load_model_info
 
 TINY = {"model_kwargs": {"simple_cnn": {"width": 4, "head_width": 8}}, "image_size": 32}
 
@@ -50,7 +50,7 @@ def test_reproduce_trains_on_two_datasets_with_a_label_map(tmp_path: Path, capsy
     # Both datasets reach every split; the adults' Pneumonia is the third class.
     counts = results["splits"]["train (balanced)"]
     assert set(counts) == {"COVID", "Normal", "Viral Pneumonia"}
-    info = read_model_info(out / "simple_cnn" / "best.keras")
+    info = load_model_info(out / "simple_cnn" / "best.keras").to_dict()
     trained = info["training_data"]
     assert trained["label_maps"]["adults"] == {"Pneumonia": "Viral Pneumonia"}
     assert len(trained["sources"]) >= 2 and trained["notes"]

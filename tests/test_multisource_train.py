@@ -126,7 +126,7 @@ def test_worst_group_selection_picks_what_pooled_accuracy_would_not(
 
 
 def test_multisource_fit_records_groups_and_what_the_model_was_trained_on(tmp_path: Path) -> None:
-    from xraycls.zoo import read_model_info
+    from xraycls.zoo import load_model_info
 
     ds = _dataset(tmp_path)
     cfg = TrainConfig(
@@ -146,7 +146,7 @@ def test_multisource_fit_records_groups_and_what_the_model_was_trained_on(tmp_pa
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     shares = state["group_shares"]
     assert len(shares) == 9 and sum(shares) == pytest.approx(1.0)
-    info = read_model_info(tmp_path / "run" / "best.keras")["training_data"]
+    info = load_model_info(tmp_path / "run" / "best.keras").to_dict()["training_data"]
     assert set(info["sources"]) == {"h1", "h2", "h3"}
     assert info["n_images"] == len(ds) and info["notes"] == ["a note"]
 

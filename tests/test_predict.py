@@ -56,12 +56,12 @@ def test_folder_labels_and_table(saved) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_arrays_gray_rgba_and_batches(saved) -> None:  # type: ignore[no-untyped-def]
-    from xraycls.io import read_image
+    from xraycls.io import load_image
 
     _, path, images = saved
     clf = Classifier.load(path)
     file = expand_paths([images])[0]
-    rgb = read_image(file)
+    rgb = load_image(file)
     gray = cv2.imread(file, cv2.IMREAD_GRAYSCALE)
     rgba = np.concatenate([rgb, np.full((*rgb.shape[:2], 1), 255, np.uint8)], axis=2)
     p_file = clf.predict(file)

@@ -17,7 +17,7 @@ import pytest
 
 from test_reliability_images import png_bytes
 from xraycls.errors import ImageReadError
-from xraycls.io import DEFAULT_MAX_DECODE_BYTES, check_image, read_image
+from xraycls.io import DEFAULT_MAX_DECODE_BYTES, check_image, load_image
 
 _TESTS = str(Path(__file__).parent)
 
@@ -55,13 +55,13 @@ def _run_capped(code: str, tmp_path: Path, cap_gb: float = 4.0) -> dict[str, flo
 
 _RGBA16 = """
     import numpy as np, cv2, resource, time
-    from xraycls.io import read_image
+    from xraycls.io import load_image
     path = {path!r}
     cv2.imwrite(path, np.zeros(({h}, {w}, 4), np.uint16))
     import gc; gc.collect()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    img = read_image(path, max_pixels=0, max_decode_bytes=0)
+    img = load_image(path, max_pixels=0, max_decode_bytes=0)
     print("SECONDS", time.perf_counter() - start)
     print("RSS_MB", (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
     print("SHAPE", img.shape[0])
@@ -86,7 +86,7 @@ def test_16bit_rgba_is_composited_and_scaled_as_before(tmp_path: Path) -> None:
     cv2.imwrite(str(path), bgra)
     color = bgra[..., :3].astype(np.float64) * (bgra[..., 3:].astype(np.float64) / 65535)
     expected = np.rint((color - color.min()) * (255 / (color.max() - color.min())))
-    got = read_image(path)
+    got = load_image(path)
     np.testing.assert_array_equal(got, expected[..., ::-1].astype(np.uint8))
 
 
@@ -94,7 +94,7 @@ def test_decode_over_the_byte_budget_is_refused_before_decoding(tmp_path: Path) 
     # 10000x9999 16-bit RGBA is under the 100-megapixel limit but decodes to 800 MB.
     path = tmp_path / "deep.png"
     path.write_bytes(png_bytes(10000, 9999, depth=16, color=6))
-    for call in (read_image, check_image):
+    for call in (load_image, check_image):
         with pytest.raises(ImageReadError, match="decoded size") as info:
             call(path)
         assert info.value.path == str(path)
@@ -145,7 +145,7 @@ def test_serve_decodes_at_most_a_few_uploads_at_once(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(_upload, "decode_image", slow_decode)
     png = png_bytes(4, 4)
     threads = [
-        threading.Thread(target=_upload.read_upload, args=(png, f"u{i}.png", lambda im: im))
+        threading.Thread(target=_upload.decode_upload, args=(png, f"u{i}.png", lambda im: im))
         for i in range(8)
     ]
     for t in threads:
@@ -168,14 +168,14 @@ def test_serve_decodes_uploads_in_memory_and_never_quotes_them(
     monkeypatch.setattr(tempfile, "mkstemp", no_temp_files)
     monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_temp_files)
     good = png_bytes(4, 4)
-    assert _upload.read_upload(good, "a.png", lambda im: im).shape == (4, 4, 3)
+    assert _upload.decode_upload(good, "a.png", lambda im: im).shape == (4, 4, 3)
     for data, reason in (
         (b"user=admin password=hunter2", "looks like text"),
         (b"\x00\x01secret\xfe" * 8, "no PNG, JPEG, DICOM"),
         (b"BM" + b"password" * 10, "looks like text"),  # a BMP signature: not served
     ):
         with pytest.raises(ImageReadError, match=reason) as info:
-            _upload.read_upload(data, "upload x.png", lambda im: im)
+            _upload.decode_upload(data, "upload x.png", lambda im: im)
         assert info.value.path == "upload x.png"
         assert "not a PNG, JPEG or DICOM image" in info.value.reason
         assert not [w for w in ("password", "hunter2", "secret", "admin") if w in str(info.value)]
@@ -244,17 +244,17 @@ def test_deflated_dicom_decodes(tmp_path: Path) -> None:
     px = np.array([[0, 1000], [2000, 4000]], np.uint16)
     path = tmp_path / "d.dcm"
     path.write_bytes(dicom_bytes(px, deflated=True))
-    assert read_image(path, channels=1)[..., 0].tolist() == [[0, 64], [128, 255]]
+    assert load_image(path, channels=1)[..., 0].tolist() == [[0, 64], [128, 255]]
     check_image(path)
 
 
 _DEFLATED_BOMB = """
     from xraycls.errors import ImageReadError
-    from xraycls.io import check_image, read_image
+    from xraycls.io import check_image, load_image
     import pydicom  # imported before the baseline: only the inflation is measured
     path = {path!r}
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    for call in (read_image, check_image):
+    for call in (load_image, check_image):
         try:
             call(path, max_decode_bytes=16 << 20)
         except ImageReadError as exc:
@@ -326,13 +326,13 @@ def test_normal_progressive_jpeg_reads(tmp_path: Path) -> None:
     path = tmp_path / "p.jpg"
     path.write_bytes(data)
     check_image(path)
-    assert read_image(path).shape == (64, 64, 3)
+    assert load_image(path).shape == (64, 64, 3)
 
 
 def test_progressive_jpeg_with_repeated_scans_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "scans.jpg"
     path.write_bytes(progressive_jpeg(repeats=200))
-    for call in (read_image, check_image):
+    for call in (load_image, check_image):
         with pytest.raises(ImageReadError, match="scans") as info:
             call(path)
         assert info.value.path == str(path) and "limit of 64" in info.value.reason
@@ -354,7 +354,7 @@ def test_dicom_window_width_below_one_scales_the_full_range(tmp_path: Path, widt
     path = tmp_path / "w0.dcm"
     path.write_bytes(dicom_bytes(px, WindowCenter=1500, WindowWidth=width))
     with pytest.warns(UserWarning, match=r"w0\.dcm: DICOM WindowWidth"):
-        out = read_image(path, channels=1)[0, :, 0]
+        out = load_image(path, channels=1)[0, :, 0]
     assert out.tolist() == [0, 85, 170, 255]
 
 
@@ -383,7 +383,7 @@ def test_malformed_dicom_window_or_lut_is_an_image_read_error(
         data = data.replace(*swap)  # pydicom will not write a non-numeric DS
     path = tmp_path / f"{name}.dcm"
     path.write_bytes(data)
-    for call in (read_image, check_image):
+    for call in (load_image, check_image):
         with pytest.raises(ImageReadError, match=match) as info:
             call(path)
         assert info.value.path == str(path)
@@ -411,7 +411,7 @@ def test_model_file_zip_bomb_member_is_refused_before_loading(
     import zipfile
 
     from xraycls.errors import ModelFileError
-    from xraycls.zoo import load_model, read_model_info
+    from xraycls.zoo import load_model, load_model_info
 
     path = tmp_path / "bomb.keras"
     # Written deflated: 256 MB of zeros in about 250 KB (the issue's file: 1.96 GB in 5.9 MB).
@@ -428,7 +428,7 @@ def test_model_file_zip_bomb_member_is_refused_before_loading(
                 out.write(zeros)
     assert path.stat().st_size < 2_000_000
     tracemalloc.start()
-    for call in (load_model, read_model_info):
+    for call in (load_model, load_model_info):
         with pytest.raises(ModelFileError, match="member") as info:
             call(path)
         text = str(info.value)
@@ -495,11 +495,11 @@ def test_model_info_with_duplicate_or_bad_class_names_is_refused(
     import zipfile
 
     from xraycls.errors import ModelFileError
-    from xraycls.zoo import read_model_info
+    from xraycls.zoo import load_model_info
 
     path = tmp_path / "dup.keras"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("xraycls.json", json.dumps({"class_names": names}))
     with pytest.raises(ModelFileError, match="class_names") as info:
-        read_model_info(path)
+        load_model_info(path)
     assert str(path) in str(info.value)

@@ -20,7 +20,7 @@ import pytest
 
 from _helpers_data import fake_xray, write_image
 from xraycls.errors import ConfigError, ImageReadError, ModelFileError
-from xraycls.io import DEFAULT_MAX_PIXELS, check_image, check_images, pixel_limit, read_image
+from xraycls.io import DEFAULT_MAX_PIXELS, check_image, check_images, load_image, pixel_limit
 
 BOMB = (30000, 30000)  # 900 megapixels: the size of the 109 KB PNG
 
@@ -89,7 +89,7 @@ def test_pixel_bomb_is_refused_from_the_header(tmp_path: Path, name: str) -> Non
     width, height = BOMB
     path = tmp_path / name
     path.write_bytes(BOMBS[name](width, height))
-    for call in (read_image, check_image):
+    for call in (load_image, check_image):
         with pytest.raises(ImageReadError, match="too large") as info:
             call(path)
         assert info.value.path == str(path)
@@ -102,18 +102,18 @@ def test_the_limit_is_configurable_by_argument_and_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_image(tmp_path / "x.png", fake_xray(1))  # 64x64 or so: small
-    h, w = read_image(path).shape[:2]
+    h, w = load_image(path).shape[:2]
     with pytest.raises(ImageReadError, match="too large"):
-        read_image(path, max_pixels=h * w - 1)
-    assert read_image(path, max_pixels=h * w).shape[:2] == (h, w)
+        load_image(path, max_pixels=h * w - 1)
+    assert load_image(path, max_pixels=h * w).shape[:2] == (h, w)
     monkeypatch.setenv("XRAYCLS_MAX_PIXELS", str(h * w - 1))
     with pytest.raises(ImageReadError, match="too large"):
         check_image(path)
     assert pixel_limit() == h * w - 1
-    read_image(path, max_pixels=0)  # 0: no limit, whatever the environment says
+    load_image(path, max_pixels=0)  # 0: no limit, whatever the environment says
     monkeypatch.setenv("XRAYCLS_MAX_PIXELS", "lots")
     with pytest.raises(ConfigError, match="XRAYCLS_MAX_PIXELS"):
-        read_image(path)
+        load_image(path)
     monkeypatch.delenv("XRAYCLS_MAX_PIXELS")
     assert pixel_limit() == DEFAULT_MAX_PIXELS == 100_000_000
 
@@ -162,7 +162,7 @@ def test_dicom_rows_columns_are_checked_before_decoding(tmp_path: Path) -> None:
     with pytest.raises(
         ImageReadError, match=r"20000x20000x4 frames.*too large|too large.*20000x20000x4"
     ):
-        read_image(path)
+        load_image(path)
 
 
 def test_bombs_are_reported_by_load_dataset_skip(tmp_path: Path) -> None:
@@ -200,7 +200,7 @@ def test_check_images_names_every_bad_file(tmp_path: Path) -> None:
 
 
 def test_model_info_member_over_the_limit_is_not_read(tmp_path: Path) -> None:
-    from xraycls.zoo import read_model_info
+    from xraycls.zoo import load_model_info
     from xraycls.zoo._saving import MAX_INFO_BYTES
 
     path = tmp_path / "bomb.keras"
@@ -213,19 +213,19 @@ def test_model_info_member_over_the_limit_is_not_read(tmp_path: Path) -> None:
 
     tracemalloc.start()
     with pytest.raises(ModelFileError, match=f"{MAX_INFO_BYTES:,}-byte limit"):
-        read_model_info(path)
+        load_model_info(path)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 8 << 20
 
 
 def test_model_info_within_the_limit_reads(tmp_path: Path) -> None:
-    from xraycls.zoo import read_model_info
+    from xraycls.zoo import load_model_info
 
     path = tmp_path / "ok.keras"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("xraycls.json", json.dumps({"class_names": ["a", "b"]}))
-    assert read_model_info(path)["class_names"] == ["a", "b"]
+    assert load_model_info(path).to_dict()["class_names"] == ["a", "b"]
 
 
 # ------------------------------------------------------------------ hypothesis: only ImageReadError
@@ -235,7 +235,7 @@ _FUZZ = textwrap.dedent(
     import os, resource, struct, sys, tempfile, zlib
     from hypothesis import given, settings, strategies as st, HealthCheck
     from xraycls.errors import ImageReadError
-    from xraycls.io import read_image
+    from xraycls.io import load_image
 
     sys.path.insert(0, {tests!r})
     import numpy as np
@@ -249,7 +249,7 @@ _FUZZ = textwrap.dedent(
         with open(path, "wb") as fh:
             fh.write(data)
         try:
-            read_image(path)
+            load_image(path)
         except ImageReadError:
             pass
 

@@ -38,7 +38,7 @@ def _image(seed: int, h: int, w: int, dtype: str, channels: int, textured: bool)
     rng = np.random.default_rng(seed)
     base = fake_xray(seed, (h, w)) / 255.0 if textured else rng.random((h, w))
     if channels == 3:
-        # Mostly gray stored as RGB (as read_image gives), sometimes truly coloured.
+        # Mostly gray stored as RGB (as load_image gives), sometimes truly coloured.
         tint = rng.uniform(0.6, 1.0, 3) if rng.random() < 0.5 else np.ones(3)
         base = np.clip(base[:, :, None] * tint, 0, 1)
     elif channels == 1:
@@ -259,13 +259,13 @@ def test_evaluate_robustness_decodes_each_file_once(
     path, data = trained
     ds = xraycls.load_dataset(data).limit_per_class(2, seed=0)
     calls: list[str] = []
-    real = xraycls.io.read_image
+    real = xraycls.io.load_image
 
     def counting(p, *args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(os.fspath(p))
         return real(p, *args, **kwargs)
 
-    monkeypatch.setattr(xraycls.io, "read_image", counting)
+    monkeypatch.setattr(xraycls.io, "load_image", counting)
     rep = evaluate_robustness(path, ds, severities=(2, 4), batch_size=5, progress=False)
     assert sorted(calls) == sorted(ds.files)
     assert len(rep.corruptions) == len(KINDS)

@@ -39,7 +39,7 @@ def splits(image_dir: Path):  # type: ignore[no-untyped-def]
 
 
 def test_one_epoch_writes_the_run_folder(splits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from xraycls.zoo import load_model, read_model_info
+    from xraycls.zoo import load_model, load_model_info
 
     train, val, test = splits
     trainer = Trainer(tiny_model(), TrainConfig(epochs=1, **FAST), workdir=tmp_path)
@@ -77,7 +77,7 @@ def test_one_epoch_writes_the_run_folder(splits, tmp_path: Path) -> None:  # typ
     assert state["epoch"] == 1 and state["best_epoch"] == 1
     assert state["best"] == pytest.approx(hist[0]["val_accuracy"])
 
-    info = read_model_info(tmp_path / "best.keras")
+    info = load_model_info(tmp_path / "best.keras").to_dict()
     assert info["class_names"] == list(train.class_names) and info["epoch"] == 1
     best = load_model(tmp_path / "best.keras")
     assert same_weights(best, trainer.model)
@@ -245,9 +245,9 @@ def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     # The kill hit the temporary file: the checkpoint and the resume point are intact.
     assert (tmp_path / "last.keras").read_bytes() == before
     assert json.loads((tmp_path / "state.json").read_text())["epoch"] == 2
-    from xraycls.zoo import load_model, read_model_info
+    from xraycls.zoo import load_model, load_model_info
 
-    assert read_model_info(tmp_path / "last.keras")["epoch"] == 2
+    assert load_model_info(tmp_path / "last.keras").to_dict()["epoch"] == 2
     assert len(load_model(tmp_path / "last.keras").weights) == len(trainer.model.weights)
 
 

@@ -195,7 +195,7 @@ def test_saved_transform_is_applied_by_classifier_pipeline_and_cam(tmp_path: Pat
     from xraycls.data import make_tf_dataset
     from xraycls.explain import load_images
     from xraycls.predict import Classifier
-    from xraycls.zoo import load_model, read_model_info, save_model
+    from xraycls.zoo import load_model, load_model_info, save_model
 
     names = ["bright", "dark"]
     plain = save_model(_brightness_model(), tmp_path / "plain.keras", class_names=names)
@@ -203,8 +203,8 @@ def test_saved_transform_is_applied_by_classifier_pipeline_and_cam(tmp_path: Pat
     stored = save_model(
         _brightness_model(), tmp_path / "eq.keras", class_names=names, input_transform=eq
     )
-    assert "input_transform" not in read_model_info(plain)
-    assert read_model_info(stored)["input_transform"] == eq.to_dict()
+    assert "input_transform" not in load_model_info(plain).to_dict()
+    assert load_model_info(stored).to_dict()["input_transform"] == eq.to_dict()
     assert transform_of(load_model(stored)) == eq
 
     ramp = _dim_ramp()
@@ -215,7 +215,7 @@ def test_saved_transform_is_applied_by_classifier_pipeline_and_cam(tmp_path: Pat
     assert Classifier.load(stored).predict_labels([ramp, path]) == ["bright", "bright"]
     # A model that was saved with it carries it into a re-save (checkpoints of a trained model).
     resaved = save_model(load_model(stored), tmp_path / "again.keras", class_names=names)
-    assert read_model_info(resaved)["input_transform"] == eq.to_dict()
+    assert load_model_info(resaved).to_dict()["input_transform"] == eq.to_dict()
 
     # The tf.data pipeline and CAM loading read the image through the same transform.
     batch = next(
@@ -276,12 +276,12 @@ def test_attached_transform_and_invalid_stored_transform(tmp_path: Path) -> None
 
 @pytest.mark.data
 def test_lung_crop_and_mask_on_real_films(cxr3_dir: Path) -> None:
-    from xraycls.io import read_image
+    from xraycls.io import load_image
 
     files = sorted((cxr3_dir / "COVID-19 Radiography Database" / "NORMAL").glob("*.png"))[:3]
     t = InputTransform(lung_crop=True, soft_mask=0.3, contrast="clahe", remove_text=True)
     for f in files:
-        img = read_image(f)
+        img = load_image(f)
         out = t.apply(img)
         assert out.dtype == np.uint8 and out.shape[2] == 3
         # The crop removes some of the film but keeps most of it (lungs fill a chest film).
@@ -292,12 +292,12 @@ def test_lung_crop_and_mask_on_real_films(cxr3_dir: Path) -> None:
 def test_trained_checkpoints_carry_the_config_transform(tmp_path: Path) -> None:
     from _helpers_train import arrays, tiny_model
     from xraycls.train import TrainConfig, Trainer
-    from xraycls.zoo import read_model_info
+    from xraycls.zoo import load_model_info
 
     cfg = TrainConfig(epochs=1, batch_size=8, verbose=0, input_transform={"contrast": "clahe"})
     trainer = Trainer(tiny_model(), cfg, workdir=tmp_path)
     trainer.fit(arrays(8), arrays(8, seed=1))
     for name in ("best.keras", "last.keras"):
-        stored = read_model_info(tmp_path / name)["input_transform"]
+        stored = load_model_info(tmp_path / name).to_dict()["input_transform"]
         assert InputTransform.from_dict(stored) == InputTransform(contrast="clahe")
     assert transform_of(trainer.model).contrast == "clahe"

@@ -12,7 +12,7 @@ import pytest
 
 import xraycls
 from xraycls.errors import ConfigError, ModelFileError
-from xraycls.zoo import load_model, read_model_info, save_model
+from xraycls.zoo import load_model, load_model_info, read_model_info, save_model
 
 CLASSES = ["COVID", "NORMAL", "Viral Pneumonia"]
 
@@ -31,9 +31,9 @@ def test_round_trip_predictions_equal(tiny_cnn, tmp_path):
     assert loaded.get_layer("preprocess").mode == "tf"
 
 
-def test_read_model_info(tiny_cnn, tmp_path):
+def test_load_model_info(tiny_cnn, tmp_path):
     path = save_model(tiny_cnn, tmp_path / "m.keras", class_names=CLASSES, extra={"epoch": 3})
-    info = read_model_info(path)
+    info = load_model_info(path).to_dict()
     assert info == {
         "class_names": CLASSES,
         "backbone": "simple_cnn",
@@ -46,6 +46,17 @@ def test_read_model_info(tiny_cnn, tmp_path):
     with zipfile.ZipFile(path) as archive:
         assert {"config.json", "model.weights.h5", "xraycls.json"} <= set(archive.namelist())
         assert json.loads(archive.read("xraycls.json"))["backbone"] == "simple_cnn"
+
+
+def test_read_model_info_is_deprecated_and_still_works(tiny_cnn, tmp_path):
+    path = save_model(tiny_cnn, tmp_path / "m.keras", class_names=CLASSES, extra={"epoch": 3})
+    with pytest.warns(
+        DeprecationWarning, match="read_model_info is deprecated; use load_model_info"
+    ):
+        old = read_model_info(path)
+    assert old == load_model_info(path).to_dict()
+    assert old["class_names"] == CLASSES and old["epoch"] == 3
+    assert xraycls.read_model_info is read_model_info
 
 
 def test_compiled_model_round_trip(tmp_path):
@@ -107,12 +118,12 @@ def test_safe_mode_refuses_lambda(tmp_path):
 
 def test_missing_and_corrupt_files(tmp_path, tiny_cnn):
     missing = tmp_path / "nope.keras"
-    for func in (load_model, read_model_info):
+    for func in (load_model, load_model_info):
         with pytest.raises(ModelFileError, match=r"nope.keras.*does not exist"):
             func(missing)
     corrupt = tmp_path / "corrupt.keras"
     corrupt.write_bytes(b"this is not a zip archive")
-    for func in (load_model, read_model_info):
+    for func in (load_model, load_model_info):
         with pytest.raises(ModelFileError, match=r"corrupt.keras.*corrupt"):
             func(corrupt)
     # a valid zip with broken Keras content
@@ -125,5 +136,5 @@ def test_missing_and_corrupt_files(tmp_path, tiny_cnn):
     plain = tmp_path / "plain.keras"
     tiny_cnn.save(plain)
     with pytest.raises(ModelFileError, match=r"not written by xraycls.save_model"):
-        read_model_info(plain)
+        load_model_info(plain)
     assert load_model(plain).name == "simple_cnn"

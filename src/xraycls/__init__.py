@@ -42,12 +42,13 @@ _LAZY: dict[str, str] = {
     "register_backbone": "xraycls.zoo",
     "save_model": "xraycls.zoo",
     "load_model": "xraycls.zoo",
-    "read_model_info": "xraycls.zoo",
     "load_model_info": "xraycls.zoo",
+    "read_model_info": "xraycls.zoo",  # deprecated: load_model_info
     "ModelInfo": "xraycls.zoo",
     # io + data
-    "read_image": "xraycls.io",
+    "load_image": "xraycls.io",
     "decode_image": "xraycls.io",
+    "read_image": "xraycls.io",  # deprecated: load_image
     "Dataset": "xraycls.data",
     "LoadReport": "xraycls.data",
     "DatasetDescription": "xraycls.data",
@@ -145,6 +146,7 @@ __all__ = [
     "get_backbone",
     "list_models",
     "load_dataset",
+    "load_image",
     "load_model",
     "load_model_info",
     "load_sources",
@@ -210,7 +212,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from xraycls.evaluation import EvaluationReport, compute_metrics, evaluate
     from xraycls.explain import cam, find_target_layer, overlay
     from xraycls.export import export_model
-    from xraycls.io import decode_image, read_image
+    from xraycls.io import decode_image, load_image, read_image
     from xraycls.lungs import segment_lungs
     from xraycls.protocols import Profile, reproduce
     from xraycls.reporting import report

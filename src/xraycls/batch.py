@@ -361,7 +361,7 @@ def predict_files(
     workers: int = 2,
     tta: bool = False,
     overwrite: bool = False,
-    progress: bool = True,
+    progress: bool = False,
     allow_outside_root: bool = False,
 ) -> BatchSummary:
     """Predict every image under ``paths`` into ``out`` (``.csv`` or ``.jsonl``), streaming.
@@ -381,7 +381,8 @@ def predict_files(
         workers: Decoding threads.
         tta: Test-time augmentation (uncertainty column).
         overwrite: Start the output afresh.
-        progress: Show a progress bar.
+        progress: Show a progress bar (default off, as everywhere in the library; the CLI
+            shows one unless ``--quiet``).
         allow_outside_root: Read manifest entries outside the manifest's folder (else they
             are error rows).
 

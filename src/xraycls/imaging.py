@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from xraycls.errors import ConfigError, ImageReadError
-from xraycls.io import read_image
+from xraycls.io import load_image
 
 __all__ = [
     "MAX_IMAGE_SIZE",
@@ -224,7 +224,7 @@ def as_image(
 
 
 def as_rgb(image: Any, name: str = "image") -> np.ndarray:
-    """An in-memory picture as ``uint8`` ``(H, W, 3)``, the way :func:`xraycls.io.read_image`
+    """An in-memory picture as ``uint8`` ``(H, W, 3)``, the way :func:`xraycls.io.load_image`
     returns files: gray replicated, alpha composited on black, values clipped to ``[0, 255]``.
 
     Raises:
@@ -242,7 +242,7 @@ def as_rgb(image: Any, name: str = "image") -> np.ndarray:
         if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
             raise ConfigError(f"{name}: the image contains NaN or infinite values")
         arr = np.clip(arr, 0, 255)
-    if arr.shape[2] == 4:  # alpha composited on black, as read_image does
+    if arr.shape[2] == 4:  # alpha composited on black, as load_image does
         arr = arr[:, :, :3] * (arr[:, :, 3:] / 255.0)
     if arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
@@ -261,7 +261,7 @@ def load_fitted(
     """Read a file (or take an array) and fit it to a model's input: the one way in.
 
     Args:
-        source: An image file (anything :func:`xraycls.io.read_image` reads) or an in-memory
+        source: An image file (anything :func:`xraycls.io.load_image` reads) or an in-memory
             picture (see :func:`as_rgb`).
         height: Target height; ``None`` keeps the picture's (models that take any size).
         width: Target width; ``None`` keeps the picture's.
@@ -288,7 +288,7 @@ def load_fitted(
     if isinstance(source, np.ndarray):
         original = as_rgb(source, name or "image")
     else:
-        original = read_image(source)
+        original = load_image(source)
     if transform is not None and not transform.is_identity:
         original = transform.apply(original)
     h = original.shape[0] if height is None else int(height)

@@ -1,4 +1,4 @@
-"""Decode one image, a file (:func:`read_image`) or bytes in memory (:func:`decode_image`), to a
+"""Decode one image, a file (:func:`load_image`) or bytes in memory (:func:`decode_image`), to a
 ``uint8`` array, with the file's name in every error and none of its bytes.
 
 Supported: PNG and JPEG (8- and 16-bit, grayscale, RGB, RGBA, palette) and whatever else OpenCV
@@ -26,7 +26,7 @@ Pillow is not used: its header parsers refuse the hostile TIFF and WebP headers 
 would still decode, and it hides a bomb's declared size behind its own process-wide limit.
 
 OpenCV decodes a truncated PNG or JPEG partially with only a warning on stderr;
-:func:`check_image` (run by :func:`read_image`) therefore checks the file structure first: a PNG
+:func:`check_image` (run by :func:`load_image`) therefore checks the file structure first: a PNG
 must reach its ``IEND`` chunk with valid chunk CRCs, a JPEG must have an end-of-image marker after
 its first scan.
 
@@ -48,10 +48,10 @@ needs about the decoded buffer plus the ``uint8`` result, not float64 copies of 
 
 Examples:
     >>> import numpy as np, cv2, tempfile, os
-    >>> from xraycls.io import read_image
+    >>> from xraycls.io import load_image
     >>> path = os.path.join(tempfile.mkdtemp(), "scan 1.png")
     >>> _ = cv2.imwrite(path, np.full((4, 5), 200, np.uint8))
-    >>> img = read_image(path)
+    >>> img = load_image(path)
     >>> img.shape, img.dtype, int(img[0, 0, 0])
     ((4, 5, 3), dtype('uint8'), 200)
 """
@@ -115,6 +115,7 @@ __all__ = [
     "decode_byte_limit",
     "decode_image",
     "image_format",
+    "load_image",
     "pixel_limit",
     "read_image",
 ]
@@ -542,7 +543,7 @@ def check_image(
 
     Reads the file and checks its structure: PNG chunks (lengths, CRCs, ``IEND``), JPEG marker
     segments and end-of-image marker. DICOM and other formats are decoded, since their decoder
-    is the only judge for them. About 40 times faster than :func:`read_image` on PNGs.
+    is the only judge for them. About 40 times faster than :func:`load_image` on PNGs.
 
     Args:
         path: The file to check.
@@ -918,7 +919,7 @@ def _dicom_to_uint8(
     raise ImageReadError(path, f"unsupported DICOM PhotometricInterpretation {shown}")
 
 
-def read_image(
+def load_image(
     path: str | os.PathLike[str],
     channels: int = 3,
     *,
@@ -952,10 +953,10 @@ def read_image(
 
     Examples:
         >>> import numpy as np, cv2, tempfile, os
-        >>> from xraycls.io import read_image
+        >>> from xraycls.io import load_image
         >>> path = os.path.join(tempfile.mkdtemp(), "deep.png")
         >>> _ = cv2.imwrite(path, np.array([[0, 1000, 4000]], np.uint16))  # 12-bit in 16
-        >>> read_image(path, channels=1)[0, :, 0].tolist()
+        >>> load_image(path, channels=1)[0, :, 0].tolist()
         [0, 64, 255]
     """
     if channels not in (1, 3):
@@ -964,6 +965,21 @@ def read_image(
     spath = os.fspath(path)
     data = _read_bytes(spath, limit)
     return _decode(spath, data, channels, limit, decode_byte_limit(max_decode_bytes))
+
+
+def read_image(path: str | os.PathLike[str], channels: int = 3, **limits: int | None) -> np.ndarray:
+    """Deprecated: use :func:`load_image` (the same function under the library's file verb).
+
+    Args:
+        path: As for :func:`load_image`.
+        channels: As for :func:`load_image`.
+        **limits: ``max_pixels`` and ``max_decode_bytes``, as for :func:`load_image`.
+
+    Returns:
+        What :func:`load_image` returns.
+    """
+    warnings.warn("read_image is deprecated; use load_image", DeprecationWarning, stacklevel=2)
+    return load_image(path, channels, **limits)
 
 
 def decode_image(
@@ -975,7 +991,7 @@ def decode_image(
     max_pixels: int | None = None,
     max_decode_bytes: int | None = None,
 ) -> np.ndarray:
-    """Decode an image held in memory (an upload, a zip member) exactly as :func:`read_image`
+    """Decode an image held in memory (an upload, a zip member) exactly as :func:`load_image`
     decodes a file: same formats, same checks and limits, same ``uint8`` result.
 
     Args:
@@ -985,11 +1001,11 @@ def decode_image(
             a name ending in ``.dcm``/``.dicom`` marks a DICOM without its preamble.
         formats: Formats accepted, from ``"png"``, ``"jpeg"``, ``"dicom"`` and ``"other"``
             (see :func:`image_format`); ``None`` accepts all.
-        max_pixels: As for :func:`read_image`.
-        max_decode_bytes: As for :func:`read_image`.
+        max_pixels: As for :func:`load_image`.
+        max_decode_bytes: As for :func:`load_image`.
 
     Returns:
-        A C-contiguous ``uint8`` array, as :func:`read_image` returns.
+        A C-contiguous ``uint8`` array, as :func:`load_image` returns.
 
     Raises:
         ImageReadError: Empty, not an accepted format, truncated, corrupt, or above a limit;
@@ -1016,7 +1032,7 @@ def decode_image(
 def _decode(
     name: str, data: bytes, channels: int, limit: int | None, blimit: int | None
 ) -> np.ndarray:
-    """The shared decode of :func:`read_image` and :func:`decode_image`."""
+    """The shared decode of :func:`load_image` and :func:`decode_image`."""
     fmt = _sniff(name, data)
     arr: np.ndarray | None
     if fmt == "dicom":

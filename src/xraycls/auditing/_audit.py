@@ -248,7 +248,8 @@ def audit(
         feather: Width of the lung swap's blended edge, as a fraction of the longer input side.
         out: When given, `save_audit` writes ``audit.json``, ``audit.html`` and the
             figures there.
-        progress: Show a progress bar.
+        progress: Show a progress bar (default off, as everywhere in the library; the CLI
+            shows one unless ``--quiet``).
 
     Returns:
         The `AuditReport`.
@@ -401,14 +402,14 @@ def _variants(
 ) -> _Batch:
     """Decode, transform, segment, inpaint and fit one batch (what the model sees)."""
     from xraycls.imaging import fit_image
-    from xraycls.io import read_image
+    from xraycls.io import load_image
 
     h, w = clf.image_size
     files = [str(names[i]) for i in idx]
     # What the model sees before resizing: the file through its stored input transform
     # (lung crop, contrast, text removal), so the audit tests the model as it is used.
     decoded = [
-        item if isinstance(item, np.ndarray) else read_image(item)
+        item if isinstance(item, np.ndarray) else load_image(item)
         for item in (items[i] for i in idx)
     ]
     transformed = clf.input_transform.apply_many(decoded)

@@ -19,7 +19,7 @@ from xraycls._atomic import write_bytes_atomic, write_text_atomic
 from xraycls._outputs import csv_cell
 from xraycls.augment._augmenter import Augmenter, _check_seed, _mix
 from xraycls.errors import ConfigError
-from xraycls.io import read_image
+from xraycls.io import load_image
 
 if TYPE_CHECKING:  # pragma: no cover
     from xraycls.data import Dataset
@@ -56,7 +56,7 @@ def _select_classes(counts: np.ndarray, class_names: Sequence[str], classes: Any
 
 def _encode_png(image: np.ndarray, path: Path) -> bytes:
     # X-rays are gray replicated to RGB: store one channel when the channels agree (3x smaller);
-    # read_image replicates it back, so the round trip is exact.
+    # load_image replicates it back, so the round trip is exact.
     if image.ndim == 3 and image.shape[2] == 3:
         if (image[..., 0] == image[..., 1]).all() and (image[..., 0] == image[..., 2]).all():
             image = image[..., 0]
@@ -215,7 +215,7 @@ def balance(
 def _source_image(images: Sequence[np.ndarray | None] | None, files: Sequence[str], i: int) -> Any:
     """Image ``i`` of a dataset: its in-memory array, else read from its file."""
     image = images[i] if images is not None and images[i] is not None else None
-    return read_image(files[i]) if image is None else image
+    return load_image(files[i]) if image is None else image
 
 
 def _copy_name(folder: Path | None, root: str, class_name: str, k: int, used: set[str]) -> str:

@@ -45,7 +45,7 @@ def _check_writable(model: str | os.PathLike[str]) -> None:
     """
     path = Path(model)
     if not path.is_file():
-        return  # read_model_info names the missing file
+        return  # load_model_info names the missing file
     reason = None
     if not os.access(path, os.W_OK):
         reason = "the file is read-only"

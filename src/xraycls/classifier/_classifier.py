@@ -310,7 +310,8 @@ class Classifier(ModelHandle):
             errors: ``"raise"``: an item that cannot be prepared stops the loop;
                 ``"keep"``: it is reported in :attr:`PredictionBatch.errors` and skipped.
             workers: Preparing threads; default ``min(4, CPUs)``.
-            progress: Show a progress bar.
+            progress: Show a progress bar (default off, as everywhere in the library; the CLI
+                shows one unless ``--quiet``).
 
         Yields:
             One :class:`PredictionBatch` per model call, in input order.
@@ -436,7 +437,8 @@ class Classifier(ModelHandle):
                 batch ``(N, H, W, C)``, or a sequence of paths and arrays. Arrays hold raw
                 pixel values in ``[0, 255]``; folders expand to their image files, sorted.
             batch_size: Images per forward pass.
-            progress: Show a progress bar.
+            progress: Show a progress bar (default off, as everywhere in the library; the CLI
+                shows one unless ``--quiet``).
             details: Return :class:`ImagePrediction` objects (class, calibrated probabilities,
                 decision COVID / not COVID / refer, uncertainty, Grad-CAM) instead of an
                 array.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from xraycls.cli._parents import model_on_data_parents, run_on_data
+from xraycls.cli._parents import model_on_data_parents, quiet_parent, run_on_data
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "measure the Grad-CAM mass inside the lungs and whether the features encode the image "
         "source. Writes audit.json, audit.html and figures to --out and prints the findings "
         "(thresholds: docs/audit.md).",
-        parents=model_on_data_parents("seed of the source probe folds"),
+        parents=[*model_on_data_parents("seed of the source probe folds"), quiet_parent()],
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument(
@@ -35,7 +35,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from xraycls.auditing import audit
 
-    run_on_data(args, "audit", audit, margin=args.margin, out=args.out, progress=True)
+    run_on_data(args, "audit", audit, margin=args.margin, out=args.out, progress=not args.quiet)
     out = Path(args.out)
     print(f"written: {out / 'audit.json'}, {out / 'audit.html'}")
     return 0

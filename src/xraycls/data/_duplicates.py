@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from xraycls.errors import ConfigError
-from xraycls.io import read_image
+from xraycls.io import load_image
 
 if TYPE_CHECKING:
     from xraycls.data._types import ImageSet
@@ -209,7 +209,7 @@ def find_duplicates(
         def one(i: int) -> np.ndarray:
             img = images[i] if images is not None else None
             if img is None:
-                img = read_image(ds.files[i], channels=1)
+                img = load_image(ds.files[i], channels=1)
             return phash(np.asarray(img), hash_size)
 
         hashes = np.stack([np.asarray(h) for h in _map(one, range(n), workers)])

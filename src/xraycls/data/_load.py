@@ -21,7 +21,7 @@ from xraycls.data._listing import Listing
 from xraycls.data._meta import assign_meta
 from xraycls.data._report import LoadReport
 from xraycls.errors import ConfigError, DatasetLayoutError, ImageReadError
-from xraycls.io import check_image, read_image
+from xraycls.io import check_image, load_image
 
 ClassSpec = Sequence[str] | Mapping[str, str | None] | None
 LabelMapSpec = str | Mapping[str, str | None] | LabelMap | None
@@ -47,7 +47,7 @@ def _verify(files: Sequence[str], mode: str, workers: int | None) -> list[tuple[
     def one(path: str) -> str | None:
         try:
             if mode == "full":
-                read_image(path)
+                load_image(path)
             else:
                 check_image(path)
         except ImageReadError as exc:

@@ -96,7 +96,7 @@ class Manifest:
         return any(wanted.intersection(values) for values in self.columns.values())
 
 
-def read_manifest(path: Path) -> Manifest:
+def load_manifest(path: Path) -> Manifest:
     """The patient groups and per-image columns of a manifest; empty when it cannot be read.
 
     Rows are keyed by their file column (:data:`FILE_COLUMNS`) resolved against the manifest's
@@ -131,7 +131,7 @@ def manifests_above(root: Path, levels: int = 2) -> Iterator[Manifest]:
     for _ in range(levels + 1):
         for entry in sorted(folder.glob("*.csv")):
             if entry.name.lower() in MANIFEST_NAMES:
-                yield read_manifest(entry)
+                yield load_manifest(entry)
         if folder.parent == folder:
             break
         folder = folder.parent

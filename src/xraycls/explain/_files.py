@@ -13,7 +13,7 @@ import numpy as np
 from xraycls._atomic import write_bytes_atomic
 from xraycls.errors import ConfigError, ImageReadError
 from xraycls.explain._cam import METHODS, cam
-from xraycls.explain._images import read_fitted
+from xraycls.explain._images import load_fitted_batch
 from xraycls.explain._overlay import overlay
 from xraycls.explain._target import split_model
 from xraycls.imaging import unfit
@@ -128,7 +128,7 @@ def write_overlays(
     for start in range(0, len(paths), batch_size):
         chunk = list(paths[start : start + batch_size])
         transform = None if info is None else info.input_transform
-        batch, originals, boxes = read_fitted(chunk, keras_model, resize, transform)
+        batch, originals, boxes = load_fitted_batch(chunk, keras_model, resize, transform)
         heat = cam(keras_model, batch, class_index=class_index, method=method, layer=layer)
         for src, img, h, box in zip(chunk, originals, heat, boxes, strict=True):
             name = f"{Path(src).stem}_{tag}"

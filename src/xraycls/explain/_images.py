@@ -51,7 +51,7 @@ def check_size(batch: np.ndarray, model: Any) -> None:
         )
 
 
-def read_fitted(
+def load_fitted_batch(
     paths: Sequence[str | os.PathLike[str]],
     model: Any,
     resize: str = "pad",
@@ -83,7 +83,7 @@ def load_images(
     """Read image files and fit them to the model's input size the way training did.
 
     Args:
-        paths: Image files (anything :func:`xraycls.io.read_image` reads).
+        paths: Image files (anything :func:`xraycls.io.load_image` reads).
         model: The model the batch is for; its input size and stored input transform are used.
         resize: ``"pad"`` (letterbox on black, the input pipeline's default), ``"stretch"``
             or ``"crop"`` (see :func:`xraycls.imaging.fit_image`).
@@ -102,5 +102,5 @@ def load_images(
         >>> batch.shape  # doctest: +SKIP
         (1, 128, 128, 3)
     """
-    batch, originals, _ = read_fitted(paths, model, resize)
+    batch, originals, _ = load_fitted_batch(paths, model, resize)
     return batch, originals

@@ -11,6 +11,12 @@ Examples:
 
 from __future__ import annotations
 
-from xraycls.export._export import FORMATS, export_model, read_export_info, sidecar_path
+from xraycls.export._export import (
+    FORMATS,
+    export_model,
+    load_export_info,
+    read_export_info,
+    sidecar_path,
+)
 
-__all__ = ["FORMATS", "export_model", "read_export_info", "sidecar_path"]
+__all__ = ["FORMATS", "export_model", "load_export_info", "read_export_info", "sidecar_path"]

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from xraycls._atomic import atomic_target, write_text_atomic
 from xraycls.classifier import ModelLike, as_classifier
 from xraycls.errors import ConfigError, DependencyError, ModelFileError
 
-__all__ = ["FORMATS", "export_model", "read_export_info", "sidecar_path"]
+__all__ = ["FORMATS", "export_model", "load_export_info", "read_export_info", "sidecar_path"]
 
 #: Export format -> the ``keras.Model.export`` format that writes it.
 FORMATS: dict[str, str] = {"savedmodel": "tf_saved_model", "onnx": "onnx", "tflite": "litert"}
@@ -224,14 +225,22 @@ def _embed_onnx_metadata(path: Path, meta: dict[str, Any]) -> None:
     onnx.save(proto, str(path))
 
 
-def read_export_info(artifact: str | os.PathLike[str]) -> dict[str, Any]:
-    """The side-car metadata of an exported artefact (see :func:`sidecar_path`).
+def load_export_info(artifact: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load the side-car metadata of an exported artefact (see :func:`sidecar_path`).
+
+    Args:
+        artifact: The exported file or folder (``model.onnx``, ``model.tflite``, a SavedModel).
+
+    Returns:
+        The side-car's JSON object: the model's stored info (``class_names``, ...) plus
+        ``format``, ``source_model``, ``input``, ``resize``, ``preprocessing``, ``output`` and
+        ``calibration``.
 
     Raises:
         ModelFileError: The side-car is missing or unreadable.
 
     Examples:
-        >>> read_export_info("exports/model.onnx")["class_names"]  # doctest: +SKIP
+        >>> load_export_info("exports/model.onnx")["class_names"]  # doctest: +SKIP
         ['COVID', 'Normal', 'Viral Pneumonia']
     """
     path = sidecar_path(artifact)
@@ -239,3 +248,18 @@ def read_export_info(artifact: str | os.PathLike[str]) -> dict[str, Any]:
         return dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:
         raise ModelFileError(f"{path}: export metadata is missing or unreadable: {exc}") from exc
+
+
+def read_export_info(artifact: str | os.PathLike[str]) -> dict[str, Any]:
+    """Deprecated: use :func:`load_export_info` (the same function under the library's file verb).
+
+    Args:
+        artifact: As for :func:`load_export_info`.
+
+    Returns:
+        What :func:`load_export_info` returns.
+    """
+    warnings.warn(
+        "read_export_info is deprecated; use load_export_info", DeprecationWarning, stacklevel=2
+    )
+    return load_export_info(artifact)

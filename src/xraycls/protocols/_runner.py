@@ -653,7 +653,7 @@ def _warm_transform(transform: dict[str, Any], datasets: Sequence[Any]) -> None:
     remembered, so computing them here in batches (one segmenter call per 64 images) makes
     every epoch a memory look-up.
     """
-    from xraycls.io import read_image
+    from xraycls.io import load_image
     from xraycls.transforms import as_transform
 
     warm = as_transform(transform)
@@ -665,7 +665,7 @@ def _warm_transform(transform: dict[str, Any], datasets: Sequence[Any]) -> None:
                 [
                     memory[i]
                     if memory is not None and memory[i] is not None
-                    else read_image(ds.files[i])
+                    else load_image(ds.files[i])
                     for i in range(start, stop)
                 ]
             )

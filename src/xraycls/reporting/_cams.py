@@ -78,7 +78,7 @@ def cam_tiles(
     method: str = "gradcam",
 ) -> tuple[list[tuple[str, list[dict[str, Any] | None]]], list[str]]:
     """Compute the overlays for the grid. Returns ``(rows, notes)``; rows may be empty."""
-    from xraycls.io import read_image
+    from xraycls.io import load_image
 
     notes: list[str] = []
     rows = select(ev, n_cam)
@@ -103,7 +103,7 @@ def cam_tiles(
     originals, fitted, boxes, order = [], [], [], []
     for i, path in found.items():
         try:
-            img = read_image(path)
+            img = load_image(path)
         except Exception as exc:  # one unreadable file must not cost the whole section
             notes.append(f"{path}: {exc}")
             continue

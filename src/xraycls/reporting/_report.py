@@ -20,7 +20,7 @@ from xraycls.reporting._reproduction import (
     reproduction_report,
 )
 from xraycls.reporting._robustness import robustness_section
-from xraycls.reporting._run import Run, read_run
+from xraycls.reporting._run import Run, load_run
 
 
 def _save(out: Path, name: str, fig: Any, caption: str, figures: dict[str, Path]) -> str:
@@ -90,14 +90,15 @@ def _cam_section(
 def _decision_section(run: Run, out: Path, figures: dict[str, Path]) -> str | None:
     """The calibration of ``best.keras``; ``None`` (no section) when it was not calibrated."""
     from xraycls.errors import ModelFileError
-    from xraycls.zoo import read_model_info
+    from xraycls.zoo import load_model_info
 
     try:
-        cal = read_model_info(run.path / "best.keras").get("calibration")
+        stored = load_model_info(run.path / "best.keras").calibration
     except ModelFileError:  # no best.keras, or not an xraycls file: nothing to show
         return None
-    if not cal:
+    if stored is None:
         return None
+    cal = stored.to_dict()
     html = "<h2>Calibrated decisions</h2>"
 
     def num(key: str, digits: int = 3) -> str:
@@ -202,7 +203,7 @@ def _run_report(
 ) -> Path:
     """The page of one training run folder; ``back`` links the reproduction page above it."""
     out_path.mkdir(parents=True, exist_ok=True)
-    run = read_run(run_path)
+    run = load_run(run_path)
     figures: dict[str, Path] = {}
     summary = _summary(run)
     if back is not None:

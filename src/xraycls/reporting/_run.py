@@ -142,7 +142,7 @@ def _read_history_csv(path: Path) -> list[dict[str, Any]]:
     return [{k: _float(v) if _float(v) is not None else v for k, v in r.items()} for r in rows]
 
 
-def read_run(run_dir: Path) -> Run:
+def load_run(run_dir: Path) -> Run:
     """Read config, history and evaluation of a run folder; never raises for missing parts."""
     run = Run(path=run_dir)
     config, note = _read_json(run_dir / "config.json")

@@ -61,7 +61,7 @@ def _dataset(dataset: Any, names: list[str] | None) -> Any:
 
 
 def _load_one(dataset: Any, i: int) -> np.ndarray:
-    from xraycls.io import read_image
+    from xraycls.io import load_image
 
     memory = dataset.images[i] if dataset.images is not None else None
     if memory is not None:
@@ -69,7 +69,7 @@ def _load_one(dataset: Any, i: int) -> np.ndarray:
             np.asarray(memory), f"dataset.images[{i}] ({dataset.files[i]})", channels=(1, 3, 4)
         )
     else:
-        image = read_image(dataset.files[i])
+        image = load_image(dataset.files[i])
     if image.ndim == 3 and image.shape[2] == 1:
         return image[:, :, 0]
     gray = image.ndim == 3 and bool((image[:, :, 0] == image[:, :, 1]).all())
@@ -99,7 +99,7 @@ def evaluate_robustness(
     severities: Sequence[int] = (1, 2, 3, 4, 5),
     seed: int = 0,
     batch_size: int = 32,
-    progress: bool = True,
+    progress: bool = False,
     workers: int | None = None,
 ) -> RobustnessReport:
     """Run a model on a dataset and on every shifted copy of it, and measure each.
@@ -121,7 +121,8 @@ def evaluate_robustness(
         severities: Severities to measure, each 1..5.
         seed: Seed of the shifts; image ``i`` gets its own seed drawn from ``(seed, i)``.
         batch_size: Images per forward pass.
-        progress: Show a progress bar (``keras.utils.Progbar``) over all predictions.
+        progress: Show a progress bar (``keras.utils.Progbar``) over all predictions (default
+            off, as everywhere in the library; the CLI shows one unless ``--quiet``).
         workers: Threads that shift and resize ahead of the model (default: CPU count, at
             most 4).
 

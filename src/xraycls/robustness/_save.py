@@ -64,9 +64,9 @@ def save_robustness(
         if isinstance(sample, np.ndarray):
             image = sample
         else:
-            from xraycls.io import read_image
+            from xraycls.io import load_image
 
-            image = read_image(sample)
+            image = load_image(sample)
         severities = sorted({s for r in report.corruptions.values() for s in r.severities})
         # The seed the suite gave the dataset's first image: a sheet of that image shows
         # exactly what the model was shown.

@@ -13,7 +13,7 @@ Sizes are relative to the image's short side, so a severity means the same thing
 256-pixel thumbnail and on a 3000-pixel original.
 
 An RGB image whose three channels are equal (a gray radiograph stored as RGB, as
-:func:`xraycls.io.read_image` returns) is shifted as one gray channel and replicated: the result
+:func:`xraycls.io.load_image` returns) is shifted as one gray channel and replicated: the result
 stays exactly gray and costs a third.
 
 Examples:

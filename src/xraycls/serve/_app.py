@@ -14,7 +14,7 @@ from xraycls.errors import ConfigError, DependencyError, ImageReadError, Xraycls
 from xraycls.serve._batcher import MicroBatcher
 from xraycls.serve._ood import ood_warnings
 from xraycls.serve._page import PAGE
-from xraycls.serve._upload import DEFAULT_MAX_PIXELS, read_upload
+from xraycls.serve._upload import DEFAULT_MAX_PIXELS, decode_upload
 
 __all__ = ["DEFAULT_MAX_UPLOAD", "LOCAL_HOSTS", "create_app", "run_server", "server_options"]
 
@@ -120,8 +120,8 @@ def create_app(
         allowed_hosts: More ``Host`` names to accept (``"*"``: any, e.g. behind a proxy that
             checks them).
         body_timeout: Seconds a client may take to send the body.
-        info: The model file's metadata (:func:`xraycls.zoo.read_model_info`); default the
-            one :meth:`xraycls.Classifier.load` read.
+        info: The model file's metadata as a dict (``xraycls.zoo.load_model_info(path)
+            .to_dict()``); default the one :meth:`xraycls.Classifier.load` read.
 
     Raises:
         ConfigError: ``max_upload`` or ``body_timeout`` not positive.
@@ -215,7 +215,9 @@ def create_app(
                 warnings.extend(ood_warnings(decoded))
                 return classifier.prepare(decoded)
 
-            image = await run_in_threadpool(read_upload, data, name, prepare, max_pixels=max_pixels)
+            image = await run_in_threadpool(
+                decode_upload, data, name, prepare, max_pixels=max_pixels
+            )
             pred = await batcher.predict(image, source=name, explain=explain, tta=tta)
         except _TooLarge:
             return error(413, f"request body larger than the limit of {max_upload:,} bytes")

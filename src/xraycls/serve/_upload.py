@@ -18,10 +18,10 @@ from typing import Any
 
 from xraycls.io import DEFAULT_MAX_PIXELS, decode_image, image_format
 
-__all__ = ["DEFAULT_MAX_PIXELS", "MAX_CONCURRENT_DECODES", "read_upload", "upload_format"]
+__all__ = ["DEFAULT_MAX_PIXELS", "MAX_CONCURRENT_DECODES", "decode_upload", "upload_format"]
 
 #: Most uploads decoded at the same time. One decode may need up to the decoded-bytes limit of
-#: read_image (512 MiB by default) plus its uint8 result, and the decoders are CPU-bound, so more
+#: load_image (512 MiB by default) plus its uint8 result, and the decoders are CPU-bound, so more
 #: in parallel would only multiply the peak memory.
 MAX_CONCURRENT_DECODES = 2
 _DECODES = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
@@ -43,7 +43,7 @@ def upload_format(data: bytes, name: str = "upload") -> str:
     return image_format(data, name=name, accept=_FORMATS)
 
 
-def read_upload(
+def decode_upload(
     data: bytes, name: str, prepare: Any, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
 ) -> Any:
     """Check the format of ``data``, decode it with the pixel limit, and ``prepare`` it.

@@ -345,7 +345,7 @@ class Trainer:
 
     def _resume_point(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The state and history of the last committed epoch (from ``last.keras``)."""
-        from xraycls.zoo import read_model_info
+        from xraycls.zoo import load_model_info
 
         last = self.run.path("last.keras")
         if not last.exists():
@@ -353,7 +353,7 @@ class Trainer:
                 f"cannot resume: {self.workdir} has a state.json but no last.keras; start a new "
                 "run in an empty folder"
             )
-        info = read_model_info(last)
+        info = load_model_info(last).extra  # the resume state is not a ModelInfo field
         if isinstance(info.get("state"), dict):
             state, history = dict(info["state"]), list(info.get("history", []))
         else:  # a checkpoint without embedded state: trust the side files

@@ -37,7 +37,7 @@ def _check_input_shape(spec: BackboneSpec, input_shape: Any) -> tuple[int, int, 
     if shape[2] != 3:
         raise ConfigError(
             f"input_shape {shape!r}: models take RGB images, the last axis must be 3 "
-            "(grey images are replicated to 3 channels by xraycls.read_image)"
+            "(grey images are replicated to 3 channels by xraycls.load_image)"
         )
     if min(shape[:2]) < spec.min_input_size:
         raise ConfigError(

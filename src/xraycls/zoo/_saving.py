@@ -8,18 +8,19 @@ folder, then ``os.replace``), so a crash never leaves a half-written model.
 
 Examples:
     >>> import tempfile, pathlib
-    >>> from xraycls.zoo import build_model, read_model_info, save_model
+    >>> from xraycls.zoo import build_model, load_model_info, save_model
     >>> model = build_model("simple_cnn", num_classes=2, input_shape=(16, 16, 3), width=2)
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.keras"
     >>> _ = save_model(model, path, class_names=["NORMAL", "COVID"])
-    >>> read_model_info(path)["class_names"]
-    ['NORMAL', 'COVID']
+    >>> load_model_info(path).class_names
+    ('NORMAL', 'COVID')
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -194,7 +195,7 @@ def _check_members(path: str, members: list[zipfile.ZipInfo]) -> None:
         )
     for member in members:
         if member.filename == INFO_MEMBER:
-            continue  # read_model_info holds it to its own, smaller limit (MAX_INFO_BYTES)
+            continue  # load_model_info holds it to its own, smaller limit (MAX_INFO_BYTES)
         declared, stored = member.file_size, member.compress_size
         if declared > MAX_MEMBER_BYTES:
             raise ModelFileError(
@@ -239,27 +240,23 @@ def load_model_info(path: str | os.PathLike[str]) -> ModelInfo:
 
 
 def read_model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``xraycls.json`` of a model file as a plain dict (:meth:`ModelInfo.to_dict`).
-
-    Prefer :func:`load_model_info`, which returns the typed :class:`ModelInfo`; this stays for
-    code that reads keys by name.
+    """Deprecated: use :func:`load_model_info`, and ``.to_dict()`` where a plain dict is needed.
 
     Args:
         path: A ``.keras`` file written by :func:`save_model`.
 
     Returns:
-        The metadata: ``class_names``, ``backbone``, ``input_shape``, ``resize``,
-        ``xraycls_version``, ``schema_version``, ``input_transform`` (absent when the model
-        needs no input transform), ``calibration`` and ``training_data`` when stored, and any
-        extra keys.
+        ``load_model_info(path).to_dict()``.
 
     Raises:
-        ModelFileError: Missing, corrupt, or not written by :func:`save_model`.
-
-    Examples:
-        >>> read_model_info("run/best.keras")["backbone"]  # doctest: +SKIP
-        'xception'
+        ModelFileError: As :func:`load_model_info`.
     """
+    warnings.warn(
+        "read_model_info is deprecated; use load_model_info (a ModelInfo; .to_dict() for the "
+        "old dict)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return load_model_info(path).to_dict()
 
 
@@ -278,7 +275,7 @@ def _read_raw(path: str | os.PathLike[str]) -> dict[str, Any]:
         ModelFileError: Missing, corrupt, or not written by :func:`save_model`.
 
     Examples:
-        >>> read_model_info("run/best.keras")["backbone"]  # doctest: +SKIP
+        >>> _read_raw("run/best.keras")["backbone"]  # doctest: +SKIP
         'xception'
     """
     p = _check_archive(path)
