@@ -171,6 +171,7 @@ _SUBPACKAGES = frozenset(
     | {"robustness"}
     | {"batch", "calibration", "export", "serve"}
     | {"classifier", "decision"}
+    | {"pipeline"}
     | {"auditing"}
 )
 

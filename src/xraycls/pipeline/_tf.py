@@ -1,25 +1,24 @@
-"""The tf.data input pipeline: decode, resize, cache, shuffle, batch, augment, prefetch.
+"""The TensorFlow seam of the input pipeline: :class:`ImageBatches` fed through ``tf.data``.
 
-This is the only module of :mod:`xraycls.data` that imports TensorFlow.
+This is the only module of :mod:`xraycls.pipeline` that imports TensorFlow. It makes no batch
+of its own: :func:`make_tf_dataset` is :func:`tf_dataset_from_batches` over
+:func:`xraycls.pipeline.make_py_dataset`, so ``tf.data`` yields exactly the batches the
+backend-neutral pipeline yields (same read and fit, same ``(seed, epoch, batch)`` order and
+augmentation, same cache).
 
 Design (measured on the 2-core CI machine, see ``docs/pipeline.md``):
 
-* Files are decoded by :func:`xraycls.io.read_image` inside ``tf.numpy_function``, one call per
-  batch of indices, in a parallel ``map``. TF's own ``decode_image`` was not faster here (both
-  ~1000 img/s per core at 256 px; OpenCV releases the GIL), and going through ``read_image``
-  means training sees exactly the pixels inference sees (16-bit min-max scaling, alpha on black,
-  DICOM), and every decode error carries its path.
-* Resizing happens right after decoding, in the same call, through
-  :func:`xraycls.imaging.load_fitted` -- the one read-and-fit function that prediction,
-  evaluation and CAM use too -- so everything downstream moves small fixed-size ``uint8``
-  images.
-* Augmentation runs on whole batches (one imgaug call per batch) in a parallel ``map``. Each
-  batch gets its own seed from ``tf.data.Dataset.random(seed, rerandomize_each_iteration=True)``,
-  so results are reproducible and still differ from epoch to epoch.
+* Batch ``i`` is made by one ``tf.numpy_function`` call in a parallel, order-keeping ``map``
+  over batch indices. Keras's own adapter for a ``PyDataset`` goes through
+  ``tf.data.Dataset.from_generator``, which measured twice the time per training step.
+* Files are decoded by :func:`xraycls.io.read_image` (OpenCV releases the GIL; TF's own
+  ``decode_image`` was not faster here), so training sees exactly the pixels inference sees
+  and every decode error carries its path.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,8 +26,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from xraycls.data._batching import BatchMaker, as_augmenter, check_inputs, image_size_of
 from xraycls.errors import ConfigError
+from xraycls.pipeline._pydataset import _default_workers, make_py_dataset
 
 __all__ = ["make_tf_dataset", "tf_dataset_from_batches"]
 
@@ -50,46 +49,48 @@ def make_tf_dataset(
     cache: bool = False,
     repeat: bool = False,
     input_transform: Any = None,
+    epoch: int = 0,
+    workers: int | None = None,
+    sample_weights: Sequence[float] | np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """Build a ``tf.data.Dataset`` of ``(images, one_hot_labels)`` batches.
+    """The batches of :func:`xraycls.pipeline.make_py_dataset` as a ``tf.data.Dataset``.
 
-    Images come out as ``float32`` NHWC RGB in ``[0, 255]`` (or ``preprocess(images)``), labels
-    as ``float32`` one-hot ``(N, num_classes)``. With ``shuffle=False`` the order of ``files``
-    is kept and the last partial batch is yielded (unless ``drop_remainder``), which is what
-    inference and evaluation need.
+    Every iteration over the dataset (every ``fit`` epoch) is the next epoch of the
+    :class:`~xraycls.pipeline.ImageBatches` behind it, starting at ``epoch``: a new order
+    (with ``shuffle``) and new augmentations, each a pure function of ``(seed, epoch, batch
+    index)``. So iteration ``e`` yields the batches ``make_py_dataset(...)`` yields in epoch
+    ``e``, and a fresh dataset with the same arguments yields the same stream.
+
+    The arguments mean what they mean for :func:`~xraycls.pipeline.make_py_dataset` (same
+    checks, same errors), except:
 
     Args:
-        files: Image paths (PNG, JPEG, BMP, TIFF, WebP, DICOM: anything
-            :func:`xraycls.io.read_image` reads).
+        files: Image paths.
         labels: One class index per file.
         num_classes: Width of the one-hot labels.
         batch_size: Images per batch.
         image_size: Output size, ``int`` for square or ``(height, width)``.
-        augmenter: Optional :class:`xraycls.augment.Augmenter` (or a bare imgaug augmenter,
-            wrapped with ``seed``) applied to every batch on the fly. Each batch uses a per-call
-            seed drawn from ``seed``, different in every epoch.
-        preprocess: Optional callable applied to the ``float32`` batch (for example a backbone's
-            preprocessing). Models built by xraycls already contain theirs, so leave ``None``.
+        augmenter: Optional batch augmenter.
+        preprocess: Optional callable applied to each ``float32`` batch as a ``tf.Tensor``
+            (for example a backbone's preprocessing). Models built by xraycls already contain
+            theirs, so leave ``None``.
         shuffle: Shuffle the whole dataset, again in every epoch.
-        seed: Seed for shuffling and augmentation. An int makes the stream reproducible (tf.data
-            runs deterministically); ``None`` gives a fresh random order every time and lets
-            tf.data trade order for speed.
-        resize: ``"pad"`` (default) keeps the aspect ratio and pads with black (letterbox, no
-            distortion of the anatomy); ``"stretch"`` resizes each axis independently;
-            ``"crop"`` takes the largest centred crop with the target aspect ratio.
-        images: Optional in-memory images aligned with ``files``: each entry is a ``uint8``
-            ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` array used instead of reading the file,
-            or ``None`` to read the file (as ``Dataset.images`` after ``balance``).
-        drop_remainder: Drop the last partial batch (for training with a fixed batch shape).
-        cache: Keep the decoded, resized images in memory after the first pass, so later
-            epochs skip decoding (costs ``n * H * W * 3`` bytes).
-        repeat: Repeat forever (then pass ``steps_per_epoch`` to ``fit``).
-        input_transform: An :class:`xraycls.transforms.InputTransform` (or its dict) applied to
-            every image as read, before resizing (and before caching), as the model it feeds
-            was trained with; ``None`` for none.
+        seed: Seed of the order and the augmentation (``None``: a fresh random seed). The
+            output order is always deterministic.
+        resize: ``"pad"``, ``"stretch"`` or ``"crop"``.
+        images: Optional in-memory images aligned with ``files``.
+        drop_remainder: Drop the last partial batch of every epoch.
+        cache: Keep decoded, resized images in memory after their first use (costs
+            ``n * H * W * 3`` bytes), so later epochs skip decoding.
+        repeat: Run epoch after epoch in one iteration, forever (then pass
+            ``steps_per_epoch`` to ``fit``); every epoch ends with its own last batch.
+        input_transform: Optional :class:`xraycls.transforms.InputTransform` (or its dict).
+        epoch: The first iteration's epoch number.
+        workers: Batches made at once (default: one per CPU core, at most 8).
+        sample_weights: Per-image sampling weights of a shuffled epoch.
 
     Returns:
-        The dataset, prefetched with ``tf.data.AUTOTUNE``.
+        The dataset of ``(float32 images, float32 one-hot labels)`` batches, prefetched.
 
     Raises:
         ConfigError: Inconsistent arguments (lengths, label range, sizes, resize mode).
@@ -98,7 +99,7 @@ def make_tf_dataset(
 
     Examples:
         >>> import os, tempfile, cv2, numpy as np
-        >>> from xraycls.data import make_tf_dataset
+        >>> from xraycls.pipeline import make_tf_dataset
         >>> folder = tempfile.mkdtemp()
         >>> files = [os.path.join(folder, f"{i}.png") for i in range(3)]
         >>> for i, f in enumerate(files):
@@ -110,83 +111,39 @@ def make_tf_dataset(
         >>> float(x[1, 16, 16, 0]), y.numpy().tolist()
         (50.0, [[1.0, 0.0], [0.0, 1.0]])
     """
-    paths, label_arr = check_inputs(files, labels, num_classes, batch_size, resize, images)
-    height, width = image_size_of(image_size)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise ConfigError(f"seed: expected an int or None, got {seed!r}")
-    maker = BatchMaker(
-        paths,
-        height,
-        width,
-        resize,
+    if workers is None:
+        workers = _default_workers()
+    batches = make_py_dataset(
+        files,
+        labels,
+        num_classes,
+        batch_size=batch_size,
+        image_size=image_size,
+        augmenter=augmenter,
+        shuffle=shuffle,
+        seed=seed,
+        resize=resize,
         images=images,
-        augmenter=None if augmenter is None else as_augmenter(augmenter, seed),
         input_transform=input_transform,
+        drop_remainder=drop_remainder,
+        cache=cache,
+        epoch=epoch,
+        workers=workers,
+        sample_weights=sample_weights,
     )
-    n = len(paths)
-
-    def load_tf(indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        # One Python call per batch, not per image: the per-call cost of tf.numpy_function
-        # (GIL, conversions) was ~25% of the decode time per image on the 2-core CI machine.
-        batch = tf.numpy_function(maker.load_batch, [indices], tf.uint8, stateful=False)
-        batch.set_shape((None, height, width, 3))
-        return batch, indices
-
-    deterministic = seed is not None
-    ds = tf.data.Dataset.range(n)
-    if cache:
-        # Decode once in file order and cache the small images; shuffle after the cache.
-        ds = ds.batch(batch_size).map(
-            load_tf, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
-        ds = ds.cache().unbatch()
-        if shuffle:
-            ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            ds = ds.repeat()
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    else:
-        # Shuffle the indices (cheap, a full buffer), batch them, then decode each batch.
-        if shuffle:
-            ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            ds = ds.repeat()
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-        ds = ds.map(load_tf, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-
-    label_table = tf.constant(label_arr)
-    depth = int(num_classes)
-
-    if maker.augmenter is not None:
-
-        def augment_tf(
-            batch: tf.Tensor, index: tf.Tensor, batch_seed: tf.Tensor
-        ) -> tuple[tf.Tensor, tf.Tensor]:
-            out = tf.numpy_function(maker.augment, [batch, batch_seed], tf.uint8, stateful=False)
-            out.set_shape(batch.shape)
-            return out, index
-
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda pair, s: augment_tf(pair[0], pair[1], s),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=deterministic,
-        )
-
-    def finish(batch: tf.Tensor, index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        x = tf.cast(batch, tf.float32)
-        if preprocess is not None:
-            x = preprocess(x)
-        y = tf.one_hot(tf.gather(label_table, index), depth, dtype=tf.float32)
-        return x, y
-
-    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    options = tf.data.Options()
-    options.deterministic = deterministic
-    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+    ds = tf_dataset_from_batches(batches, workers, new_epochs=True, repeat=repeat)
+    if preprocess is not None:
+        ds = ds.map(lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds
 
 
-def tf_dataset_from_batches(batches: Any, workers: int | None = None) -> tf.data.Dataset:
+def tf_dataset_from_batches(
+    batches: Any,
+    workers: int | None = None,
+    *,
+    new_epochs: bool = False,
+    repeat: bool = False,
+) -> tf.data.Dataset:
     """Feed a batch-indexed ``keras.utils.PyDataset`` to TensorFlow through ``tf.data``.
 
     Batch ``i`` is ``batches[i]``, made in a parallel, order-keeping ``map`` over
@@ -196,15 +153,24 @@ def tf_dataset_from_batches(batches: Any, workers: int | None = None) -> tf.data
     0.25 s per step of ``quick``'s model on 2 cores); the trainer uses this on TensorFlow.
 
     A new iterator (one per ``fit`` epoch) calls ``batches[i]`` afresh, so an object whose
-    batches depend on its current epoch (:class:`xraycls.data.ImageBatches`) gives each epoch
-    its own order and augmentation.
+    batches depend on its current epoch (:class:`xraycls.pipeline.ImageBatches`, moved by the
+    trainer's epoch callback) gives each epoch its own order and augmentation.
 
     Args:
         batches: Anything with ``len()`` and ``[i] -> (float32 images, float32 labels)``.
         workers: Batches made at once (default: the object's ``workers``, else 2).
+        new_epochs: Each new iterator is the next epoch of ``batches`` (an
+            :class:`~xraycls.pipeline.ImageBatches`; from its current :attr:`epoch` on), made
+            by :meth:`~xraycls.pipeline.ImageBatches.batch`; the object's own epoch is not
+            moved. Without it the batches are those of the object's current epoch.
+        repeat: One iterator runs epoch after epoch forever (implies ``new_epochs``).
 
     Returns:
         A ``tf.data.Dataset`` of the same ``(images, labels)`` batches, in order.
+
+    Raises:
+        ConfigError: ``new_epochs`` or ``repeat`` for an object without ``batch(epoch,
+            index)`` and ``epoch``.
 
     Examples:
         >>> import numpy as np
@@ -215,23 +181,57 @@ def tf_dataset_from_batches(batches: Any, workers: int | None = None) -> tf.data
         >>> [float(x[0, 0, 0, 0]) for x, _ in tf_dataset_from_batches(Two())]
         [0.0, 1.0]
     """
-    x0, y0 = batches[0]
-    x_shape = (None, *np.shape(x0)[1:])
-    y_shape = (None, *np.shape(y0)[1:])
+    shapes = getattr(batches, "shapes", None)
+    if shapes is None:  # not known without making a batch
+        x0, y0 = batches[0]
+        shapes = ((None, *np.shape(x0)[1:]), (None, *np.shape(y0)[1:]))
     parallel = int(workers or getattr(batches, "workers", 0) or 2)
+    n = len(batches)
 
     def get(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, y = batches[int(index)]
         return np.asarray(x, np.float32), np.asarray(y, np.float32)
 
-    def load(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        x, y = tf.numpy_function(get, [index], (tf.float32, tf.float32), stateful=True)
-        x.set_shape(x_shape)
-        y.set_shape(y_shape)
+    def get_of_epoch(epoch: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, y = batches.batch(int(epoch), int(index))
+        return np.asarray(x, np.float32), np.asarray(y, np.float32)
+
+    def finish(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x.set_shape(shapes[0])
+        y.set_shape(shapes[1])
         return x, y
 
-    ds = tf.data.Dataset.range(len(batches))
-    ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
+    if new_epochs or repeat:
+        if not (callable(getattr(batches, "batch", None)) and hasattr(batches, "epoch")):
+            raise ConfigError(
+                "new_epochs/repeat: expected an ImageBatches (with batch(epoch, index) and "
+                f"epoch), got {type(batches).__name__}"
+            )
+        counter = itertools.count(int(batches.epoch))
+
+        def next_epoch() -> np.ndarray:
+            return np.int64(next(counter))
+
+        # One element per epoch, drawn when an iterator reaches it: a new iterator (or the
+        # next repetition) takes the next epoch number, in order.
+        ds = tf.data.Dataset.range(1)
+        if repeat:
+            ds = ds.repeat()
+        ds = ds.map(lambda _: tf.numpy_function(next_epoch, [], tf.int64, stateful=True))
+        ds = ds.flat_map(lambda e: tf.data.Dataset.range(n).map(lambda i: (e, i)))
+        ds = ds.map(
+            lambda e, i: finish(
+                *tf.numpy_function(get_of_epoch, [e, i], (tf.float32, tf.float32), stateful=False)
+            ),
+            num_parallel_calls=parallel,
+            deterministic=True,
+        )
+    else:
+        ds = tf.data.Dataset.range(n).map(
+            lambda i: finish(*tf.numpy_function(get, [i], (tf.float32, tf.float32), stateful=True)),
+            num_parallel_calls=parallel,
+            deterministic=True,
+        )
     options = tf.data.Options()
     options.deterministic = True
     return ds.with_options(options).prefetch(2)

@@ -31,9 +31,9 @@ from typing import Any, TypeAlias
 import keras
 import numpy as np
 
-from xraycls.data._pydataset import ImageBatches
 from xraycls.errors import ConfigError, ModelFileError, TrainingError
 from xraycls.imaging import input_size
+from xraycls.pipeline._pydataset import ImageBatches
 from xraycls.train import _compile, _strategy
 from xraycls.train._callbacks import (
     Checkpoint,
@@ -79,9 +79,9 @@ def _is_array_pair(obj: Any) -> bool:
 def _feed(batches: Any) -> Any:
     """What ``model.fit`` is given for ``batches``: on TensorFlow an :class:`ImageBatches`
     goes through ``tf.data`` (Keras's generator adapter there doubles the time per step;
-    :func:`xraycls.data._pipeline.tf_dataset_from_batches`), elsewhere it is passed as is."""
+    :func:`xraycls.pipeline._tf.tf_dataset_from_batches`), elsewhere it is passed as is."""
     if isinstance(batches, ImageBatches) and keras.backend.backend() == "tensorflow":
-        from xraycls.data._pipeline import tf_dataset_from_batches
+        from xraycls.pipeline._tf import tf_dataset_from_batches
 
         return tf_dataset_from_batches(batches)
     return batches
@@ -295,7 +295,7 @@ class Trainer:
                 type(data).__name__,
             )
         if _is_array_pair(data):
-            from xraycls.data._pydataset import array_batches
+            from xraycls.pipeline._pydataset import array_batches
 
             y = _one_hot(data[1], num_classes)
             return array_batches(
