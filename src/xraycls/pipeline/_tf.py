@@ -209,7 +209,7 @@ def tf_dataset_from_batches(
             )
         counter = itertools.count(int(batches.epoch))
 
-        def next_epoch() -> np.ndarray:
+        def next_epoch() -> np.int64:
             return np.int64(next(counter))
 
         # One element per epoch, drawn when an iterator reaches it: a new iterator (or the

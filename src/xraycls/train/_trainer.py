@@ -87,6 +87,13 @@ def _feed(batches: Any) -> Any:
     return batches
 
 
+def _size_of(data: Any) -> int | None:
+    """The number of images of a Dataset or an array pair; ``None`` for other inputs."""
+    if _is_array_pair(data):
+        return len(data[0])
+    return len(data.labels) if _is_xraycls_dataset(data) else None
+
+
 def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim == 2:
@@ -234,10 +241,7 @@ class Trainer:
         ``epoch``), anything else (a ``tf.data.Dataset``...) as given."""
         cfg = self.config
         shuffle = cfg.shuffle and training
-        if _is_array_pair(data):
-            size: int | None = len(data[0])
-        else:
-            size = len(data.labels) if _is_xraycls_dataset(data) else None
+        size = _size_of(data)
         if size == 0:
             raise ConfigError(
                 f"the {'training' if training else 'validation'} data is empty; check the "
