@@ -12,16 +12,14 @@ Importing this package imports neither Keras nor TensorFlow; the names that need
 first use.
 
 Examples:
-    >>> import os, tempfile, cv2, numpy as np
-    >>> from xraycls.pipeline import make_batches
-    >>> folder = tempfile.mkdtemp()
-    >>> files = [os.path.join(folder, f"{i}.png") for i in range(3)]
-    >>> for f in files:
-    ...     _ = cv2.imwrite(f, np.zeros((40, 30), np.uint8))
-    >>> batches = make_batches(files, [0, 1, 1], 2, pipeline="pydataset", batch_size=2,
-    ...                        image_size=32)
-    >>> [x.shape for x, y in batches]
-    [(2, 32, 32, 3), (1, 32, 32, 3)]
+    >>> import numpy as np
+    >>> from xraycls.pipeline import array_batches
+    >>> x = np.arange(5, dtype=np.float32).reshape(5, 1, 1, 1)
+    >>> batches = array_batches(x, [0, 1, 0, 1, 0], 2, batch_size=2, shuffle=True, seed=0)
+    >>> [b[0].ravel().tolist() for b in batches]  # epoch 0, in its seeded order
+    [[2.0, 4.0], [3.0, 0.0], [1.0]]
+    >>> np.array_equal(batches.batch(1, 0)[0], batches.batch(1, 0)[0])  # pure in (epoch, index)
+    True
 """
 
 from __future__ import annotations
