@@ -3,7 +3,7 @@
 The same in-memory batches of ``quick``'s model (simple_cnn, 64 px, batch 32) are given to
 ``model.fit`` as NumPy arrays, as an :class:`xraycls.data.ImageBatches` (Keras's own
 ``PyDataset`` adapter; on TensorFlow it goes through ``tf.data.Dataset.from_generator``) and
-through :func:`xraycls.data._pipeline.tf_dataset_from_batches` (what the trainer does on
+through :func:`xraycls.pipeline._tf.tf_dataset_from_batches` (what the trainer does on
 TensorFlow). Variants are interleaved and repeated; the median step time is reported.
 
 Usage: python benchmarks/fit_input.py [--repeats 3] [--steps 20]
@@ -28,8 +28,8 @@ def main() -> None:
     import keras
     import numpy as np
 
-    from xraycls.data._pipeline import tf_dataset_from_batches
-    from xraycls.data._pydataset import array_batches
+    from xraycls.pipeline._pydataset import array_batches
+    from xraycls.pipeline._tf import tf_dataset_from_batches
     from xraycls.zoo import build_model
 
     n = 32 * args.steps

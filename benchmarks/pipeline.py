@@ -5,7 +5,7 @@ the repository) at 128x128, batch 32:
 
 * ``loop``: the notebook way, one image at a time: ``cv2.imread``, ``cv2.resize``, optionally
   ``imgaug`` per image, then ``np.stack`` per batch and ``float32``.
-* ``xraycls``: :func:`xraycls.data._pipeline.make_tf_dataset` (parallel decode + resize, batched
+* ``xraycls``: :func:`xraycls.pipeline._tf.make_tf_dataset` (parallel decode + resize, batched
   augmentation, prefetch), cold (decodes every file) and cached (epoch 2+ with ``cache=True``).
 * ``pydataset``: :func:`xraycls.data.make_py_dataset`, the backend-neutral path (JAX, PyTorch),
   read the way ``model.fit`` reads it (Keras's ``PyDataset`` adapter with its worker threads),
@@ -40,7 +40,7 @@ import tensorflow as tf
 
 from xraycls.augment import Augmenter
 from xraycls.data import make_py_dataset
-from xraycls.data._pipeline import make_tf_dataset
+from xraycls.pipeline._tf import make_tf_dataset
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cxr3"
 EXTENSIONS = {".png", ".jpg", ".jpeg"}

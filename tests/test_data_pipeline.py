@@ -1,4 +1,5 @@
-"""make_tf_dataset: shapes, order, determinism, augmentation, resize modes, errors."""
+"""make_tf_dataset (ImageBatches through tf.data): shapes, order, determinism, augmentation,
+resize modes, errors."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import tensorflow as tf
 
 from _helpers_augment import gray_files, make_dataset, noise_files, write_png
 from xraycls.augment import Augmenter
-from xraycls.data._pipeline import make_tf_dataset
 from xraycls.errors import ConfigError
 from xraycls.imaging import fit_image
+from xraycls.pipeline._tf import make_tf_dataset
 
 
 def _collect(ds: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -38,8 +39,18 @@ def test_drop_remainder_and_repeat(tmp_path: Path) -> None:
     files = gray_files(tmp_path, 10)
     ds = make_tf_dataset(files, [0] * 10, 2, batch_size=4, image_size=8, drop_remainder=True)
     assert [x.shape[0] for x, _ in ds] == [4, 4]
-    rep = make_tf_dataset(files, [0] * 10, 2, batch_size=4, image_size=8, repeat=True)
-    assert sum(x.shape[0] for x, _ in rep.take(7)) == 28
+    # repeat runs epoch after epoch in one iteration, each ending with its own last batch
+    # (the ImageBatches epochs: new order per epoch, the same as iterating again)
+    labels = list(range(10))
+    common = {"batch_size": 4, "image_size": 8, "shuffle": True, "seed": 3}
+    rep = make_tf_dataset(files, labels, 10, repeat=True, **common)
+    taken = [y.numpy().argmax(1) for _, y in rep.take(7)]
+    assert [len(y) for y in taken] == [4, 4, 2, 4, 4, 2, 4]
+    once = make_tf_dataset(files, labels, 10, **common)
+    epochs = [_collect(once)[1].argmax(1) for _ in range(2)]
+    assert np.array_equal(np.concatenate(taken[:3]), epochs[0])
+    assert np.array_equal(np.concatenate(taken[3:6]), epochs[1])
+    assert not np.array_equal(epochs[0], epochs[1])
 
 
 @pytest.mark.parametrize("cache", [False, True])
@@ -270,3 +281,45 @@ def test_py_dataset_batches_depend_only_on_seed_epoch_and_index(
         np.testing.assert_array_equal(x, x2)
         np.testing.assert_array_equal(y, y2)
     assert list(running) and len(list(running)) == len(running)
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_tf_dataset_yields_the_py_dataset_batches_epoch_by_epoch(
+    tmp_path: Path, cache: bool
+) -> None:
+    # One pipeline: iteration e of make_tf_dataset is epoch e of make_py_dataset (same order,
+    # same augmentation, same images and labels) for the same seed.
+    from xraycls.pipeline import make_py_dataset
+
+    files = noise_files(tmp_path, 7, size=(24, 24))
+    labels = [i % 3 for i in range(7)]
+    common: dict[str, object] = {
+        "batch_size": 3,
+        "image_size": 16,
+        "shuffle": True,
+        "seed": 5,
+        "augmenter": Augmenter.paper(seed=0),
+        "cache": cache,
+    }
+    tf_ds = make_tf_dataset(files, labels, 3, **common)  # type: ignore[arg-type]
+    py_ds = make_py_dataset(files, labels, 3, workers=1, **common)  # type: ignore[arg-type]
+    for epoch in range(2):
+        py_ds.set_epoch(epoch)
+        tf_batches = [(x.numpy(), y.numpy()) for x, y in tf_ds]
+        py_batches = [py_ds[i] for i in range(len(py_ds))]
+        assert len(tf_batches) == len(py_batches) == 3
+        for (x, y), (x2, y2) in zip(tf_batches, py_batches, strict=True):
+            np.testing.assert_array_equal(x, x2)
+            np.testing.assert_array_equal(y, y2)
+    assert not np.array_equal(tf_batches[0][0], py_ds.batch(0, 0)[0])  # epochs differ
+
+
+def test_make_tf_dataset_starts_at_epoch_and_keeps_order_with_workers(tmp_path: Path) -> None:
+    files = gray_files(tmp_path, 9)
+    labels = list(range(9))
+    common = {"batch_size": 2, "image_size": 8, "shuffle": True, "seed": 1}
+    first = make_tf_dataset(files, labels, 9, workers=1, **common)  # type: ignore[arg-type]
+    _collect(first)
+    second_epoch = _collect(first)[1].argmax(1)
+    started = make_tf_dataset(files, labels, 9, epoch=1, workers=4, **common)  # type: ignore[arg-type]
+    assert np.array_equal(_collect(started)[1].argmax(1), second_epoch)

@@ -242,7 +242,7 @@ def test_overlay_stretches_small_maps_and_single_image():
 def test_cam_input_is_the_training_input(tmp_path, gap_model, mode):
     # One read-and-fit function: CAM sees exactly the pixels the input pipeline fed training,
     # "crop" included (the CAM copy of the letterbox once lacked it).
-    pipeline = pytest.importorskip("xraycls.data._pipeline")
+    pipeline = pytest.importorskip("xraycls.pipeline._tf")
     import cv2
 
     img = np.random.default_rng(1).integers(0, 256, (50, 80, 3)).astype(np.uint8)

@@ -173,6 +173,7 @@ _SUBPACKAGES = frozenset(
     | {"robustness"}
     | {"batch", "calibration", "export", "serve"}
     | {"classifier", "decision"}
+    | {"pipeline"}
     | {"auditing"}
 )
 

@@ -1,4 +1,8 @@
-"""Datasets: loading any common layout, leak-free splitting, duplicates, the input pipeline.
+"""Datasets: loading any common layout, leak-free splitting, duplicates.
+
+The input pipeline lives in :mod:`xraycls.pipeline`; its names are re-exported here
+(``make_tf_dataset``, ``make_py_dataset``, ``ImageBatches``, ``make_batches``...) so that
+imports from ``xraycls.data`` keep working.
 
 Examples:
     >>> import xraycls
@@ -18,13 +22,13 @@ from xraycls.data._classes import CANONICAL_ORDER, canonical_class
 from xraycls.data._dataset import Dataset
 from xraycls.data._describe import DatasetDescription
 from xraycls.data._duplicates import Clusters, find_duplicates
-from xraycls.data._input import PIPELINES, make_batches, resolve_pipeline
 from xraycls.data._labelmap import PRESETS, LabelMap, label_map_preset
 from xraycls.data._load import load_dataset
 from xraycls.data._merge import merge
 from xraycls.data._report import LoadReport
 from xraycls.data._spec import DataSpec, load_sources
 from xraycls.data._split import check_split_classes
+from xraycls.pipeline import PIPELINES, make_batches, resolve_pipeline
 
 __all__ = [
     "CANONICAL_ORDER",
@@ -52,18 +56,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The pipeline imports TensorFlow; loading and splitting must not pay for that.
-    if name == "make_tf_dataset":
-        from xraycls.data._pipeline import make_tf_dataset
+    # The pipeline's Keras/TensorFlow parts load on first use: loading and splitting data
+    # must not pay for them.
+    if name in ("ImageBatches", "make_py_dataset", "make_tf_dataset"):
+        import xraycls.pipeline
 
-        return make_tf_dataset
-    if name in ("make_py_dataset", "ImageBatches"):
-        from xraycls.data import _pydataset
-
-        return getattr(_pydataset, name)
+        return getattr(xraycls.pipeline, name)
     raise AttributeError(f"module 'xraycls.data' has no attribute {name!r}")
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from xraycls.data._pipeline import make_tf_dataset
-    from xraycls.data._pydataset import ImageBatches, make_py_dataset
+    from xraycls.pipeline._pydataset import ImageBatches, make_py_dataset
+    from xraycls.pipeline._tf import make_tf_dataset

@@ -434,9 +434,10 @@ class Dataset(Serial):
     ) -> tf.data.Dataset:
         """A ``tf.data.Dataset`` of ``(float32 images in [0, 255] NHWC, one-hot labels)``.
 
-        Delegates to :func:`xraycls.data.make_tf_dataset`; extra keyword arguments (``resize``,
-        ``drop_remainder``, ``cache``...) are passed through. In-memory ``images`` are used
-        when present.
+        Delegates to :func:`xraycls.pipeline.make_tf_dataset` (the batches of
+        :func:`xraycls.pipeline.make_py_dataset` through ``tf.data``; every iteration is the
+        next epoch); extra keyword arguments (``resize``, ``drop_remainder``, ``cache``...) are
+        passed through. In-memory ``images`` are used when present.
 
         Examples:
             >>> import xraycls
@@ -469,7 +470,7 @@ class Dataset(Serial):
         """``(float32 images in [0, 255] NHWC, one-hot labels)`` batches for any Keras backend.
 
         ``pipeline="auto"`` gives :meth:`to_tf_dataset`'s ``tf.data.Dataset`` under TensorFlow
-        and a ``keras.utils.PyDataset`` (:func:`xraycls.data.make_py_dataset`) under JAX or
+        and a ``keras.utils.PyDataset`` (:func:`xraycls.pipeline.make_py_dataset`) under JAX or
         PyTorch; both yield the same batches. Extra keyword arguments go to the chosen
         pipeline. In-memory ``images`` are used when present.
 
@@ -479,7 +480,7 @@ class Dataset(Serial):
             >>> batches = ds.batches(16, 128, shuffle=True, pipeline="pydataset")  # doctest: +SKIP
             >>> images, onehot = batches[0]  # doctest: +SKIP
         """
-        from xraycls.data._input import make_batches
+        from xraycls.pipeline._input import make_batches
 
         return make_batches(
             list(self.files),

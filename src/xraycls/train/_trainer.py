@@ -31,9 +31,9 @@ from typing import Any, TypeAlias
 import keras
 import numpy as np
 
-from xraycls.data._pydataset import ImageBatches
 from xraycls.errors import ConfigError, ModelFileError, TrainingError
 from xraycls.imaging import input_size
+from xraycls.pipeline._pydataset import ImageBatches
 from xraycls.train import _compile, _strategy
 from xraycls.train._callbacks import (
     Checkpoint,
@@ -79,12 +79,19 @@ def _is_array_pair(obj: Any) -> bool:
 def _feed(batches: Any) -> Any:
     """What ``model.fit`` is given for ``batches``: on TensorFlow an :class:`ImageBatches`
     goes through ``tf.data`` (Keras's generator adapter there doubles the time per step;
-    :func:`xraycls.data._pipeline.tf_dataset_from_batches`), elsewhere it is passed as is."""
+    :func:`xraycls.pipeline._tf.tf_dataset_from_batches`), elsewhere it is passed as is."""
     if isinstance(batches, ImageBatches) and keras.backend.backend() == "tensorflow":
-        from xraycls.data._pipeline import tf_dataset_from_batches
+        from xraycls.pipeline._tf import tf_dataset_from_batches
 
         return tf_dataset_from_batches(batches)
     return batches
+
+
+def _size_of(data: Any) -> int | None:
+    """The number of images of a Dataset or an array pair; ``None`` for other inputs."""
+    if _is_array_pair(data):
+        return len(data[0])
+    return len(data.labels) if _is_xraycls_dataset(data) else None
 
 
 def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -234,10 +241,7 @@ class Trainer:
         ``epoch``), anything else (a ``tf.data.Dataset``...) as given."""
         cfg = self.config
         shuffle = cfg.shuffle and training
-        if _is_array_pair(data):
-            size: int | None = len(data[0])
-        else:
-            size = len(data.labels) if _is_xraycls_dataset(data) else None
+        size = _size_of(data)
         if size == 0:
             raise ConfigError(
                 f"the {'training' if training else 'validation'} data is empty; check the "
@@ -295,7 +299,7 @@ class Trainer:
                 type(data).__name__,
             )
         if _is_array_pair(data):
-            from xraycls.data._pydataset import array_batches
+            from xraycls.pipeline._pydataset import array_batches
 
             y = _one_hot(data[1], num_classes)
             return array_batches(

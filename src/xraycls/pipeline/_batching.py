@@ -1,10 +1,10 @@
 """Backend-neutral batch making: argument checks, read + fit, seeded batch augmentation.
 
-Both input pipelines, the ``tf.data`` one (:mod:`xraycls.data._pipeline`, TensorFlow) and the
-``keras.utils.PyDataset`` one (:mod:`xraycls.data._pydataset`, any Keras backend), turn indices
-into batches with :class:`BatchMaker`, so they yield the same pixels for the same files and
-seeds. Images are read and fitted by :func:`xraycls.imaging.load_fitted`, the function
-inference uses. Nothing here imports a deep-learning framework.
+:class:`~xraycls.pipeline.ImageBatches` turns indices into batches with :class:`BatchMaker`
+(files) or :class:`ArrayMaker` (arrays used as given), under every backend and, through
+``tf.data``, under TensorFlow. Images are read and fitted by
+:func:`xraycls.imaging.load_fitted`, the function inference uses. Nothing here imports a
+deep-learning framework.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from xraycls.errors import ConfigError
-from xraycls.imaging import RESIZE_MODES, load_fitted
+from xraycls.imaging import RESIZE_MODES, as_image, load_fitted
 from xraycls.transforms import as_transform
 
 __all__ = ["ArrayMaker", "BatchMaker", "as_augmenter", "check_inputs", "image_size_of"]
@@ -83,7 +83,8 @@ def check_inputs(
 
 
 class _SeededImgaug:
-    """Per-call seeded wrapper for a bare imgaug augmenter (``data`` may not import ``augment``)."""
+    """Per-call seeded wrapper for a bare imgaug augmenter (``pipeline`` may not import
+    ``augment``)."""
 
     def __init__(self, augmenter: Any, seed: int) -> None:
         self._template = augmenter.deepcopy()
@@ -145,11 +146,9 @@ class BatchMaker:
         name = f"images[{i}] ({self.paths[i]})"
         source: str | np.ndarray = self.paths[i]
         if self.memory is not None and self.memory[i] is not None:
-            source = np.asarray(self.memory[i])
             # Training images in memory come from augmentation/balancing as uint8; anything
             # else (floats in [0, 1]...) is a mistake that clipping would hide.
-            if source.dtype != np.uint8:
-                raise ConfigError(f"{name}: expected a uint8 image, got dtype {source.dtype}")
+            source = as_image(np.asarray(self.memory[i]), name, channels=(1, 3, 4))
         return load_fitted(
             source, self.height, self.width, self.resize, name=name, transform=self.transform
         )[0]

@@ -1,20 +1,22 @@
-"""The backend-neutral input pipeline: a ``keras.utils.PyDataset`` with worker threads.
+"""The input pipeline: :class:`ImageBatches`, a ``keras.utils.PyDataset`` with worker threads.
 
 ``model.fit``/``evaluate``/``predict`` accept it under every Keras backend (TensorFlow, JAX,
-PyTorch), so this is the pipeline used when TensorFlow is not the backend (or not installed).
-It makes batches with the same :class:`~xraycls.data._batching.BatchMaker` as the ``tf.data``
-pipeline: same read and fit (:func:`xraycls.imaging.load_fitted`), same batch augmenter.
+PyTorch). It is the one place batches are made, for training and inference alike: under
+TensorFlow the same object is fed through ``tf.data`` by index
+(:func:`xraycls.pipeline.tf_dataset_from_batches`; :func:`xraycls.pipeline.make_tf_dataset` is
+that over :func:`make_py_dataset`). Images are read and fitted by
+:class:`~xraycls.pipeline._batching.BatchMaker` with :func:`xraycls.imaging.load_fitted`, the
+function inference uses, then augmented a batch at a time.
 
 Design:
 
 * One ``__getitem__`` call makes one batch (decode + resize + augment in NumPy/OpenCV, which
-  release the GIL), and Keras runs ``workers`` of them at once in a thread pool, keeping
-  ``max_queue_size`` batches ahead of the model.
+  release the GIL), and ``workers`` threads make the next batches ahead of the model.
 * Order and augmentation depend only on ``(seed, epoch, batch index)``, never on which worker
   ran first: the permutation of epoch ``e`` is drawn from ``SeedSequence([seed, e])`` and batch
-  ``b``'s augmentation seed from ``SeedSequence([seed, e, b])``. Keras calls
-  :meth:`ImageBatches.on_epoch_end` after every epoch, which moves to the next epoch, so one
-  ``fit`` call sees a new order and new augmentations every epoch; with
+  ``b``'s augmentation seed from ``SeedSequence([seed, e, b])`` (:meth:`ImageBatches.batch`).
+  Keras calls :meth:`ImageBatches.on_epoch_end` after every epoch, which moves to the next
+  epoch, so one ``fit`` call sees a new order and new augmentations every epoch; with
   :meth:`ImageBatches.epoch_callback` the epoch is fit's own epoch index (exact resume).
 """
 
@@ -29,14 +31,14 @@ from typing import Any
 import keras
 import numpy as np
 
-from xraycls.data._batching import (
+from xraycls.errors import ConfigError
+from xraycls.pipeline._batching import (
     ArrayMaker,
     BatchMaker,
     as_augmenter,
     check_inputs,
     image_size_of,
 )
-from xraycls.errors import ConfigError
 
 __all__ = ["ImageBatches", "array_batches", "make_py_dataset"]
 
@@ -96,6 +98,8 @@ class ImageBatches(keras.utils.PyDataset):
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
         self._weights = _check_weights(sample_weights, len(labels))
         self._state = (int(epoch), self._order_of(epoch))
+        # The order of the last other epoch asked for by batch() (tf.data's epochs).
+        self._other: tuple[int, np.ndarray] = self._state
 
     def _order_of(self, epoch: int) -> np.ndarray:
         n = len(self._onehot)
@@ -156,11 +160,27 @@ class ImageBatches(keras.utils.PyDataset):
         """Zero-weight rows added to the last batch of an epoch (``pad_remainder``)."""
         return len(self) * self._batch_size - self.size if self._pad_remainder else 0
 
-    def _make(self, epoch: int, index: int) -> tuple[Any, ...]:
-        """Batch ``index`` of ``epoch``: a pure function of ``(seed, epoch, index)``."""
+    @property
+    def shapes(self) -> tuple[tuple[int | None, ...], tuple[int | None, ...]] | None:
+        """``(images, labels)`` batch shapes with ``None`` for the batch size, known without
+        making a batch; ``None`` when ``preprocess`` or ``pad_remainder`` may change them."""
+        if self._preprocess is not None or self._pad_remainder:
+            return None
+        if isinstance(self._maker, BatchMaker):
+            image: tuple[int, ...] = (self._maker.height, self._maker.width, 3)
+        else:
+            image = tuple(np.shape(self._maker.images)[1:])
+        return (None, *image), (None, self._onehot.shape[1])
+
+    def batch(self, epoch: int, index: int) -> tuple[Any, ...]:
+        """Batch ``index`` of ``epoch``, made now in the calling thread: a pure function of
+        ``(seed, epoch, index)`` whatever the current :attr:`epoch` (thread-safe)."""
         current, order = self._state
         if epoch != current:
-            order = self._order_of(epoch)
+            other, order = self._other
+            if other != epoch:
+                order = self._order_of(epoch)
+                self._other = (epoch, order)
         rows = order[index * self._batch_size : (index + 1) * self._batch_size]
         batch = self._images(rows)
         seed = int(np.random.SeedSequence([self._seed, epoch, index]).generate_state(1)[0])
@@ -176,7 +196,7 @@ class ImageBatches(keras.utils.PyDataset):
             raise IndexError(f"batch {index} out of range: there are {len(self)} batches")
         epoch = self._state[0]
         if self.threads <= 1:
-            return self._make(epoch, index)
+            return self.batch(epoch, index)
         # Make the next batches of this epoch in the background while the model trains; what
         # was made ahead for another epoch (or an earlier batch) is dropped, never served.
         with self._lock:
@@ -186,11 +206,11 @@ class ImageBatches(keras.utils.PyDataset):
                 self._ahead.pop(key).cancel()
             future = self._ahead.pop((epoch, index), None)
             if future is None:
-                future = self._pool.submit(self._make, epoch, index)
+                future = self._pool.submit(self.batch, epoch, index)
             depth = max(self.threads, self.max_queue_size)
             for ahead in range(index + 1, min(len(self), index + 1 + depth)):
                 if (epoch, ahead) not in self._ahead:
-                    self._ahead[(epoch, ahead)] = self._pool.submit(self._make, epoch, ahead)
+                    self._ahead[(epoch, ahead)] = self._pool.submit(self.batch, epoch, ahead)
         return future.result()
 
     def plain(self, batches: int) -> list[np.ndarray]:
@@ -297,24 +317,35 @@ def make_py_dataset(
     sample_weights: Sequence[float] | np.ndarray | None = None,
     pad_remainder: bool = False,
 ) -> ImageBatches:
-    """Build an :class:`ImageBatches` ``PyDataset``: the same batches as ``make_tf_dataset``.
+    """Build an :class:`ImageBatches` ``PyDataset``: the one input pipeline's batches.
 
-    The arguments mean what they mean for :func:`xraycls.data.make_tf_dataset` (same checks,
-    same errors), plus:
+    :func:`xraycls.pipeline.make_tf_dataset` yields the same batches through ``tf.data``.
+
+    Images come out as ``float32`` NHWC RGB in ``[0, 255]`` (or ``preprocess(images)``),
+    labels as ``float32`` one-hot ``(N, num_classes)``. With ``shuffle=False`` the order of
+    ``files`` is kept and the last partial batch is yielded (unless ``drop_remainder``), which
+    is what inference and evaluation need.
 
     Args:
-        files: Image paths.
+        files: Image paths (PNG, JPEG, BMP, TIFF, WebP, DICOM: anything
+            :func:`xraycls.io.load_image` reads).
         labels: One class index per file.
         num_classes: Width of the one-hot labels.
         batch_size: Images per batch.
         image_size: Output size, ``int`` for square or ``(height, width)``.
-        augmenter: Optional :class:`xraycls.augment.Augmenter`, imgaug augmenter or callable
-            ``f(uint8 NHWC batch, seed=int)``.
-        preprocess: Optional callable applied to each ``float32`` NumPy batch.
+        augmenter: Optional :class:`xraycls.augment.Augmenter`, a bare imgaug augmenter
+            (wrapped with ``seed``) or a callable ``f(uint8 NHWC batch, seed=int)``, applied to
+            every batch with a seed drawn from ``(seed, epoch, batch index)``.
+        preprocess: Optional callable applied to each ``float32`` NumPy batch (for example a
+            backbone's preprocessing). Models built by xraycls already contain theirs.
         shuffle: Shuffle the whole dataset, again in every epoch.
         seed: Seed of the order and the augmentation (``None``: a fresh random seed).
-        resize: ``"pad"``, ``"stretch"`` or ``"crop"``.
-        images: Optional in-memory ``uint8`` images aligned with ``files``.
+        resize: ``"pad"`` (default) keeps the aspect ratio and pads with black (letterbox);
+            ``"stretch"`` resizes each axis independently; ``"crop"`` takes the largest
+            centred crop with the target aspect ratio.
+        images: Optional in-memory images aligned with ``files``: each entry a ``uint8``
+            ``(H, W)`` or ``(H, W, 1|3|4)`` array used instead of reading the file, or ``None``
+            to read the file (as ``Dataset.images`` after ``balance``).
         input_transform: Optional :class:`xraycls.transforms.InputTransform` (or its dict)
             applied to every image after it is read and before it is fitted.
         drop_remainder: Drop the last partial batch.
@@ -326,7 +357,8 @@ def make_py_dataset(
         max_queue_size: Batches made ahead of the model.
         sample_weights: With ``shuffle``, draw each epoch's ``len(files)`` images with
             replacement with these (relative) per-image weights instead of permuting them:
-            :func:`xraycls.data.group_weights` makes weights that balance classes and sources.
+            :func:`xraycls.data._sampling.group_weights` makes weights that balance classes
+            and sources.
         pad_remainder: Yield ``(images, labels, sample_weights)`` and pad the last batch to
             ``batch_size`` with zero images, zero labels and zero weights, so that every batch
             has one shape (JAX compiles a program per shape; weighted metrics and a weighted
@@ -341,7 +373,7 @@ def make_py_dataset(
 
     Examples:
         >>> import os, tempfile, cv2, numpy as np
-        >>> from xraycls.data import make_py_dataset
+        >>> from xraycls.pipeline import make_py_dataset
         >>> folder = tempfile.mkdtemp()
         >>> files = [os.path.join(folder, f"{i}.png") for i in range(3)]
         >>> for i, f in enumerate(files):

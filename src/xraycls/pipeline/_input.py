@@ -1,8 +1,9 @@
-"""Choosing the input pipeline for the active Keras backend.
+"""Choosing how the input pipeline's batches reach the model for the active Keras backend.
 
-``tf.data`` (:func:`xraycls.data.make_tf_dataset`) is the fastest path under TensorFlow and stays
-its default; every other backend gets the ``keras.utils.PyDataset`` path
-(:func:`xraycls.data.make_py_dataset`), which needs no TensorFlow. Both yield the same batches.
+Under TensorFlow the batches go through ``tf.data`` (:func:`xraycls.pipeline.make_tf_dataset`,
+the fastest path there); every other backend gets the ``keras.utils.PyDataset`` itself
+(:func:`xraycls.pipeline.make_py_dataset`), which needs no TensorFlow. Both are the same
+:class:`~xraycls.pipeline.ImageBatches`, so they yield the same batches.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def resolve_pipeline(pipeline: str = "auto") -> str:
         ConfigError: An unknown name, or ``"tf.data"`` without TensorFlow installed.
 
     Examples:
-        >>> from xraycls.data import resolve_pipeline
+        >>> from xraycls.pipeline import resolve_pipeline
         >>> resolve_pipeline("pydataset")
         'pydataset'
     """
@@ -65,16 +66,16 @@ def make_batches(
         num_classes: Width of the one-hot labels.
         pipeline: ``"auto"`` (``tf.data`` under TensorFlow, else ``PyDataset``),
             ``"tf.data"`` or ``"pydataset"``.
-        **kwargs: Arguments of :func:`xraycls.data.make_tf_dataset` /
-            :func:`xraycls.data.make_py_dataset` (``batch_size``, ``image_size``,
+        **kwargs: Arguments of :func:`xraycls.pipeline.make_tf_dataset` /
+            :func:`xraycls.pipeline.make_py_dataset` (``batch_size``, ``image_size``,
             ``augmenter``, ``shuffle``, ``seed``...).
 
     Returns:
-        A ``tf.data.Dataset`` or an :class:`xraycls.data.ImageBatches`.
+        A ``tf.data.Dataset`` or an :class:`xraycls.pipeline.ImageBatches`.
 
     Examples:
         >>> import os, tempfile, cv2, numpy as np
-        >>> from xraycls.data import make_batches
+        >>> from xraycls.pipeline import make_batches
         >>> folder = tempfile.mkdtemp()
         >>> files = [os.path.join(folder, f"{i}.png") for i in range(3)]
         >>> for f in files:
@@ -85,9 +86,9 @@ def make_batches(
         2
     """
     if resolve_pipeline(pipeline) == "tf.data":
-        from xraycls.data._pipeline import make_tf_dataset
+        from xraycls.pipeline._tf import make_tf_dataset
 
         return make_tf_dataset(files, labels, num_classes, **kwargs)
-    from xraycls.data._pydataset import make_py_dataset
+    from xraycls.pipeline._pydataset import make_py_dataset
 
     return make_py_dataset(files, labels, num_classes, **kwargs)
