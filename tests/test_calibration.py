@@ -81,7 +81,7 @@ def test_fit_calibration_and_roundtrip() -> None:
     assert len(cal.roc["fpr"]) <= 101 and cal.roc["tpr"][-1] == 1.0
     again = Calibration.from_json(cal.to_json())
     assert again == cal and again.roc == cal.roc
-    with pytest.raises(ConfigError, match="Calibration: unknown key .bogus."):
+    with pytest.raises(ConfigError, match=r"Calibration: unknown key 'bogus'"):
         Calibration.from_dict({"temperature": 1.0, "bogus": 1})
     with pytest.raises(ConfigError, match="positive"):
         fit_calibration(probs[:, :2], y.clip(0, 1), ["a", "b"])
