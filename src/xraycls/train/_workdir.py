@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import time
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -85,41 +86,43 @@ class RunDir:
     def lock(self) -> Iterator[None]:
         """Hold the folder's training lock: one training per run folder at a time.
 
-        The lock file records the holder's PID, host and start time. A lock whose process no
-        longer runs (a crash, a kill -9) is stale and is taken over with a warning.
+        An OS file lock (``flock`` on POSIX, ``msvcrt.locking`` on Windows) on the lock file,
+        which also records the holder's PID, host and start time for the message. The
+        operating system releases the lock when its process ends, however it ends (a crash, a
+        kill -9), so there is no stale lock to guess about; the file itself is removed on a
+        normal exit.
 
         Raises:
-            TrainingError: Another live process holds the lock (named in the message).
+            TrainingError: Another process holds the lock (named in the message).
         """
         self.create()
         path = self.path(LOCK_NAME)
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}
         for _ in range(3):
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = _read_lock(path)
-                if holder is not None and _alive(holder):
-                    raise TrainingError(
-                        f"{self.root} is in use by another training (PID {holder.get('pid')} on "
-                        f"{holder.get('host')}, started {holder.get('started')}); wait for it "
-                        f"to finish or choose another folder. If that process is gone, delete "
-                        f"{path}."
-                    ) from None
-                log.warning("removing the stale lock %s (%s)", path, holder or "unreadable")
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                continue
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(me, fh)
-            break
-        else:  # pragma: no cover - three processes racing for a stale lock
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            if not _try_lock(fd):
+                os.close(fd)
+                holder = _read_lock(path) or {}
+                raise TrainingError(
+                    f"{self.root} is in use by another training (PID {holder.get('pid')} on "
+                    f"{holder.get('host')}, started {holder.get('started')}); wait for it to "
+                    "finish or choose another folder."
+                )
+            if _same_file(fd, path):
+                break
+            # The holder we waited on removed the file after we opened it: our lock is on an
+            # unlinked file that a third process would not see. Open the path again.
+            os.close(fd)
+        else:  # pragma: no cover - three processes racing at the end of a training
             raise TrainingError(f"could not take the lock {path}; try again")
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(me).encode("utf-8"))
         try:
             yield
         finally:
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+                path.unlink()  # while still holding it, so nobody locks the unlinked file
+            os.close(fd)  # releases the lock
 
     def clean_temp(self) -> list[Path]:
         """Remove the temporary files an interrupted write left (call while holding the lock).
@@ -235,14 +238,31 @@ def _read_lock(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _alive(holder: dict[str, Any]) -> bool:
-    """Whether the lock holder's process still runs (assumed so on another host)."""
-    if holder.get("host") != socket.gethostname():
+def _try_lock(fd: int) -> bool:
+    """Take an exclusive, non-blocking OS lock on ``fd``; ``False`` when another holds it."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
         return True
+    import fcntl
+
     try:
-        os.kill(int(holder["pid"]), 0)
-    except (KeyError, TypeError, ValueError, ProcessLookupError):
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return False
-    except PermissionError:  # exists, owned by another user
-        return True
+    return True
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (found.st_dev, found.st_ino) == (mine.st_dev, mine.st_ino)
     return True
