@@ -301,3 +301,25 @@ def test_trained_checkpoints_carry_the_config_transform(tmp_path: Path) -> None:
         stored = load_model_info(tmp_path / name).to_dict()["input_transform"]
         assert InputTransform.from_dict(stored) == InputTransform(contrast="clahe")
     assert transform_of(trainer.model).contrast == "clahe"
+
+
+def test_transform_memo_is_bounded_by_bytes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The memo of transformed images holds at most _MEMO_BYTES (full-size films are 100x
+    # cxr3's): the least recently used results go first, a result larger than the bound is
+    # not kept, and a hit returns the same pixels as a fresh run.
+    from cachetools import LRUCache
+
+    import xraycls.transforms._input as module
+
+    small = LRUCache(3 * 64 * 64, getsizeof=lambda a: a.nbytes)
+    monkeypatch.setattr(module, "_memo", small)
+    monkeypatch.setattr(module, "_MEMO_BYTES", 3 * 64 * 64)
+    t = module.InputTransform(contrast="clahe")
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (64, 64), dtype=np.uint8) for _ in range(4)]
+    first = t.apply_many(images)
+    assert len(small) == 3 and small.currsize <= 3 * 64 * 64
+    again = t.apply_many(images[-1:])
+    assert np.array_equal(again[0], first[-1])
+    t.apply(rng.integers(0, 256, (128, 128), dtype=np.uint8))  # 16 KiB > the bound
+    assert small.currsize <= 3 * 64 * 64

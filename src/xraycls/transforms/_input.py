@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 
 from xraycls._serial import Serial, from_data
 from xraycls.errors import ConfigError
@@ -22,9 +22,8 @@ __all__ = ["CONTRAST_MODES", "InputTransform", "as_transform"]
 # text-removal model into a one-off per image instead of one per image and epoch.
 # Bounded by bytes (not entries): full-size films are 100 times larger than cxr3's.
 _MEMO_BYTES = 1 << 30
-_memo: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
+_memo: LRUCache[tuple[str, bytes], np.ndarray] = LRUCache(_MEMO_BYTES, getsizeof=lambda a: a.nbytes)
 _memo_lock = threading.Lock()
-_memo_used = [0]
 
 
 def _digest(image: np.ndarray) -> bytes:
@@ -147,21 +146,15 @@ class InputTransform(Serial):
         out: list[np.ndarray | None] = [None] * len(images)
         with _memo_lock:
             for j, key in enumerate(keys):
-                hit = _memo.get(key)
-                if hit is not None:
-                    _memo.move_to_end(key)
-                    out[j] = hit
+                out[j] = _memo.get(key)  # a hit becomes the most recently used
         todo = [j for j, o in enumerate(out) if o is None]
         if todo:
             done = self._apply([images[j] for j in todo])
             with _memo_lock:
                 for j, result in zip(todo, done, strict=True):
                     out[j] = result
-                    if keys[j] not in _memo:
+                    if result.nbytes <= _MEMO_BYTES:  # LRUCache refuses a larger value
                         _memo[keys[j]] = result
-                        _memo_used[0] += result.nbytes
-                while _memo_used[0] > _MEMO_BYTES and _memo:
-                    _memo_used[0] -= _memo.popitem(last=False)[1].nbytes
         return [o.copy() for o in out if o is not None]
 
     def _apply(self, images: list[np.ndarray]) -> list[np.ndarray]:
