@@ -133,7 +133,7 @@ def phantoms(kind: str, n: int, seed: int) -> Dataset:
     )
 
 
-def tiny_model(train: Dataset, *, epochs: int = 15, seed: int = 0) -> Any:
+def trained_phantom_model(train: Dataset, *, epochs: int = 15, seed: int = 0) -> Any:
     """A three-conv classifier with the zoo's layer names (``head_pool``, ``predictions``)."""
     import keras
 

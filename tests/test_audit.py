@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import xraycls
-from _helpers_audit import SIZE, corner_inpainter, known_lungs, phantoms, tiny_model
+from _helpers_audit import SIZE, corner_inpainter, known_lungs, phantoms, trained_phantom_model
 from xraycls.auditing import AuditReport, Flag, Thresholds, audit, find_flags
 from xraycls.auditing._probe import source_probe
 from xraycls.cli import main
@@ -32,12 +32,12 @@ def _run(model, kind: str, out: Path | None = None, **kwargs) -> AuditReport:
 
 @pytest.fixture(scope="module")
 def shortcut_model():
-    return tiny_model(phantoms("shortcut", 160, seed=0))
+    return trained_phantom_model(phantoms("shortcut", 160, seed=0))
 
 
 @pytest.fixture(scope="module")
 def lung_model():
-    return tiny_model(phantoms("lungs", 160, seed=0))
+    return trained_phantom_model(phantoms("lungs", 160, seed=0))
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_lung_swap_sees_a_shortcut_that_black_lungs_hide() -> None:
     # Issue #17: trained without ever seeing dark lungs, the corner-mark model collapses on
     # blacked-out lungs, so border-only accuracy sits at chance and raises nothing. Swapping in
     # the lungs of the other class stays in distribution: the prediction follows the mark.
-    model = tiny_model(phantoms("shortcut-bright", 160, seed=0))
+    model = trained_phantom_model(phantoms("shortcut-bright", 160, seed=0))
     rep = _run(model, "shortcut-bright")
     assert rep.full["accuracy"] >= 0.9
     assert rep.border_only["accuracy"] <= 0.7

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import xraycls
-from _helpers_audit import corner_inpainter, known_lungs, phantoms, tiny_model
+from _helpers_audit import corner_inpainter, known_lungs, phantoms, trained_phantom_model
 from xraycls.augment import balance_sources
 from xraycls.data import Dataset
 from xraycls.errors import ConfigError
@@ -76,7 +76,7 @@ def test_apply_many_is_apply_for_each_image() -> None:
 
 
 def test_the_audit_sees_what_the_model_sees(tmp_path: Path) -> None:
-    model = tiny_model(phantoms("lungs", 40, seed=0), epochs=1)
+    model = trained_phantom_model(phantoms("lungs", 40, seed=0), epochs=1)
     attach_transform(model, {"contrast": "equalize"})
     data = phantoms("lungs", 8, seed=5)
     rep = xraycls.audit(model, data, lung_masks=known_lungs, text_remover=corner_inpainter)
