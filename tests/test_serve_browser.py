@@ -125,3 +125,36 @@ def test_dropping_a_non_image_shows_the_reason(page) -> None:  # type: ignore[no
     _wait(driver, "return document.getElementById('error').textContent.length > 0")
     text = driver.execute_script("return document.getElementById('error').textContent")
     assert "notes.txt" in text and "not a PNG, JPEG or DICOM" in text
+
+
+def test_page_names_sources_without_recorded_ages(page) -> None:  # type: ignore[no-untyped-def]
+    # cxr3's children have no recorded age: "ages 18-83" alone would read as "adults only".
+    from xraycls.predict import Classifier
+    from xraycls.serve import create_app
+    from xraycls.zoo import update_model_info
+
+    driver, _, root = page
+    path = saved_tiny_model(root / "ages.keras")
+    kids = {"images": 4, "classes": {"Normal": 4}, "age": None}
+    adults = {
+        "images": 2,
+        "classes": {"COVID": 2},
+        "age": {"min": 18.0, "max": 83.0, "median": 50.5, "known": 2, "unknown": 0},
+    }
+    data = {
+        "classes": list(NAMES),
+        "n_images": 6,
+        "sources": {"adults": adults, "kids": kids},
+        "age": {"min": 18.0, "max": 83.0, "median": 50.5, "known": 2, "unknown": 4},
+        "label_maps": {},
+        "notes": [],
+    }
+    update_model_info(path, {"training_data": data})
+    server = BackgroundServer(create_app(Classifier.load(path)))
+    try:
+        driver.get(server.url + "/")
+        _wait(driver, "return document.getElementById('trained').textContent.length > 0")
+        text = driver.find_element("id", "trained").text
+    finally:
+        server.stop()
+    assert "ages 18-83, median 50.5 (known for 2 of 6; none recorded for kids)" in text, text

@@ -63,10 +63,10 @@ fetch('model').then(r => r.json()).then(m => {
     // ages alone reads as "adults only".
     const noAge = Object.entries(t.sources || {}).filter(([, s]) => 'age' in s && !s.age)
       .map(([n]) => n);
-    const unknown = a && a.unknown ? `; unknown for ${a.unknown}` +
-      (noAge.length ? ` (all of ${noAge.join(', ')})` : '') : '';
-    const ages = a ? `ages ${a.min}-${a.max}, median ${a.median} (known for ${a.known}` +
-      `${unknown})` : 'ages not recorded';
+    const of = a && a.unknown ? ` of ${a.known + a.unknown}` : '';
+    const none = noAge.length ? `; none recorded for ${noAge.join(', ')}` : '';
+    const ages = a ? `ages ${a.min}-${a.max}, median ${a.median} (known for ${a.known}${of}` +
+      `${none})` : 'ages not recorded';
     // The first data note is the most important one (describe() orders them); the rest, and
     // every number, are on /model: a wall of text here would not be read.
     const notes = t.notes || [];
