@@ -17,9 +17,34 @@ Examples:
 
 from __future__ import annotations
 
-# Every public name of the two modules, listed once: in their own ``__all__``.
-from xraycls.decision import _calibration, _math
-from xraycls.decision._calibration import *  # noqa: F403
-from xraycls.decision._math import *  # noqa: F403
+from xraycls.decision._calibration import (
+    MIN_IMAGES,
+    MIN_PER_CLASS,
+    REFER,
+    Calibration,
+    check_options,
+    fit_calibration,
+    positive_class_of,
+    wilson_interval,
+)
+from xraycls.decision._math import (
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    operating_point,
+)
 
-__all__ = [*_calibration.__all__, *_math.__all__]
+__all__ = [
+    "MIN_IMAGES",
+    "MIN_PER_CLASS",
+    "REFER",
+    "Calibration",
+    "apply_temperature",
+    "check_options",
+    "expected_calibration_error",
+    "fit_calibration",
+    "fit_temperature",
+    "operating_point",
+    "positive_class_of",
+    "wilson_interval",
+]
